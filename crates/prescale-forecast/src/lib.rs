@@ -1,1 +1,22 @@
-//! placeholder
+//! Load forecasting for prescale.
+//!
+//! - Pattern analysis: [`seasonality`] (daily, weekly and other periods with strength),
+//!   [`trend`] (increasing / decreasing / stable / volatile), [`anomaly`] (robust spike
+//!   detection and cleaning), [`calendar`] (business hours and holidays).
+//! - Models behind one fit/predict interface ([`model::Model`], [`model::Fitted`]), one file
+//!   each in [`models`]: seasonal naive, Holt-Winters ETS, MSTL, Crane EHPA's DSP predictor,
+//!   and `prescale`, the automatic model that picks per series by rolling-origin error.
+//! - Calibrated quantiles from out-of-sample residuals: [`conformal`].
+//! - Accuracy metrics and the rolling-origin backtest: [`metrics`], [`backtest`].
+
+pub mod anomaly;
+pub mod calendar;
+pub mod conformal;
+pub mod error;
+pub mod model;
+pub mod models;
+pub mod seasonality;
+pub mod trend;
+
+pub use error::{ForecastError, Result};
+pub use model::{FitInput, Fitted, Model, predict};
