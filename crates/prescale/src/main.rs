@@ -1,1 +1,64 @@
-fn main() {}
+//! The `prescale` command line.
+
+mod evaluate;
+mod forecast;
+mod input;
+mod output;
+mod synth;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Predictive, cost-aware autoscaling for ML workloads on Kubernetes, built on KEDA.
+///
+/// prescale forecasts the load of a service (requests, queue depth, tokens) from its history,
+/// so that GPU pods that take minutes to start can be warmed before the load arrives.
+/// Traces are CSV files with a `timestamp,value` header (RFC3339 UTC timestamps, one row per
+/// fixed step) or Prometheus `query_range` JSON responses.
+#[derive(Debug, Parser)]
+#[command(name = "prescale", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Log level filter for diagnostics on stderr (e.g. `info`, `debug`, `prescale=trace`).
+    #[arg(long, global = true, env = "PRESCALE_LOG", default_value = "warn")]
+    log: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Detect patterns, trend and anomalies in a trace and forecast its next steps.
+    #[command(after_help = forecast::EXAMPLES)]
+    Forecast(forecast::Args),
+    /// Backtest every model on a trace with rolling origins and compare their accuracy.
+    #[command(after_help = evaluate::EXAMPLES)]
+    Evaluate(evaluate::Args),
+    /// Write a deterministic synthetic request trace (CSV) for demos and experiments.
+    Synth(synth::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Forecast(args) => forecast::run(args),
+        Command::Evaluate(args) => evaluate::run(args),
+        Command::Synth(args) => synth::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", chain.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}

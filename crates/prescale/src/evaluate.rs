@@ -1,0 +1,233 @@
+//! `prescale evaluate`: rolling-origin backtest of every model.
+
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use prescale_forecast::backtest::{BacktestConfig, ModelScore, OriginOutcome, run_origin, score};
+use prescale_forecast::models::ModelKind;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::input::{TraceArgs, parse_duration, steps};
+use crate::output::{Format, Table, json_num, num};
+
+pub(crate) const EXAMPLES: &str = "\
+Examples:
+  # The default protocol: 30-minute horizon, origins every 30 minutes over the last 3 days,
+  # training windows of at most 14 days, all models.
+  prescale evaluate --trace web_nasa_http_1995-07_1min.csv
+
+  # Fewer origins, two models, JSON for scripts.
+  prescale evaluate --trace history.json --every 2h --models prescale,ets --format json
+
+  # The built-in synthetic trace.
+  prescale evaluate --synthetic";
+
+/// Arguments of `prescale evaluate`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    trace: TraceArgs,
+
+    /// Forecast horizon (rounded up to whole steps).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    horizon: chrono::Duration,
+
+    /// Time between forecast origins.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    every: chrono::Duration,
+
+    /// How far back the first origin is.
+    #[arg(long, default_value = "3d", value_parser = parse_duration)]
+    last: chrono::Duration,
+
+    /// Use only the last N origins (overrides the span given by --last).
+    #[arg(long, value_name = "N")]
+    origins: Option<usize>,
+
+    /// Longest training window at each origin.
+    #[arg(long, default_value = "14d", value_parser = parse_duration)]
+    max_train: chrono::Duration,
+
+    /// Models to compare, comma-separated (default: all). Names: prescale,
+    /// seasonal_naive_daily, seasonal_naive_weekly, ets, mstl, crane_dsp.
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<ModelKind>,
+
+    /// Worker threads (default: one per core). Each fit is timed on its own thread.
+    #[arg(long)]
+    jobs: Option<usize>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    let series = args.trace.load()?;
+    let step = series.step_secs();
+    let cfg = BacktestConfig {
+        horizon: steps(args.horizon, step),
+        every: steps(args.every, step),
+        span: (args.last.num_seconds() / step) as usize,
+        count: args.origins,
+        max_train: steps(args.max_train, step),
+        upper_level: 0.9,
+    };
+    let origins = cfg.origins(series.len());
+    if origins.is_empty() {
+        bail!(
+            "{}: {} points are too few for a {}-step horizon; nothing to evaluate",
+            args.trace.label(),
+            series.len(),
+            cfg.horizon
+        );
+    }
+    let kinds = if args.models.is_empty() { ModelKind::ALL.to_vec() } else { args.models.clone() };
+    let models: Vec<_> = kinds.iter().map(|k| k.build()).collect();
+    let jobs: Vec<(usize, usize)> =
+        (0..models.len()).flat_map(|m| origins.iter().map(move |&o| (m, o))).collect();
+
+    let bar = progress(jobs.len() as u64, args.quiet);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build()?;
+    let outcomes: Vec<(usize, OriginOutcome)> = pool.install(|| {
+        jobs.par_iter()
+            .map(|&(m, o)| {
+                let out = run_origin(models[m].as_ref(), &series, o, &cfg);
+                bar.inc(1);
+                (m, out)
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+
+    let scores: Vec<ModelScore> = kinds
+        .iter()
+        .enumerate()
+        .map(|(m, k)| {
+            let mine: Vec<OriginOutcome> =
+                outcomes.iter().filter(|(i, _)| *i == m).map(|(_, o)| o.clone()).collect();
+            score(k.name(), &series, &mine, &cfg)
+        })
+        .collect();
+
+    match args.format {
+        Format::Json => {
+            let doc = json!({
+                "trace": args.trace.label(),
+                "points": series.len(),
+                "filled": series.filled().len(),
+                "step_seconds": step,
+                "horizon_minutes": cfg.horizon as i64 * step / 60,
+                "horizon_steps": cfg.horizon,
+                "origins": origins.len(),
+                "every_minutes": cfg.every as i64 * step / 60,
+                "max_train_days": cfg.max_train as f64 * step as f64 / 86_400.0,
+                "noise_ceiling": scores.first().map(|s| json_num(s.accuracy.noise_ceiling)),
+                "models": scores.iter().map(model_json).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Format::Table => print_table(&args, &series, &cfg, origins.len(), &scores),
+    }
+    Ok(())
+}
+
+fn model_json(s: &ModelScore) -> serde_json::Value {
+    let a = &s.accuracy;
+    json!({
+        "name": s.name,
+        "accuracy": json_num(a.accuracy),
+        "wape": json_num(1.0 - a.accuracy),
+        "mase": json_num(a.mase),
+        "p90_coverage": json_num(a.upper_coverage),
+        "pinball_p90": json_num(a.pinball_upper),
+        "pinball_p90_scaled": json_num(a.pinball_upper_scaled),
+        "underforecast_20pct": json_num(a.underforecast_20pct),
+        "underforecast_20pct_p90": json_num(a.underforecast_20pct_upper),
+        "ms_per_origin": json_num(s.ms_per_origin),
+        "seconds_total": json_num(s.seconds_total),
+        "origins": s.origins,
+        "points": a.points,
+        "fallbacks": s.fallbacks,
+        "fallback_reason": s.fallback_reason,
+    })
+}
+
+fn print_table(
+    args: &Args,
+    series: &prescale_core::Series,
+    cfg: &BacktestConfig,
+    origins: usize,
+    scores: &[ModelScore],
+) {
+    let step = series.step_secs();
+    println!(
+        "{}: {} points, step {} s, {} filled; horizon {} min ({} steps), {} origins every {} min, \
+         training window <= {:.1} d",
+        args.trace.label(),
+        series.len(),
+        step,
+        series.filled().len(),
+        cfg.horizon as i64 * step / 60,
+        cfg.horizon,
+        origins,
+        cfg.every as i64 * step / 60,
+        cfg.max_train as f64 * step as f64 / 86_400.0
+    );
+    println!();
+    let mut t = Table::new(&[
+        "model", "accuracy", "MASE", "P90 cov", "pinball90", "under>20%", "under>20% P90",
+        "ms/origin", "fallbacks",
+    ]);
+    for s in scores {
+        let a = &s.accuracy;
+        t.row(vec![
+            s.name.clone(),
+            num(a.accuracy, 4),
+            num(a.mase, 3),
+            num(a.upper_coverage, 3),
+            num(a.pinball_upper, 3),
+            num(a.underforecast_20pct, 4),
+            num(a.underforecast_20pct_upper, 4),
+            num(s.ms_per_origin, 2),
+            s.fallbacks.to_string(),
+        ]);
+    }
+    print!("{}", t.render());
+    if let Some(s) = scores.first() {
+        println!();
+        println!(
+            "accuracy = 1 - WAPE; count-noise ceiling for this trace: {} (a perfect forecast of \
+             the Poisson mean would score about this)",
+            num(s.accuracy.noise_ceiling, 3)
+        );
+    }
+    for s in scores.iter().filter(|s| s.fallbacks > 0) {
+        println!(
+            "{}: fell back to the last value at {} of {} origins: {}",
+            s.name,
+            s.fallbacks,
+            s.origins,
+            s.fallback_reason.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn progress(len: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} evaluating [{bar:40}] {pos}/{len} fits, ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}

@@ -1,0 +1,71 @@
+//! `prescale synth`: write the synthetic trace.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use prescale_core::synth::{SyntheticSpec, generate};
+
+use crate::input::parse_duration;
+
+/// Arguments of `prescale synth`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Length of the trace.
+    #[arg(long, default_value = "21d", value_parser = parse_duration)]
+    days: chrono::Duration,
+    /// Step of the trace (must divide a day for daily patterns to line up).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    step: chrono::Duration,
+    /// Mean requests per step at the daily peak (weekdays).
+    #[arg(long, default_value_t = 200.0)]
+    peak: f64,
+    /// Mean requests per step at the nightly trough (weekdays).
+    #[arg(long, default_value_t = 20.0)]
+    base: f64,
+    /// Expected spikes per day.
+    #[arg(long, default_value_t = 1.0)]
+    spikes_per_day: f64,
+    /// Random seed (the same seed gives the same trace).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output file (`-` for standard output).
+    #[arg(long, short = 'o', default_value = "-")]
+    output: PathBuf,
+}
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    let spec = SyntheticSpec {
+        days: args.days.num_seconds() as f64 / 86_400.0,
+        step_secs: args.step.num_seconds().max(1),
+        peak: args.peak,
+        base: args.base,
+        spikes_per_day: args.spikes_per_day,
+        seed: args.seed,
+        ..SyntheticSpec::default()
+    };
+    anyhow::ensure!(
+        spec.base >= 0.0 && spec.peak >= spec.base,
+        "--base must be >= 0 and --peak >= --base"
+    );
+    let series = generate(&spec);
+    let mut out: Box<dyn Write> = if args.output.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::fs::File::create(&args.output).with_context(|| {
+            format!("cannot create {}", args.output.display())
+        })?)
+    };
+    let mut buf = String::with_capacity(series.len() * 28);
+    buf.push_str("timestamp,value\n");
+    for s in series.samples() {
+        buf.push_str(&format!(
+            "{},{}\n",
+            s.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            s.value
+        ));
+    }
+    out.write_all(buf.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}

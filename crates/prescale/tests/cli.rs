@@ -1,0 +1,262 @@
+//! Black-box tests of the `prescale` binary: good traces, each kind of bad trace, JSON output.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+fn prescale() -> Command {
+    Command::cargo_bin("prescale").expect("binary built")
+}
+
+/// Writes `name` with `content` into `dir` and returns its path.
+fn write(dir: &TempDir, name: &str, content: &str) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, content).expect("write fixture");
+    p
+}
+
+/// A regular 1-minute CSV trace of `days` days written by `prescale synth`.
+fn synth_trace(dir: &TempDir, days: &str) -> PathBuf {
+    let p = dir.path().join(format!("synth_{days}.csv"));
+    prescale()
+        .args(["synth", "--days", days, "--seed", "7", "-o"])
+        .arg(&p)
+        .assert()
+        .success();
+    p
+}
+
+fn shared_trace(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces").join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} is absent", p.display());
+        None
+    }
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    prescale()
+        .args(["forecast", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Examples:"))
+        .stdout(predicate::str::contains("--quantiles"));
+    prescale()
+        .args(["evaluate", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--every"));
+}
+
+#[test]
+fn forecast_table_and_json_on_a_synthetic_trace() {
+    let dir = TempDir::new().unwrap();
+    let trace = synth_trace(&dir, "8d");
+    prescale()
+        .args(["forecast", "--horizon", "30m", "--trace"])
+        .arg(&trace)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pattern:   Daily"))
+        .stdout(predicate::str::contains("model:     prescale"))
+        .stdout(predicate::str::contains("p90"));
+
+    let out = prescale()
+        .args(["forecast", "--horizon", "1h", "--quantiles", "0.5,0.9,0.95", "--format", "json"])
+        .arg("--trace")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let steps = doc["forecast"].as_array().unwrap();
+    assert_eq!(steps.len(), 60);
+    for s in steps {
+        let (p50, p90, p95) =
+            (s["p50"].as_f64().unwrap(), s["p90"].as_f64().unwrap(), s["p95"].as_f64().unwrap());
+        assert!(p50 <= p90 && p90 <= p95 && p50 >= 0.0, "{s}");
+    }
+    assert_eq!(doc["patterns"][0]["label"], "daily");
+    assert!(doc["trend"]["class"].is_string());
+    assert_eq!(doc["model"]["name"], "prescale");
+}
+
+#[test]
+fn forecast_reads_prometheus_json_and_stdin() {
+    let dir = TempDir::new().unwrap();
+    let values: Vec<String> =
+        (0..200).map(|i| format!("[{},\"{}\"]", 1_700_000_000 + 60 * i, 50 + i % 7)).collect();
+    let json = format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+        values.join(",")
+    );
+    let p = write(&dir, "history.json", &json);
+    prescale()
+        .args(["forecast", "--format", "json", "--trace"])
+        .arg(&p)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"step_seconds\": 60"));
+    prescale()
+        .args(["forecast", "--trace", "-"])
+        .write_stdin(json)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("stdin: 200 points"));
+}
+
+#[test]
+fn bad_traces_exit_non_zero_naming_file_line_and_reason() {
+    let dir = TempDir::new().unwrap();
+    let h = "timestamp,value\n";
+    let cases: &[(&str, String, &str)] = &[
+        ("empty.csv", String::new(), "empty.csv: the file is empty"),
+        ("noheader.csv", "2024-01-01T00:00:00Z,1\n".into(), "noheader.csv:1: expected the header"),
+        ("nodata.csv", h.into(), "nodata.csv: the file has a header but no data rows"),
+        (
+            "badts.csv",
+            format!("{h}2024-01-01T00:00:00Z,1\n01/02/2024 10:00,2\n"),
+            "badts.csv:3: cannot parse timestamp",
+        ),
+        (
+            "nan.csv",
+            format!("{h}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,NaN\n"),
+            "nan.csv:3: value is NaN",
+        ),
+        (
+            "inf.csv",
+            format!("{h}2024-01-01T00:00:00Z,inf\n2024-01-01T00:01:00Z,1\n"),
+            "inf.csv:2: value is inf",
+        ),
+        (
+            "neg.csv",
+            format!("{h}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,-4\n"),
+            "neg.csv:3: value -4 is negative",
+        ),
+        (
+            "back.csv",
+            format!("{h}2024-01-01T00:02:00Z,1\n2024-01-01T00:03:00Z,1\n2024-01-01T00:01:00Z,1\n"),
+            "back.csv:4: timestamp 2024-01-01T00:01:00Z is not after",
+        ),
+        (
+            "irregular.csv",
+            format!(
+                "{h}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,1\n2024-01-01T00:02:00Z,1\n\
+                 2024-01-01T00:02:40Z,1\n"
+            ),
+            "irregular.csv:5: timestamp 2024-01-01T00:02:40Z is 40 s after the previous one",
+        ),
+        (
+            "fields.csv",
+            format!("{h}2024-01-01T00:00:00Z\n2024-01-01T00:01:00Z,1\n"),
+            "fields.csv:2: expected 2 fields",
+        ),
+        (
+            "prom.json",
+            r#"{"status":"error","errorType":"timeout","error":"query timed out"}"#.into(),
+            "prom.json: status: Prometheus reported `error`: query timed out",
+        ),
+    ];
+    for (name, content, want) in cases {
+        let p = write(&dir, name, content);
+        prescale()
+            .args(["forecast", "--trace"])
+            .arg(&p)
+            .assert()
+            .failure()
+            .code(1)
+            .stderr(predicate::str::contains(*want).and(predicate::str::starts_with("error: ")));
+    }
+    prescale()
+        .args(["forecast", "--trace", "/nonexistent/trace.csv"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot read /nonexistent/trace.csv"));
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    prescale()
+        .args(["forecast", "--synthetic", "--quantiles", "0.5,1.5"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("quantile 1.5 is outside (0, 1)"));
+    prescale()
+        .args(["forecast", "--synthetic", "--horizon", "soon"])
+        .assert()
+        .failure()
+        .code(2);
+    prescale()
+        .args(["evaluate", "--synthetic", "--models", "prophet"])
+        .assert()
+        .failure()
+        .code(2)
+        .stderr(predicate::str::contains("unknown model `prophet`"));
+    prescale().args(["forecast"]).assert().failure().code(2);
+}
+
+#[test]
+fn gaps_are_filled_and_reported() {
+    let dir = TempDir::new().unwrap();
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..300 {
+        if i == 100 || i == 101 {
+            continue;
+        }
+        csv.push_str(&format!("2024-01-01T{:02}:{:02}:00Z,{}\n", i / 60, i % 60, 10 + i % 3));
+    }
+    let p = write(&dir, "gaps.csv", &csv);
+    prescale()
+        .args(["forecast", "--trace"])
+        .arg(&p)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("300 points").and(predicate::str::contains("2 filled")));
+}
+
+#[test]
+fn evaluate_json_has_every_model_and_metric() {
+    let dir = TempDir::new().unwrap();
+    let trace = synth_trace(&dir, "9d");
+    let out = prescale()
+        .args(["evaluate", "--format", "json", "--every", "6h", "--last", "1d", "--trace"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["horizon_minutes"], 30);
+    assert_eq!(doc["origins"], 5);
+    let names: Vec<&str> =
+        doc["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["prescale", "seasonal_naive_daily", "seasonal_naive_weekly", "ets", "mstl", "crane_dsp"]
+    );
+    for m in doc["models"].as_array().unwrap() {
+        for key in ["mase", "p90_coverage", "pinball_p90", "underforecast_20pct", "ms_per_origin"] {
+            assert!(m.get(key).is_some(), "{key} missing in {m}");
+        }
+    }
+    let prescale = &doc["models"][0];
+    assert!(prescale["accuracy"].as_f64().unwrap() > 0.8, "{prescale}");
+    // Nine days are not a week: weekly seasonal naive falls back at every origin, and says so.
+    assert_eq!(doc["models"][2]["fallbacks"], 5);
+}
+
+#[test]
+fn evaluate_table_on_a_real_trace() {
+    let Some(trace) = shared_trace("llm_servegen_m_small_10min.csv") else { return };
+    prescale()
+        .args(["evaluate", "--quiet", "--models", "prescale,seasonal_naive_daily", "--trace"])
+        .arg(&trace)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("145 origins every 30 min"))
+        .stdout(predicate::str::contains("prescale"));
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, then every test (unit, integration, doc),
+# and the benchmarks built and run once in test mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test (unit, integration and doc tests)"
+cargo test --workspace --locked
+
+echo "== benches in test mode (each runs once)"
+cargo test --workspace --locked --benches
