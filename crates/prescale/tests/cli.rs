@@ -222,7 +222,7 @@ fn gaps_are_filled_and_reported() {
 #[test]
 fn evaluate_json_has_every_model_and_metric() {
     let dir = TempDir::new().unwrap();
-    let trace = synth_trace(&dir, "9d");
+    let trace = synth_trace(&dir, "6d");
     let out = prescale()
         .args(["evaluate", "--format", "json", "--every", "6h", "--last", "1d", "--trace"])
         .arg(&trace)
@@ -245,7 +245,7 @@ fn evaluate_json_has_every_model_and_metric() {
     }
     let prescale = &doc["models"][0];
     assert!(prescale["accuracy"].as_f64().unwrap() > 0.8, "{prescale}");
-    // Nine days are not a week: weekly seasonal naive falls back at every origin, and says so.
+    // Six days are not a week: weekly seasonal naive falls back at every origin, and says so.
     assert_eq!(doc["models"][2]["fallbacks"], 5);
 }
 

@@ -18,7 +18,8 @@
 //! 4. **Selection**: every candidate forecasts the horizon from every origin of the last
 //!    [`Prescale::selection_days`] days (each using only data before its origin); the one with
 //!    the lowest absolute error wins.
-//! 5. **Calibration**: the winner's backcast residuals give the conformal quantiles
+//! 5. **Calibration**: the winner's backcast residuals over the last
+//!    [`Prescale::calibration_days`] days give the conformal quantiles
 //!    ([`crate::conformal`]); the point forecast is the calibrated median (P50), which is the
 //!    forecast that minimises absolute error when noise is skewed.
 //!
@@ -38,6 +39,9 @@ use crate::model::{FitInput, Fitted, Model};
 pub struct Prescale {
     /// Days of rolling origins used to select the candidate and calibrate the quantiles.
     pub selection_days: f64,
+    /// Days of the most recent rolling origins whose residuals calibrate the quantiles (and the
+    /// P50 correction); recent errors describe the next ones best.
+    pub calibration_days: f64,
     /// Days of history the daily profile is the median of.
     pub profile_days: usize,
     /// The α grid of the level filters.
@@ -49,13 +53,18 @@ pub struct Prescale {
 impl Default for Prescale {
     fn default() -> Self {
         Self {
-            selection_days: super::CALIBRATION_DAYS,
+            selection_days: 7.0,
+            calibration_days: super::CALIBRATION_DAYS,
             profile_days: 7,
             alphas: vec![0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.8],
             anomaly: AnomalyOptions::default(),
         }
     }
 }
+
+mod profile;
+
+use profile::Profile;
 
 /// The member of the family that forecasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,83 +74,21 @@ enum Kind {
     Multiplicative,
 }
 
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Level => "level",
-            Kind::Additive => "level+daily",
-            Kind::Multiplicative => "level×daily",
-        }
-    }
-}
-
-/// The daily profile, indexed by time of day in steps.
-#[derive(Debug, Clone)]
-struct Profile {
-    /// Additive: profile minus its mean.
-    additive: Vec<f64>,
-    /// Relative: profile over its mean, floored at 0.05.
-    relative: Vec<f64>,
-    /// Phase of index 0 of the training data.
-    phase0: usize,
-}
-
-impl Profile {
-    fn phase(&self, i: usize) -> usize {
-        (self.phase0 + i) % self.additive.len()
-    }
-
-    fn build(y: &[f64], input: &FitInput<'_>, spd: usize, days: usize) -> Option<Self> {
-        let n = y.len();
-        let days = days.min(n / spd);
-        if days < 2 {
-            return None;
-        }
-        let phase0 = input.phase_of_day(0);
-        let mut by_phase: Vec<Vec<f64>> = vec![Vec::with_capacity(days); spd];
-        for (i, &v) in y.iter().enumerate().skip(n - days * spd) {
-            by_phase[(phase0 + i) % spd].push(v);
-        }
-        let raw: Vec<f64> = by_phase
-            .iter_mut()
-            .map(|v| {
-                let mid = v.len() / 2;
-                let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
-                *m
-            })
-            .collect();
-        // Circular moving average over about 15 minutes (at least 3 steps).
-        let width = ((900 / input.step_secs).max(3) as usize) | 1;
-        let half = width / 2;
-        let smooth: Vec<f64> = (0..spd)
-            .map(|p| {
-                (0..width).map(|j| raw[(p + spd + j - half) % spd]).sum::<f64>() / width as f64
-            })
-            .collect();
-        let mean = smooth.iter().sum::<f64>() / spd as f64;
-        if mean <= 0.0 {
-            return None;
-        }
-        Some(Self {
-            additive: smooth.iter().map(|v| v - mean).collect(),
-            relative: smooth.iter().map(|v| (v / mean).max(0.05)).collect(),
-            phase0,
-        })
-    }
-}
-
 /// One candidate filtered over the data: the level after each observation.
 struct Run {
     kind: Kind,
+    /// Index of the profile used (none for `Level`).
+    profile: Option<usize>,
     alpha: f64,
     level: Vec<f64>,
 }
 
 impl Run {
-    fn new(kind: Kind, alpha: f64, y: &[f64], profile: Option<&Profile>) -> Self {
-        let transform = |i: usize, v: f64| match (kind, profile) {
-            (Kind::Additive, Some(p)) => v - p.additive[p.phase(i)],
-            (Kind::Multiplicative, Some(p)) => v / p.relative[p.phase(i)],
+    fn new(kind: Kind, profile: Option<usize>, alpha: f64, y: &[f64], profiles: &[Profile]) -> Self {
+        let p = profile.map(|i| &profiles[i]);
+        let transform = |i: usize, v: f64| match (kind, p) {
+            (Kind::Additive, Some(p)) => v - p.additive(i),
+            (Kind::Multiplicative, Some(p)) => v / p.relative(i),
             _ => v,
         };
         let init_len = y.len().min(10);
@@ -154,23 +101,41 @@ impl Run {
                 l
             })
             .collect();
-        Self { kind, alpha, level }
+        Self { kind, profile, alpha, level }
     }
 
     /// Forecast of time `t` from origin `o` (data before `o`).
-    fn forecast(&self, profile: Option<&Profile>, o: usize, t: usize) -> f64 {
+    fn forecast(&self, profiles: &[Profile], o: usize, t: usize) -> f64 {
         let l = self.level[o - 1];
-        match (self.kind, profile) {
-            (Kind::Additive, Some(p)) => l + p.additive[p.phase(t)],
-            (Kind::Multiplicative, Some(p)) => l * p.relative[p.phase(t)],
+        match (self.kind, self.profile.map(|i| &profiles[i])) {
+            (Kind::Additive, Some(p)) => l + p.additive(t),
+            (Kind::Multiplicative, Some(p)) => l * p.relative(t),
             _ => l,
         }
     }
+
+    fn describe(&self, profiles: &[Profile]) -> String {
+        let name = match (self.kind, self.profile.map(|i| profiles[i].label())) {
+            (Kind::Additive, Some(p)) => format!("level+{p}"),
+            (Kind::Multiplicative, Some(p)) => format!("level×{p}"),
+            _ => "level".to_string(),
+        };
+        format!("{name} α={}", self.alpha)
+    }
 }
 
+/// Mean forecast of several runs.
+fn mean_forecast(runs: &[Run], profiles: &[Profile], o: usize, t: usize) -> f64 {
+    runs.iter().map(|r| r.forecast(profiles, o, t)).sum::<f64>() / runs.len() as f64
+}
+
+/// Most candidates averaged in the ensemble.
+const ENSEMBLE: usize = 3;
+
 struct FittedPrescale {
-    run: Run,
-    profile: Option<Profile>,
+    /// The candidate(s) whose mean is the forecast.
+    members: Vec<Run>,
+    profiles: Vec<Profile>,
     /// Median offset (normalized) per horizon step: the P50 correction.
     offsets: Vec<f64>,
     calibration: Calibration,
@@ -179,8 +144,12 @@ struct FittedPrescale {
 }
 
 impl FittedPrescale {
+    fn raw(&self, o: usize, t: usize) -> f64 {
+        mean_forecast(&self.members, &self.profiles, o, t).max(0.0)
+    }
+
     fn point(&self, o: usize, t: usize) -> f64 {
-        let base = self.run.forecast(self.profile.as_ref(), o, t).max(0.0);
+        let base = self.raw(o, t);
         let k = t - o;
         let off = self.offsets.get(k).or(self.offsets.last()).copied().unwrap_or(0.0);
         (base + off * scale(base)).max(0.0)
@@ -203,56 +172,72 @@ impl Model for Prescale {
         let spd = input.steps_per_day().filter(|&spd| n >= 2 * spd && spd >= 4);
         let anomalies = detect_anomalies(raw, spd, &self.anomaly);
         let y = clean(raw, &anomalies);
-        let profile = spd.and_then(|spd| Profile::build(&y, input, spd, self.profile_days));
+        let mut profiles = Vec::new();
+        if let Some(spd) = spd {
+            profiles.extend(Profile::daily(&y, input, spd, self.profile_days));
+            profiles.extend(Profile::by_day_type(&y, input, spd, 2 * self.profile_days));
+        }
 
         let window = super::calibration_steps(self.selection_days, input.step_secs);
         let warmup = spd.unwrap_or(n / 3).max(1);
         let first = n.saturating_sub(window + h).max(warmup).max(1);
         let cold = n < h + 10 || first >= n;
+        let cal_window = super::calibration_steps(self.calibration_days, input.step_secs);
+        let cal_first = n.saturating_sub(cal_window + h).max(first);
 
-        let kinds: &[Kind] = if profile.is_some() {
-            &[Kind::Level, Kind::Additive, Kind::Multiplicative]
-        } else {
-            &[Kind::Level]
-        };
-        let score = |run: &Run| -> f64 {
+        let mut candidates: Vec<(Kind, Option<usize>)> = vec![(Kind::Level, None)];
+        for p in 0..profiles.len() {
+            candidates.push((Kind::Additive, Some(p)));
+            candidates.push((Kind::Multiplicative, Some(p)));
+        }
+        // Selection origins: every few steps is as informative as every step, and cheaper.
+        let stride = (h / 10).max(1);
+        let score = |runs: &[Run]| -> f64 {
             let mut err = 0.0;
-            for o in first..n {
+            for o in (first..n).step_by(stride) {
                 for t in o..(o + h).min(n) {
-                    err += (y[t] - run.forecast(profile.as_ref(), o, t)).abs();
+                    err += (y[t] - mean_forecast(runs, &profiles, o, t)).abs();
                 }
             }
             err
         };
-        let (run, selection_error) = if cold {
-            (Run::new(Kind::Level, 0.3, &y, None), f64::NAN)
+        let (members, selection_error) = if cold {
+            (vec![Run::new(Kind::Level, None, 0.3, &y, &profiles)], f64::NAN)
         } else {
-            let mut best: Option<(Run, f64)> = None;
-            for &kind in kinds {
+            // Keep the best `ENSEMBLE` candidates; the forecast is the best of: the single
+            // best candidate, or the mean of the top ones (scored on the same origins).
+            let mut top: Vec<(Run, f64)> = Vec::with_capacity(ENSEMBLE + 1);
+            for &(kind, profile) in &candidates {
                 for &alpha in &self.alphas {
-                    let run = Run::new(kind, alpha, &y, profile.as_ref());
-                    let e = score(&run);
-                    if best.as_ref().is_none_or(|(_, b)| e < *b) {
-                        best = Some((run, e));
-                    }
+                    let run = Run::new(kind, profile, alpha, &y, &profiles);
+                    let e = score(std::slice::from_ref(&run));
+                    top.push((run, e));
+                    top.sort_by(|a, b| a.1.total_cmp(&b.1));
+                    top.truncate(ENSEMBLE);
                 }
             }
-            best.expect("at least one candidate")
+            let best_single = top[0].1;
+            let mut runs: Vec<Run> = top.into_iter().map(|(r, _)| r).collect();
+            let ensemble_error = score(&runs);
+            if ensemble_error < best_single {
+                (runs, ensemble_error)
+            } else {
+                runs.truncate(1);
+                (runs, best_single)
+            }
         };
 
         let mut fitted = FittedPrescale {
-            run,
-            profile,
+            members,
+            profiles,
             offsets: Vec::new(),
             calibration: Calibration::new(h),
             cleaned: anomalies.len(),
             selection_error,
         };
         if !cold {
-            fitted.offsets = median_offsets(raw, h, first, |o, t| {
-                fitted.run.forecast(fitted.profile.as_ref(), o, t).max(0.0)
-            });
-            for o in first..n {
+            fitted.offsets = median_offsets(raw, h, cal_first, |o, t| fitted.raw(o, t));
+            for o in cal_first..n {
                 for (k, t) in (o..(o + h).min(n)).enumerate() {
                     fitted.calibration.push(k, raw[t], fitted.point(o, t));
                 }
@@ -292,7 +277,7 @@ fn median_offsets(
 
 impl Fitted for FittedPrescale {
     fn predict_point(&self, horizon: usize) -> Vec<f64> {
-        let n = self.run.level.len();
+        let n = self.members[0].level.len();
         (n..n + horizon).map(|t| self.point(n, t)).collect()
     }
 
@@ -301,7 +286,12 @@ impl Fitted for FittedPrescale {
     }
 
     fn describe(&self) -> String {
-        let mut s = format!("{} α={}", self.run.kind.name(), self.run.alpha);
+        let names: Vec<String> = self.members.iter().map(|r| r.describe(&self.profiles)).collect();
+        let mut s = if names.len() > 1 {
+            format!("mean of [{}]", names.join(", "))
+        } else {
+            names.join("")
+        };
         if self.selection_error.is_nan() {
             s.push_str(" (cold series: fixed α, Poisson band)");
         }
