@@ -28,16 +28,19 @@ pub fn scale(x: f64) -> f64 {
 }
 
 /// Normalized out-of-sample residuals, per horizon step and pooled.
+///
+/// Residuals are stored once, per step; the pooled distribution is the union of the steps plus
+/// the residuals recorded with [`Calibration::push_pooled`], built only when a step needs it.
 #[derive(Debug, Clone, Default)]
 pub struct Calibration {
     per_step: Vec<Vec<f64>>,
-    pooled: Vec<f64>,
+    unstepped: Vec<f64>,
 }
 
 impl Calibration {
     /// An empty calibration for forecasts of `horizon` steps.
     pub fn new(horizon: usize) -> Self {
-        Self { per_step: vec![Vec::new(); horizon], pooled: Vec::new() }
+        Self { per_step: vec![Vec::new(); horizon], unstepped: Vec::new() }
     }
 
     /// Records the outcome of step `k` (0-based) of a past forecast.
@@ -46,45 +49,44 @@ impl Calibration {
         if !r.is_finite() {
             return;
         }
-        if let Some(v) = self.per_step.get_mut(k) {
-            v.push(r);
+        match self.per_step.get_mut(k) {
+            Some(v) => v.push(r),
+            None => self.unstepped.push(r),
         }
-        self.pooled.push(r);
     }
 
     /// Records a residual that belongs to no particular step (pooled only).
     pub fn push_pooled(&mut self, actual: f64, predicted: f64) {
         let r = (actual - predicted) / scale(predicted);
         if r.is_finite() {
-            self.pooled.push(r);
+            self.unstepped.push(r);
         }
     }
 
     /// Number of residuals recorded.
     pub fn len(&self) -> usize {
-        self.pooled.len()
+        self.per_step.iter().map(Vec::len).sum::<usize>() + self.unstepped.len()
     }
 
     /// Whether no residual was recorded.
     pub fn is_empty(&self) -> bool {
-        self.pooled.is_empty()
+        self.len() == 0
     }
 
-    /// The normalized residuals used for step `k`.
-    fn residuals(&self, k: usize) -> &[f64] {
+    /// A copy of the normalized residuals used for step `k`.
+    fn residuals(&self, k: usize) -> Vec<f64> {
         match self.per_step.get(k) {
-            Some(v) if v.len() >= MIN_PER_STEP => v,
-            _ => &self.pooled,
+            Some(v) if v.len() >= MIN_PER_STEP => v.clone(),
+            _ => self.per_step.iter().flatten().chain(&self.unstepped).copied().collect(),
         }
     }
 
     /// The calibrated `level` quantiles of step `k`, given the point forecast `point`.
     pub fn quantiles(&self, k: usize, point: f64, levels: &[f64]) -> Vec<f64> {
-        let r = self.residuals(k);
-        if r.is_empty() {
+        let mut buf = self.residuals(k);
+        if buf.is_empty() {
             return levels.iter().map(|&q| fallback_quantile(point, q)).collect();
         }
-        let mut buf = r.to_vec();
         let s = scale(point);
         levels.iter().map(|&q| point + conformal_quantile(&mut buf, q) * s).collect()
     }

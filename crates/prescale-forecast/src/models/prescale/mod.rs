@@ -30,7 +30,7 @@
 //! in a few milliseconds.
 
 use crate::anomaly::{AnomalyOptions, clean, detect_anomalies};
-use crate::conformal::{Calibration, MIN_PER_STEP, conformal_quantile, scale};
+use crate::conformal::{Calibration, scale};
 use crate::error::{ForecastError, Result};
 use crate::model::{FitInput, Fitted, Model};
 
@@ -247,7 +247,8 @@ impl Model for Prescale {
     }
 }
 
-/// The per-step median of the normalized residuals (pooled where a step has too few).
+/// The per-step median of the normalized residuals (the pooled median where a step has too
+/// few), computed through a [`Calibration`] so that the same pooling rule applies.
 fn median_offsets(
     y: &[f64],
     h: usize,
@@ -255,24 +256,17 @@ fn median_offsets(
     forecast: impl Fn(usize, usize) -> f64,
 ) -> Vec<f64> {
     let n = y.len();
-    let mut per_step: Vec<Vec<f64>> = vec![Vec::new(); h];
+    let mut cal = Calibration::new(h);
     for o in first..n {
         for (k, t) in (o..(o + h).min(n)).enumerate() {
-            let p = forecast(o, t);
-            per_step[k].push((y[t] - p) / scale(p));
+            cal.push(k, y[t], forecast(o, t));
         }
     }
-    let mut pooled: Vec<f64> = per_step.iter().flatten().copied().collect();
-    if pooled.is_empty() {
+    if cal.is_empty() {
         return Vec::new();
     }
-    let pooled_median = conformal_quantile(&mut pooled, 0.5);
-    per_step
-        .into_iter()
-        .map(|mut r| {
-            if r.len() >= MIN_PER_STEP { conformal_quantile(&mut r, 0.5) } else { pooled_median }
-        })
-        .collect()
+    // With a point of 0 (scale 1) the calibrated median is the normalized median itself.
+    (0..h).map(|k| cal.quantiles(k, 0.0, &[0.5])[0]).collect()
 }
 
 impl Fitted for FittedPrescale {
