@@ -12,10 +12,13 @@
 pub mod anomaly;
 pub mod calendar;
 pub mod conformal;
+pub mod backtest;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod models;
 pub mod seasonality;
+mod smoothing;
 pub mod trend;
 
 pub use error::{ForecastError, Result};
