@@ -192,11 +192,37 @@ impl Model for Prescale {
         }
         // Selection origins: every few steps is as informative as every step, and cheaper.
         let stride = (h / 10).max(1);
+        // The profile values over the selection window, looked up once for every candidate.
+        let window_len = n.saturating_sub(first);
+        let add: Vec<Vec<f64>> = profiles
+            .iter()
+            .map(|p| (first..n).map(|t| p.additive(t)).collect())
+            .collect();
+        let rel: Vec<Vec<f64>> = profiles
+            .iter()
+            .map(|p| (first..n).map(|t| p.relative(t)).collect())
+            .collect();
+        let window_forecast = |run: &Run, l: f64, t: usize| match (run.kind, run.profile) {
+            (Kind::Additive, Some(p)) => l + add[p][t - first],
+            (Kind::Multiplicative, Some(p)) => l * rel[p][t - first],
+            _ => l,
+        };
         let score = |runs: &[Run]| -> f64 {
             let mut err = 0.0;
+            let w = 1.0 / runs.len() as f64;
             for o in (first..n).step_by(stride) {
-                for t in o..(o + h).min(n) {
-                    err += (y[t] - mean_forecast(runs, &profiles, o, t)).abs();
+                let end = (o + h).min(first + window_len);
+                if let [run] = runs {
+                    let l = run.level[o - 1];
+                    for t in o..end {
+                        err += (y[t] - window_forecast(run, l, t)).abs();
+                    }
+                } else {
+                    for t in o..end {
+                        let f: f64 =
+                            runs.iter().map(|r| window_forecast(r, r.level[o - 1], t)).sum();
+                        err += (y[t] - f * w).abs();
+                    }
                 }
             }
             err
