@@ -86,8 +86,14 @@ mod tests {
             step_secs: 60,
             point: vec![1.0, 2.0, 3.0],
             quantiles: vec![
-                QuantileForecast { level: 0.5, values: vec![1.0, 2.0, 3.0] },
-                QuantileForecast { level: 0.9, values: vec![2.0, 4.0, 3.5] },
+                QuantileForecast {
+                    level: 0.5,
+                    values: vec![1.0, 2.0, 3.0],
+                },
+                QuantileForecast {
+                    level: 0.9,
+                    values: vec![2.0, 4.0, 3.5],
+                },
             ],
         }
     }

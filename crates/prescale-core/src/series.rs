@@ -23,7 +23,9 @@ impl std::str::FromStr for ValueKind {
         match s {
             "count" => Ok(Self::Count),
             "gauge" => Ok(Self::Gauge),
-            other => Err(format!("unknown value kind `{other}` (expected `count` or `gauge`)")),
+            other => Err(format!(
+                "unknown value kind `{other}` (expected `count` or `gauge`)"
+            )),
         }
     }
 }
@@ -77,12 +79,20 @@ impl Series {
         if step_secs <= 0 {
             return Err(SeriesError::BadStep(step_secs));
         }
-        if let Some((index, &value)) =
-            values.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0)
+        if let Some((index, &value)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite() || **v < 0.0)
         {
             return Err(SeriesError::BadValue { index, value });
         }
-        Ok(Self { start, step_secs, values, kind, filled: Vec::new() })
+        Ok(Self {
+            start,
+            step_secs,
+            values,
+            kind,
+            filled: Vec::new(),
+        })
     }
 
     /// Records which positions were filled in; indices must be sorted and in range.
@@ -141,15 +151,19 @@ impl Series {
     /// Number of steps in `d` (rounded down, at least 1 for a positive duration).
     pub fn steps_in(&self, d: Duration) -> usize {
         let secs = d.num_seconds();
-        if secs <= 0 { 0 } else { ((secs / self.step_secs) as usize).max(1) }
+        if secs <= 0 {
+            0
+        } else {
+            ((secs / self.step_secs) as usize).max(1)
+        }
     }
 
     /// The samples, in order.
     pub fn samples(&self) -> impl Iterator<Item = Sample> + '_ {
-        self.values
-            .iter()
-            .enumerate()
-            .map(|(i, &value)| Sample { timestamp: self.timestamp(i), value })
+        self.values.iter().enumerate().map(|(i, &value)| Sample {
+            timestamp: self.timestamp(i),
+            value,
+        })
     }
 
     /// The sub-series of positions `range` (clamped to the series), keeping the filled flags

@@ -65,7 +65,9 @@ fn daily_shape(hour: f64) -> f64 {
 
 /// Generates the series described by `spec`.
 pub fn generate(spec: &SyntheticSpec) -> Series {
-    let n = (spec.days * 86_400.0 / spec.step_secs as f64).round().max(0.0) as usize;
+    let n = (spec.days * 86_400.0 / spec.step_secs as f64)
+        .round()
+        .max(0.0) as usize;
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let spike_steps = (300 / spec.step_secs).max(1) as usize;
     let p_spike = spec.spikes_per_day * spec.step_secs as f64 / 86_400.0;
@@ -88,7 +90,9 @@ pub fn generate(spec: &SyntheticSpec) -> Series {
             spike_left -= 1;
         }
         let v = if mean > 0.0 {
-            Poisson::new(mean).map(|p| p.sample(&mut rng)).unwrap_or(mean)
+            Poisson::new(mean)
+                .map(|p| p.sample(&mut rng))
+                .unwrap_or(mean)
         } else {
             0.0
         };
@@ -104,7 +108,10 @@ mod tests {
 
     #[test]
     fn deterministic_and_shaped() {
-        let spec = SyntheticSpec { days: 7.0, ..Default::default() };
+        let spec = SyntheticSpec {
+            days: 7.0,
+            ..Default::default()
+        };
         let a = generate(&spec);
         let b = generate(&spec);
         assert_eq!(a, b);

@@ -14,7 +14,10 @@ use prescale_forecast::model::{FitInput, predict};
 use prescale_forecast::models::ModelKind;
 
 fn bench_fit(c: &mut Criterion) {
-    let month = generate(&SyntheticSpec { days: 28.0, ..SyntheticSpec::default() });
+    let month = generate(&SyntheticSpec {
+        days: 28.0,
+        ..SyntheticSpec::default()
+    });
     assert_eq!(month.len(), 40_320);
     let fortnight = month.slice(month.len() - 14 * 1440..month.len());
     let mut group = c.benchmark_group("fit_predict_30m");

@@ -17,7 +17,10 @@ static ALLOC: PeakAlloc = PeakAlloc;
 const TARGET_BYTES: usize = 5_000_000;
 
 fn main() {
-    let month = generate(&SyntheticSpec { days: 28.0, ..SyntheticSpec::default() });
+    let month = generate(&SyntheticSpec {
+        days: 28.0,
+        ..SyntheticSpec::default()
+    });
     let mut worst = 0;
     for kind in ModelKind::ALL {
         let model = kind.build();
@@ -29,8 +32,12 @@ fn main() {
             .and_then(|f| predict(f.as_ref(), month.end(), 60, 30, &[0.5, 0.9]));
         let peak = ALLOC.peak_usage().saturating_sub(base);
         drop(result);
-        println!("{:<22} peak heap during fit+predict on 40,320 points: {:>9} bytes ({:.2} MB)",
-            kind.name(), peak, peak as f64 / 1e6);
+        println!(
+            "{:<22} peak heap during fit+predict on 40,320 points: {:>9} bytes ({:.2} MB)",
+            kind.name(),
+            peak,
+            peak as f64 / 1e6
+        );
         if kind == ModelKind::Prescale {
             worst = peak;
         }

@@ -58,10 +58,11 @@ impl BacktestConfig {
         }
         let last = n - h;
         let lowest = last.saturating_sub(self.span).max(1);
-        let mut out: Vec<usize> =
-            (0..).map(|i| last as i64 - (i * every) as i64).take_while(|&t| t >= lowest as i64)
-                .map(|t| t as usize)
-                .collect();
+        let mut out: Vec<usize> = (0..)
+            .map(|i| last as i64 - (i * every) as i64)
+            .take_while(|&t| t >= lowest as i64)
+            .map(|t| t as usize)
+            .collect();
         if let Some(c) = self.count {
             out.truncate(c.max(1));
         }
@@ -113,8 +114,17 @@ pub fn run_origin(
     let elapsed = started.elapsed();
     match result {
         Ok(f) => {
-            let upper = f.quantile(cfg.upper_level).map(<[f64]>::to_vec).unwrap_or_default();
-            OriginOutcome { origin, point: f.point, upper, elapsed, fallback: None }
+            let upper = f
+                .quantile(cfg.upper_level)
+                .map(<[f64]>::to_vec)
+                .unwrap_or_default();
+            OriginOutcome {
+                origin,
+                point: f.point,
+                upper,
+                elapsed,
+                fallback: None,
+            }
         }
         Err(e) => {
             let last = train.last().copied().unwrap_or(0.0);
@@ -158,15 +168,22 @@ pub fn score(
     cfg: &BacktestConfig,
 ) -> ModelScore {
     let y = series.values();
-    let season = (86_400 % series.step_secs() == 0)
-        .then(|| (86_400 / series.step_secs()) as usize)
-        .unwrap_or(1);
+    let season = if 86_400 % series.step_secs() == 0 {
+        (86_400 / series.step_secs()) as usize
+    } else {
+        1
+    };
     let mut acc = Accumulator::new(cfg.upper_level);
     let mut total = Duration::ZERO;
     for o in outcomes {
         let end = (o.origin + cfg.horizon).min(y.len());
         let window = &y[o.origin.saturating_sub(cfg.max_train)..o.origin];
-        acc.add(&y[o.origin..end], &o.point, &o.upper, naive_mae(window, season));
+        acc.add(
+            &y[o.origin..end],
+            &o.point,
+            &o.upper,
+            naive_mae(window, season),
+        );
         total += o.elapsed;
     }
     let n = outcomes.len().max(1) as f64;
@@ -191,7 +208,10 @@ mod tests {
     #[test]
     fn origins_follow_the_peer_protocol() {
         let cfg = BacktestConfig::default_for_step(60);
-        assert_eq!((cfg.horizon, cfg.every, cfg.span, cfg.max_train), (30, 30, 4320, 20160));
+        assert_eq!(
+            (cfg.horizon, cfg.every, cfg.span, cfg.max_train),
+            (30, 30, 4320, 20160)
+        );
         let n = 40_000;
         let o = cfg.origins(n);
         assert_eq!(o.len(), 145);
@@ -201,18 +221,30 @@ mod tests {
         assert_eq!((five.horizon, five.every), (6, 6));
         let ten = BacktestConfig::default_for_step(600);
         assert_eq!(ten.origins(2016).len(), 145);
-        let limited = BacktestConfig { count: Some(3), ..cfg };
+        let limited = BacktestConfig {
+            count: Some(3),
+            ..cfg
+        };
         assert_eq!(limited.origins(n), vec![n - 90, n - 60, n - 30]);
         assert!(BacktestConfig::default_for_step(60).origins(20).is_empty());
     }
 
     #[test]
     fn scores_a_model_and_counts_fallbacks() {
-        let values: Vec<f64> = (0..3 * 1440).map(|t| 10.0 + (t % 1440) as f64 / 100.0).collect();
-        let series =
-            Series::new(DateTime::from_timestamp(0, 0).unwrap(), 60, values, ValueKind::Count)
-                .unwrap();
-        let cfg = BacktestConfig { span: 1440, ..BacktestConfig::default_for_step(60) };
+        let values: Vec<f64> = (0..3 * 1440)
+            .map(|t| 10.0 + (t % 1440) as f64 / 100.0)
+            .collect();
+        let series = Series::new(
+            DateTime::from_timestamp(0, 0).unwrap(),
+            60,
+            values,
+            ValueKind::Count,
+        )
+        .unwrap();
+        let cfg = BacktestConfig {
+            span: 1440,
+            ..BacktestConfig::default_for_step(60)
+        };
         let origins = cfg.origins(series.len());
         let outcomes: Vec<_> = origins
             .iter()

@@ -40,7 +40,10 @@ pub struct Calibration {
 impl Calibration {
     /// An empty calibration for forecasts of `horizon` steps.
     pub fn new(horizon: usize) -> Self {
-        Self { per_step: vec![Vec::new(); horizon], unstepped: Vec::new() }
+        Self {
+            per_step: vec![Vec::new(); horizon],
+            unstepped: Vec::new(),
+        }
     }
 
     /// Records the outcome of step `k` (0-based) of a past forecast.
@@ -77,7 +80,13 @@ impl Calibration {
     fn residuals(&self, k: usize) -> Vec<f64> {
         match self.per_step.get(k) {
             Some(v) if v.len() >= MIN_PER_STEP => v.clone(),
-            _ => self.per_step.iter().flatten().chain(&self.unstepped).copied().collect(),
+            _ => self
+                .per_step
+                .iter()
+                .flatten()
+                .chain(&self.unstepped)
+                .copied()
+                .collect(),
         }
     }
 
@@ -85,10 +94,16 @@ impl Calibration {
     pub fn quantiles(&self, k: usize, point: f64, levels: &[f64]) -> Vec<f64> {
         let mut buf = self.residuals(k);
         if buf.is_empty() {
-            return levels.iter().map(|&q| fallback_quantile(point, q)).collect();
+            return levels
+                .iter()
+                .map(|&q| fallback_quantile(point, q))
+                .collect();
         }
         let s = scale(point);
-        levels.iter().map(|&q| point + conformal_quantile(&mut buf, q) * s).collect()
+        levels
+            .iter()
+            .map(|&q| point + conformal_quantile(&mut buf, q) * s)
+            .collect()
     }
 }
 
@@ -132,8 +147,12 @@ pub fn normal_quantile(p: f64) -> f64 {
         4.374_664_141_464_968,
         2.938_163_982_698_783,
     ];
-    const D: [f64; 4] =
-        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
     let p = p.clamp(1e-12, 1.0 - 1e-12);
     let tail = |q: f64| {
         (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
@@ -160,7 +179,10 @@ pub fn quantile_forecasts(
 ) -> Vec<QuantileForecast> {
     let mut out: Vec<QuantileForecast> = levels
         .iter()
-        .map(|&level| QuantileForecast { level, values: Vec::with_capacity(point.len()) })
+        .map(|&level| QuantileForecast {
+            level,
+            values: Vec::with_capacity(point.len()),
+        })
         .collect();
     for (k, &p) in point.iter().enumerate() {
         let qs = match calibration {

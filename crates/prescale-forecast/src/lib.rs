@@ -10,9 +10,9 @@
 //! - Accuracy metrics and the rolling-origin backtest: [`metrics`], [`backtest`].
 
 pub mod anomaly;
+pub mod backtest;
 pub mod calendar;
 pub mod conformal;
-pub mod backtest;
 pub mod error;
 pub mod metrics;
 pub mod model;

@@ -63,7 +63,10 @@ pub struct Accuracy {
 impl Accumulator {
     /// An accumulator scoring the upper quantile `upper_level` (e.g. 0.9).
     pub fn new(upper_level: f64) -> Self {
-        Self { level: upper_level, ..Default::default() }
+        Self {
+            level: upper_level,
+            ..Default::default()
+        }
     }
 
     /// Adds one origin's forecast. `naive_mae` is the in-sample seasonal-naive MAE of its
@@ -157,7 +160,11 @@ mod tests {
         // For y ≈ λ = 100 everywhere, 1 − √(2·100/π)/100 ≈ 0.92.
         let mut acc = Accumulator::new(0.9);
         acc.add(&[100.0; 10], &[100.0; 10], &[100.0; 10], 1.0);
-        assert!((acc.finish().noise_ceiling - (1.0 - (200.0 / std::f64::consts::PI).sqrt() / 100.0)).abs() < 1e-12);
+        assert!(
+            (acc.finish().noise_ceiling - (1.0 - (200.0 / std::f64::consts::PI).sqrt() / 100.0))
+                .abs()
+                < 1e-12
+        );
     }
 
     proptest! {

@@ -56,13 +56,20 @@ impl<'a> FitInput<'a> {
     /// Checks the values and the horizon.
     pub fn validate(&self) -> Result<()> {
         if self.horizon == 0 {
-            return Err(ForecastError::InvalidArgument("horizon must be at least one step".into()));
+            return Err(ForecastError::InvalidArgument(
+                "horizon must be at least one step".into(),
+            ));
         }
         if self.step_secs <= 0 {
-            return Err(ForecastError::InvalidArgument("step must be positive".into()));
+            return Err(ForecastError::InvalidArgument(
+                "step must be positive".into(),
+            ));
         }
-        if let Some((index, &value)) =
-            self.values.iter().enumerate().find(|(_, v)| !v.is_finite() || **v < 0.0)
+        if let Some((index, &value)) = self
+            .values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite() || **v < 0.0)
         {
             return Err(ForecastError::BadValue { index, value });
         }
@@ -114,7 +121,7 @@ pub fn check_quantiles(levels: &[f64]) -> Result<Vec<f64>> {
 /// Turns a fitted model into a [`Forecast`] starting at `start` with the given quantiles.
 ///
 /// Quantiles come from the model's [`Calibration`]; without one (a window too short to
-/// calibrate), the documented fallback of [`Calibration::fallback_quantile`] is used. Quantiles
+/// calibrate), the documented fallback of [`crate::conformal::fallback_quantile`] is used. Quantiles
 /// are made non-decreasing in their level and never negative.
 pub fn predict(
     fitted: &dyn Fitted,
@@ -124,9 +131,18 @@ pub fn predict(
     levels: &[f64],
 ) -> Result<Forecast> {
     let levels = check_quantiles(levels)?;
-    let point: Vec<f64> = fitted.predict_point(horizon).into_iter().map(|v| v.max(0.0)).collect();
+    let point: Vec<f64> = fitted
+        .predict_point(horizon)
+        .into_iter()
+        .map(|v| v.max(0.0))
+        .collect();
     let quantiles = crate::conformal::quantile_forecasts(fitted.calibration(), &point, &levels);
-    Ok(Forecast { start, step_secs, point, quantiles })
+    Ok(Forecast {
+        start,
+        step_secs,
+        point,
+        quantiles,
+    })
 }
 
 #[cfg(test)]
@@ -156,7 +172,11 @@ mod tests {
         assert!(input.validate().is_ok());
         let bad = [1.0, -1.0];
         assert!(matches!(
-            FitInput { values: &bad, ..input }.validate(),
+            FitInput {
+                values: &bad,
+                ..input
+            }
+            .validate(),
             Err(ForecastError::BadValue { index: 1, .. })
         ));
     }

@@ -40,13 +40,15 @@ pub(crate) struct HwStates {
 /// Initial level, trend and season from the first one or two cycles.
 fn initial(y: &[f64], m: usize) -> (f64, f64, Vec<f64>) {
     if m == 0 || y.len() < 2 * m {
-        let k = y.len().min(10).max(1);
+        let k = y.len().clamp(1, 10);
         let l0 = y[..k].iter().sum::<f64>() / k as f64;
         return (l0, 0.0, Vec::new());
     }
     let mean1 = y[..m].iter().sum::<f64>() / m as f64;
     let mean2 = y[m..2 * m].iter().sum::<f64>() / m as f64;
-    let season = (0..m).map(|j| 0.5 * (y[j] - mean1 + y[j + m] - mean2)).collect();
+    let season = (0..m)
+        .map(|j| 0.5 * (y[j] - mean1 + y[j + m] - mean2))
+        .collect();
     (mean1, (mean2 - mean1) / m as f64, season)
 }
 
@@ -63,7 +65,11 @@ pub(crate) fn run(
     let m = if init.is_empty() { 0 } else { m };
     let n = y.len();
     let (mut lv, mut tv, mut sv) = if keep {
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(if m > 0 { n } else { 0 }))
+        (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(if m > 0 { n } else { 0 }),
+        )
     } else {
         (Vec::new(), Vec::new(), Vec::new())
     };
@@ -92,7 +98,7 @@ pub(crate) fn run(
             tv.push(b);
         }
     }
-    let states = keep.then(|| HwStates {
+    let states = keep.then_some(HwStates {
         params: p,
         m,
         level: lv,
@@ -108,13 +114,30 @@ pub(crate) fn fit_grid(y: &[f64], m: usize, trend: bool) -> HwStates {
     const ALPHAS: [f64; 8] = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9];
     let betas: &[f64] = if trend { &[0.0, 0.01, 0.05] } else { &[0.0] };
     let seasonal = m > 0 && y.len() >= 2 * m;
-    let gammas: &[f64] = if seasonal { &[0.0, 0.05, 0.1, 0.2] } else { &[0.0] };
+    let gammas: &[f64] = if seasonal {
+        &[0.0, 0.05, 0.1, 0.2]
+    } else {
+        &[0.0]
+    };
     let score_from = if seasonal { m } else { 1.min(y.len()) };
-    let mut best = (f64::INFINITY, HwParams { alpha: 0.1, beta: 0.0, gamma: 0.0, phi: 0.98 });
+    let mut best = (
+        f64::INFINITY,
+        HwParams {
+            alpha: 0.1,
+            beta: 0.0,
+            gamma: 0.0,
+            phi: 0.98,
+        },
+    );
     for &alpha in &ALPHAS {
         for &beta in betas {
             for &gamma in gammas {
-                let p = HwParams { alpha, beta, gamma, phi: 0.98 };
+                let p = HwParams {
+                    alpha,
+                    beta,
+                    gamma,
+                    phi: 0.98,
+                };
                 let (sse, _) = run(y, m, p, score_from, false);
                 if sse < best.0 {
                     best = (sse, p);

@@ -88,13 +88,20 @@ pub(crate) fn run(args: Args) -> Result<()> {
             cfg.horizon
         );
     }
-    let kinds = if args.models.is_empty() { ModelKind::ALL.to_vec() } else { args.models.clone() };
+    let kinds = if args.models.is_empty() {
+        ModelKind::ALL.to_vec()
+    } else {
+        args.models.clone()
+    };
     let models: Vec<_> = kinds.iter().map(|k| k.build()).collect();
-    let jobs: Vec<(usize, usize)> =
-        (0..models.len()).flat_map(|m| origins.iter().map(move |&o| (m, o))).collect();
+    let jobs: Vec<(usize, usize)> = (0..models.len())
+        .flat_map(|m| origins.iter().map(move |&o| (m, o)))
+        .collect();
 
     let bar = progress(jobs.len() as u64, args.quiet);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.jobs.unwrap_or(0)).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()?;
     let outcomes: Vec<(usize, OriginOutcome)> = pool.install(|| {
         jobs.par_iter()
             .map(|&(m, o)| {
@@ -110,8 +117,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
         .iter()
         .enumerate()
         .map(|(m, k)| {
-            let mine: Vec<OriginOutcome> =
-                outcomes.iter().filter(|(i, _)| *i == m).map(|(_, o)| o.clone()).collect();
+            let mine: Vec<OriginOutcome> = outcomes
+                .iter()
+                .filter(|(i, _)| *i == m)
+                .map(|(_, o)| o.clone())
+                .collect();
             score(k.name(), &series, &mine, &cfg)
         })
         .collect();
@@ -182,8 +192,15 @@ fn print_table(
     );
     println!();
     let mut t = Table::new(&[
-        "model", "accuracy", "MASE", "P90 cov", "pinball90", "under>20%", "under>20% P90",
-        "ms/origin", "fallbacks",
+        "model",
+        "accuracy",
+        "MASE",
+        "P90 cov",
+        "pinball90",
+        "under>20%",
+        "under>20% P90",
+        "ms/origin",
+        "fallbacks",
     ]);
     for s in scores {
         let a = &s.accuracy;

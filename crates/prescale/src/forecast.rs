@@ -57,7 +57,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let values = recent.values();
 
     let periods = detect_periods(values, step, &SeasonalityOptions::default());
-    let daily = periods.iter().find(|p| p.label == PeriodLabel::Daily).map(|p| p.steps);
+    let daily = periods
+        .iter()
+        .find(|p| p.label == PeriodLabel::Daily)
+        .map(|p| p.steps);
     let trend = detect_trend(values, step, daily);
     let anomalies = detect_anomalies(values, daily, &AnomalyOptions::default());
 
@@ -72,7 +75,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
             let steps: Vec<_> = (0..forecast.len())
                 .map(|i| {
                     let mut row = serde_json::Map::new();
-                    row.insert("timestamp".into(), json!(forecast.timestamp(i).to_rfc3339()));
+                    row.insert(
+                        "timestamp".into(),
+                        json!(forecast.timestamp(i).to_rfc3339()),
+                    );
                     row.insert("point".into(), json_num(forecast.point[i]));
                     for q in &forecast.quantiles {
                         row.insert(quantile_key(q.level), json_num(q.values[i]));
@@ -156,7 +162,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
             let header: Vec<&str> = header.iter().map(String::as_str).collect();
             let mut t = Table::new(&header);
             for i in 0..forecast.len() {
-                let mut row = vec![forecast.timestamp(i).to_rfc3339(), num(forecast.point[i], 1)];
+                let mut row = vec![
+                    forecast.timestamp(i).to_rfc3339(),
+                    num(forecast.point[i], 1),
+                ];
                 row.extend(forecast.quantiles.iter().map(|q| num(q.values[i], 1)));
                 t.row(row);
             }
@@ -169,7 +178,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
 /// `p50`, `p90`, `p99.5`.
 fn quantile_key(level: f64) -> String {
     let pct = level * 100.0;
-    if (pct - pct.round()).abs() < 1e-9 { format!("p{}", pct.round()) } else { format!("p{pct}") }
+    if (pct - pct.round()).abs() < 1e-9 {
+        format!("p{}", pct.round())
+    } else {
+        format!("p{pct}")
+    }
 }
 
 #[cfg(test)]

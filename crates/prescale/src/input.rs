@@ -14,7 +14,12 @@ use prescale_core::synth::{SyntheticSpec, generate};
 pub(crate) struct TraceArgs {
     /// Trace file: `timestamp,value` CSV, or a Prometheus `query_range` JSON response (chosen by
     /// a `.json` extension or a leading `{`). `-` reads standard input.
-    #[arg(long, short = 't', value_name = "FILE", required_unless_present = "synthetic")]
+    #[arg(
+        long,
+        short = 't',
+        value_name = "FILE",
+        required_unless_present = "synthetic"
+    )]
     pub(crate) trace: Option<PathBuf>,
 
     /// Use the built-in synthetic trace (21 days of 1-minute requests with a daily cycle,
@@ -45,8 +50,13 @@ impl TraceArgs {
         };
         let label = self.label();
         let text = read(path).with_context(|| format!("cannot read {label}"))?;
-        let opts = ParseOptions { kind: self.kind, ..ParseOptions::default() };
-        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        let opts = ParseOptions {
+            kind: self.kind,
+            ..ParseOptions::default()
+        };
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
             || text.trim_start().starts_with('{');
         let series = if is_json {
             parse_prometheus_matrix(&text, &label, &opts)?

@@ -17,7 +17,12 @@ use clap::{Parser, Subcommand};
 /// Traces are CSV files with a `timestamp,value` header (RFC3339 UTC timestamps, one row per
 /// fixed step) or Prometheus `query_range` JSON responses.
 #[derive(Debug, Parser)]
-#[command(name = "prescale", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "prescale",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -17,7 +17,10 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn new(header: &[&str]) -> Self {
-        Self { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+        Self {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub(crate) fn row(&mut self, cells: Vec<String>) {
@@ -37,14 +40,24 @@ impl Table {
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    if i == 0 { format!("{c:<w$}", w = width[i]) } else { format!("{c:>w$}", w = width[i]) }
+                    if i == 0 {
+                        format!("{c:<w$}", w = width[i])
+                    } else {
+                        format!("{c:>w$}", w = width[i])
+                    }
                 })
                 .collect();
             cells.join("  ").trim_end().to_string()
         };
         let mut out = line(&self.header);
         out.push('\n');
-        out.push_str(&width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+        out.push_str(
+            &width
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  "),
+        );
         out.push('\n');
         for r in &self.rows {
             out.push_str(&line(r));
@@ -56,7 +69,11 @@ impl Table {
 
 /// Formats a number with `digits` decimals, or `n/a` when it is not finite.
 pub(crate) fn num(v: f64, digits: usize) -> String {
-    if v.is_finite() { format!("{v:.digits$}") } else { "n/a".into() }
+    if v.is_finite() {
+        format!("{v:.digits$}")
+    } else {
+        "n/a".into()
+    }
 }
 
 /// JSON number or null.

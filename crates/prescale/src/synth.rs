@@ -52,16 +52,18 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let mut out: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
-        Box::new(std::fs::File::create(&args.output).with_context(|| {
-            format!("cannot create {}", args.output.display())
-        })?)
+        Box::new(
+            std::fs::File::create(&args.output)
+                .with_context(|| format!("cannot create {}", args.output.display()))?,
+        )
     };
     let mut buf = String::with_capacity(series.len() * 28);
     buf.push_str("timestamp,value\n");
     for s in series.samples() {
         buf.push_str(&format!(
             "{},{}\n",
-            s.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            s.timestamp
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             s.value
         ));
     }

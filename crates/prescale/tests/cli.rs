@@ -29,7 +29,9 @@ fn synth_trace(dir: &TempDir, days: &str) -> PathBuf {
 }
 
 fn shared_trace(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/traces")
+        .join(name);
     if p.exists() {
         Some(p)
     } else {
@@ -67,18 +69,33 @@ fn forecast_table_and_json_on_a_synthetic_trace() {
         .stdout(predicate::str::contains("p90"));
 
     let out = prescale()
-        .args(["forecast", "--horizon", "1h", "--quantiles", "0.5,0.9,0.95", "--format", "json"])
+        .args([
+            "forecast",
+            "--horizon",
+            "1h",
+            "--quantiles",
+            "0.5,0.9,0.95",
+            "--format",
+            "json",
+        ])
         .arg("--trace")
         .arg(&trace)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let steps = doc["forecast"].as_array().unwrap();
     assert_eq!(steps.len(), 60);
     for s in steps {
-        let (p50, p90, p95) =
-            (s["p50"].as_f64().unwrap(), s["p90"].as_f64().unwrap(), s["p95"].as_f64().unwrap());
+        let (p50, p90, p95) = (
+            s["p50"].as_f64().unwrap(),
+            s["p90"].as_f64().unwrap(),
+            s["p95"].as_f64().unwrap(),
+        );
         assert!(p50 <= p90 && p90 <= p95 && p50 >= 0.0, "{s}");
     }
     assert_eq!(doc["patterns"][0]["label"], "daily");
@@ -89,8 +106,9 @@ fn forecast_table_and_json_on_a_synthetic_trace() {
 #[test]
 fn forecast_reads_prometheus_json_and_stdin() {
     let dir = TempDir::new().unwrap();
-    let values: Vec<String> =
-        (0..200).map(|i| format!("[{},\"{}\"]", 1_700_000_000 + 60 * i, 50 + i % 7)).collect();
+    let values: Vec<String> = (0..200)
+        .map(|i| format!("[{},\"{}\"]", 1_700_000_000 + 60 * i, 50 + i % 7))
+        .collect();
     let json = format!(
         r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
         values.join(",")
@@ -116,8 +134,16 @@ fn bad_traces_exit_non_zero_naming_file_line_and_reason() {
     let h = "timestamp,value\n";
     let cases: &[(&str, String, &str)] = &[
         ("empty.csv", String::new(), "empty.csv: the file is empty"),
-        ("noheader.csv", "2024-01-01T00:00:00Z,1\n".into(), "noheader.csv:1: expected the header"),
-        ("nodata.csv", h.into(), "nodata.csv: the file has a header but no data rows"),
+        (
+            "noheader.csv",
+            "2024-01-01T00:00:00Z,1\n".into(),
+            "noheader.csv:1: expected the header",
+        ),
+        (
+            "nodata.csv",
+            h.into(),
+            "nodata.csv: the file has a header but no data rows",
+        ),
         (
             "badts.csv",
             format!("{h}2024-01-01T00:00:00Z,1\n01/02/2024 10:00,2\n"),
@@ -176,7 +202,9 @@ fn bad_traces_exit_non_zero_naming_file_line_and_reason() {
         .args(["forecast", "--trace", "/nonexistent/trace.csv"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("cannot read /nonexistent/trace.csv"));
+        .stderr(predicate::str::contains(
+            "cannot read /nonexistent/trace.csv",
+        ));
 }
 
 #[test]
@@ -208,7 +236,12 @@ fn gaps_are_filled_and_reported() {
         if i == 100 || i == 101 {
             continue;
         }
-        csv.push_str(&format!("2024-01-01T{:02}:{:02}:00Z,{}\n", i / 60, i % 60, 10 + i % 3));
+        csv.push_str(&format!(
+            "2024-01-01T{:02}:{:02}:00Z,{}\n",
+            i / 60,
+            i % 60,
+            10 + i % 3
+        ));
     }
     let p = write(&dir, "gaps.csv", &csv);
     prescale()
@@ -224,22 +257,45 @@ fn evaluate_json_has_every_model_and_metric() {
     let dir = TempDir::new().unwrap();
     let trace = synth_trace(&dir, "6d");
     let out = prescale()
-        .args(["evaluate", "--format", "json", "--every", "6h", "--last", "1d", "--trace"])
+        .args([
+            "evaluate", "--format", "json", "--every", "6h", "--last", "1d", "--trace",
+        ])
         .arg(&trace)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["horizon_minutes"], 30);
     assert_eq!(doc["origins"], 5);
-    let names: Vec<&str> =
-        doc["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = doc["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
-        ["prescale", "seasonal_naive_daily", "seasonal_naive_weekly", "ets", "mstl", "crane_dsp"]
+        [
+            "prescale",
+            "seasonal_naive_daily",
+            "seasonal_naive_weekly",
+            "ets",
+            "mstl",
+            "crane_dsp"
+        ]
     );
     for m in doc["models"].as_array().unwrap() {
-        for key in ["mase", "p90_coverage", "pinball_p90", "underforecast_20pct", "ms_per_origin"] {
+        for key in [
+            "mase",
+            "p90_coverage",
+            "pinball_p90",
+            "underforecast_20pct",
+            "ms_per_origin",
+        ] {
             assert!(m.get(key).is_some(), "{key} missing in {m}");
         }
     }
@@ -251,9 +307,17 @@ fn evaluate_json_has_every_model_and_metric() {
 
 #[test]
 fn evaluate_table_on_a_real_trace() {
-    let Some(trace) = shared_trace("llm_servegen_m_small_10min.csv") else { return };
+    let Some(trace) = shared_trace("llm_servegen_m_small_10min.csv") else {
+        return;
+    };
     prescale()
-        .args(["evaluate", "--quiet", "--models", "prescale,seasonal_naive_daily", "--trace"])
+        .args([
+            "evaluate",
+            "--quiet",
+            "--models",
+            "prescale,seasonal_naive_daily",
+            "--trace",
+        ])
         .arg(&trace)
         .assert()
         .success()

@@ -34,7 +34,9 @@ pub fn parse_csv(
         Some(r) => r.map_err(|e| csv_error(source_name, e))?,
     };
     let header_ok = header.len() == 2
-        && header[0].trim_start_matches('\u{feff}').eq_ignore_ascii_case("timestamp")
+        && header[0]
+            .trim_start_matches('\u{feff}')
+            .eq_ignore_ascii_case("timestamp")
         && header[1].eq_ignore_ascii_case("value");
     if !header_ok {
         return Err(InputError::new(
@@ -83,7 +85,11 @@ pub fn parse_csv(
             )
         })?;
         let value = check_value(source_name, &place, value)?;
-        points.push(RawPoint { millis: ts.timestamp_millis(), value, place });
+        points.push(RawPoint {
+            millis: ts.timestamp_millis(),
+            value,
+            place,
+        });
     }
     if points.is_empty() {
         return Err(InputError::new(
@@ -101,8 +107,15 @@ fn line_of(rec: &::csv::StringRecord, default: u64) -> u64 {
 }
 
 fn csv_error(source: &str, e: ::csv::Error) -> InputError {
-    let place = e.position().map(|p| Place::Line(p.line())).unwrap_or(Place::Input);
-    let kind = if e.is_io_error() { InputErrorKind::Io } else { InputErrorKind::Malformed };
+    let place = e
+        .position()
+        .map(|p| Place::Line(p.line()))
+        .unwrap_or(Place::Input);
+    let kind = if e.is_io_error() {
+        InputErrorKind::Io
+    } else {
+        InputErrorKind::Malformed
+    };
     InputError::new(source, place, kind, e.to_string())
 }
 
@@ -138,7 +151,10 @@ mod tests {
         let s = parse(&text).unwrap();
         assert_eq!(s.values(), &[10.0, 10.0, 0.0, 0.0, 40.0, 40.0]);
         assert_eq!(s.filled(), &[2, 3]);
-        let opts = ParseOptions { kind: ValueKind::Gauge, ..Default::default() };
+        let opts = ParseOptions {
+            kind: ValueKind::Gauge,
+            ..Default::default()
+        };
         let g = parse_csv(text.as_bytes(), "g.csv", &opts).unwrap();
         assert_eq!(g.values(), &[10.0, 10.0, 20.0, 30.0, 40.0, 40.0]);
     }
@@ -172,35 +188,61 @@ mod tests {
 
         let e = err(&format!("{HEAD}2024-01-01T00:00:00Z,1\nyesterday,2\n"));
         assert_eq!(e.kind, InputErrorKind::BadTimestamp);
-        assert!(e.to_string().starts_with("t.csv:3: cannot parse timestamp `yesterday`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("t.csv:3: cannot parse timestamp `yesterday`"),
+            "{e}"
+        );
 
-        let e = err(&format!("{HEAD}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,NaN\n"));
-        assert_eq!((e.kind.clone(), e.place.clone()), (InputErrorKind::BadValue, Place::Line(3)));
+        let e = err(&format!(
+            "{HEAD}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,NaN\n"
+        ));
+        assert_eq!(
+            (e.kind.clone(), e.place.clone()),
+            (InputErrorKind::BadValue, Place::Line(3))
+        );
         assert!(e.to_string().contains("NaN"));
 
-        let e = err(&format!("{HEAD}2024-01-01T00:00:00Z,inf\n2024-01-01T00:01:00Z,1\n"));
+        let e = err(&format!(
+            "{HEAD}2024-01-01T00:00:00Z,inf\n2024-01-01T00:01:00Z,1\n"
+        ));
         assert_eq!(e.kind, InputErrorKind::BadValue);
         assert!(e.to_string().contains("finite"), "{e}");
 
-        let e = err(&format!("{HEAD}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,-3\n"));
+        let e = err(&format!(
+            "{HEAD}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,-3\n"
+        ));
         assert!(e.to_string().contains("negative"), "{e}");
 
-        let e = err(&format!("{HEAD}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,abc\n"));
+        let e = err(&format!(
+            "{HEAD}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,abc\n"
+        ));
         assert!(e.to_string().contains("`abc`"), "{e}");
 
         let e = err(&format!(
             "{HEAD}2024-01-01T00:01:00Z,1\n2024-01-01T00:02:00Z,1\n2024-01-01T00:02:00Z,1\n"
         ));
-        assert_eq!((e.kind.clone(), e.place.clone()), (InputErrorKind::NonIncreasing, Place::Line(4)));
+        assert_eq!(
+            (e.kind.clone(), e.place.clone()),
+            (InputErrorKind::NonIncreasing, Place::Line(4))
+        );
 
         let e = err(&format!(
             "{HEAD}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,1\n\
              2024-01-01T00:02:00Z,1\n2024-01-01T00:03:30Z,1\n"
         ));
-        assert_eq!((e.kind.clone(), e.place.clone()), (InputErrorKind::Irregular, Place::Line(5)));
+        assert_eq!(
+            (e.kind.clone(), e.place.clone()),
+            (InputErrorKind::Irregular, Place::Line(5))
+        );
 
-        let e = err(&format!("{HEAD}2024-01-01T00:00:00Z,1,7\n2024-01-01T00:01:00Z,1\n"));
-        assert_eq!((e.kind.clone(), e.place.clone()), (InputErrorKind::Malformed, Place::Line(2)));
+        let e = err(&format!(
+            "{HEAD}2024-01-01T00:00:00Z,1,7\n2024-01-01T00:01:00Z,1\n"
+        ));
+        assert_eq!(
+            (e.kind.clone(), e.place.clone()),
+            (InputErrorKind::Malformed, Place::Line(2))
+        );
 
         let e = err(&format!("{HEAD}2024-01-01T00:00:00Z,1\n"));
         assert_eq!(e.kind, InputErrorKind::NoData);
@@ -208,7 +250,10 @@ mod tests {
 
     #[test]
     fn rejects_overlong_gaps() {
-        let opts = ParseOptions { max_gap_steps: 2, ..Default::default() };
+        let opts = ParseOptions {
+            max_gap_steps: 2,
+            ..Default::default()
+        };
         let text = format!(
             "{HEAD}2024-01-01T00:00:00Z,1\n2024-01-01T00:01:00Z,1\n2024-01-01T00:05:00Z,1\n\
              2024-01-01T00:06:00Z,1\n"

@@ -40,7 +40,11 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { kind: ValueKind::Count, tolerance: 0.1, max_gap_steps: 1440 }
+        Self {
+            kind: ValueKind::Count,
+            tolerance: 0.1,
+            max_gap_steps: 1440,
+        }
     }
 }
 
@@ -111,7 +115,12 @@ impl InputError {
         kind: InputErrorKind,
         reason: impl Into<String>,
     ) -> Self {
-        Self { source_name: source.to_string(), place, kind, reason: reason.into() }
+        Self {
+            source_name: source.to_string(),
+            place,
+            kind,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -126,7 +135,12 @@ pub(crate) struct RawPoint {
 /// Checks a value: finite and non-negative.
 pub(crate) fn check_value(source: &str, place: &Place, value: f64) -> Result<f64, InputError> {
     if value.is_nan() {
-        return Err(InputError::new(source, place.clone(), InputErrorKind::BadValue, "value is NaN"));
+        return Err(InputError::new(
+            source,
+            place.clone(),
+            InputErrorKind::BadValue,
+            "value is NaN",
+        ));
     }
     if value.is_infinite() {
         return Err(InputError::new(
@@ -251,7 +265,12 @@ pub(crate) fn regularize(
         )
     })?;
     let series = Series::new(start, step_ms / 1000, values, opts.kind).map_err(|e| {
-        InputError::new(source, Place::Input, InputErrorKind::BadValue, e.to_string())
+        InputError::new(
+            source,
+            Place::Input,
+            InputErrorKind::BadValue,
+            e.to_string(),
+        )
     })?;
     Ok(series.with_filled(filled))
 }
@@ -260,13 +279,23 @@ pub(crate) fn regularize(
 /// seconds when it is at least a second. Averaging removes scrape jitter; the lower median keeps
 /// gaps from inflating the estimate.
 fn infer_step(points: &[RawPoint]) -> i64 {
-    let mut diffs: Vec<i64> = points.windows(2).map(|w| w[1].millis - w[0].millis).collect();
+    let mut diffs: Vec<i64> = points
+        .windows(2)
+        .map(|w| w[1].millis - w[0].millis)
+        .collect();
     let mid = (diffs.len() - 1) / 2;
     let median = *diffs.select_nth_unstable(mid).1;
-    let near: Vec<i64> =
-        diffs.iter().copied().filter(|d| (d - median).abs() * 4 <= median).collect();
+    let near: Vec<i64> = diffs
+        .iter()
+        .copied()
+        .filter(|d| (d - median).abs() * 4 <= median)
+        .collect();
     let mean = near.iter().sum::<i64>() as f64 / near.len() as f64;
-    if mean >= 1000.0 { ((mean / 1000.0).round() as i64) * 1000 } else { mean.round() as i64 }
+    if mean >= 1000.0 {
+        ((mean / 1000.0).round() as i64) * 1000
+    } else {
+        mean.round() as i64
+    }
 }
 
 fn fmt_millis(ms: i64) -> String {

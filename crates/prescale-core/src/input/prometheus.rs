@@ -81,7 +81,9 @@ pub fn parse_prometheus_matrix(
             ),
         ));
     }
-    let data = resp.data.ok_or_else(|| err(Place::Json("data".into()), "missing".into()))?;
+    let data = resp
+        .data
+        .ok_or_else(|| err(Place::Json("data".into()), "missing".into()))?;
     if data.result_type != "matrix" {
         return Err(err(
             Place::Json("data.resultType".into()),
@@ -92,7 +94,10 @@ pub fn parse_prometheus_matrix(
         ));
     }
     let series: Vec<MatrixSeries> = serde_json::from_value(data.result).map_err(|e| {
-        err(Place::Json("data.result".into()), format!("not a matrix result: {e}"))
+        err(
+            Place::Json("data.result".into()),
+            format!("not a matrix result: {e}"),
+        )
     })?;
     let one = match series.len() {
         0 => {
@@ -105,8 +110,11 @@ pub fn parse_prometheus_matrix(
         }
         1 => series.into_iter().next().expect("one series"),
         n => {
-            let labels: Vec<String> =
-                series.iter().take(3).map(|s| Value::Object(s.metric.clone()).to_string()).collect();
+            let labels: Vec<String> = series
+                .iter()
+                .take(3)
+                .map(|s| Value::Object(s.metric.clone()).to_string())
+                .collect();
             return Err(err(
                 Place::Json("data.result".into()),
                 format!(
@@ -128,7 +136,10 @@ pub fn parse_prometheus_matrix(
                 format!("timestamp {ts} is not a number of seconds"),
             )
         })?;
-        let raw = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+        let raw = v
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string());
         let value: f64 = match raw.as_str() {
             "+Inf" | "Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
@@ -143,7 +154,11 @@ pub fn parse_prometheus_matrix(
             })?,
         };
         let value = check_value(source_name, &place, value)?;
-        points.push(RawPoint { millis: (secs * 1000.0).round() as i64, value, place });
+        points.push(RawPoint {
+            millis: (secs * 1000.0).round() as i64,
+            value,
+            place,
+        });
     }
     regularize(source_name, points, opts)
 }
@@ -190,7 +205,10 @@ mod tests {
         let nan = r#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{},"values":[[1,"1"],[2,"NaN"]]}]}}"#;
         let e = parse(nan).unwrap_err();
-        assert_eq!(e.to_string(), "h.json: data.result[0].values[1]: value is NaN");
+        assert_eq!(
+            e.to_string(),
+            "h.json: data.result[0].values[1]: value is NaN"
+        );
 
         let inf = r#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{},"values":[[1,"+Inf"],[2,"1"]]}]}}"#;

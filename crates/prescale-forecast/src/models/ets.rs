@@ -4,7 +4,7 @@
 //! The daily season is used when the training window holds at least two days; otherwise the
 //! model is Holt's damped trend without a season. Parameters come from a fixed grid (α in
 //! 0.02–0.9, β in {0, 0.01, 0.05}, γ in {0, 0.05, 0.1, 0.2}, φ = 0.98) by one-step squared
-//! error; see [`crate::smoothing`]. The calibration uses the filter's own h-step forecasts from
+//! error; see the `smoothing` module. The calibration uses the filter's own h-step forecasts from
 //! every origin of the calibration window (each made with data before its origin).
 
 use crate::conformal::Calibration;
@@ -23,7 +23,10 @@ pub struct Ets {
 
 impl Default for Ets {
     fn default() -> Self {
-        Self { seasonal: true, calibration_days: super::CALIBRATION_DAYS }
+        Self {
+            seasonal: true,
+            calibration_days: super::CALIBRATION_DAYS,
+        }
     }
 }
 
@@ -41,7 +44,11 @@ impl Model for Ets {
         input.validate()?;
         let y = input.values;
         if y.len() < 3 {
-            return Err(ForecastError::TooShort { model: "ets", needed: 3, got: y.len() });
+            return Err(ForecastError::TooShort {
+                model: "ets",
+                needed: 3,
+                got: y.len(),
+            });
         }
         let m = match input.steps_per_day() {
             Some(spd) if self.seasonal && y.len() >= 2 * spd => spd,
@@ -53,14 +60,19 @@ impl Model for Ets {
         let calibration = super::backcast(y, input.horizon, cal, warmup, |o, t| {
             states.forecast_from(o, t)
         });
-        Ok(Box::new(FittedEts { states, calibration }))
+        Ok(Box::new(FittedEts {
+            states,
+            calibration,
+        }))
     }
 }
 
 impl Fitted for FittedEts {
     fn predict_point(&self, horizon: usize) -> Vec<f64> {
         let n = self.states.len();
-        (n..n + horizon).map(|t| self.states.forecast_from(n, t)).collect()
+        (n..n + horizon)
+            .map(|t| self.states.forecast_from(n, t))
+            .collect()
     }
 
     fn calibration(&self) -> Option<&Calibration> {

@@ -4,8 +4,8 @@ pub mod crane_dsp;
 pub mod ets;
 pub mod mstl;
 pub mod prescale;
-pub mod seasonal_naive;
 mod registry;
+pub mod seasonal_naive;
 pub use registry::ModelKind;
 
 use crate::conformal::Calibration;
@@ -38,4 +38,3 @@ pub(crate) fn backcast(
     }
     cal
 }
-

@@ -7,7 +7,7 @@
 //!    season needs [`Mstl::weekly_min_cycles`] weeks (default 4): a weekly season estimated from
 //!    two weeks of minute data is mostly noise (see `docs/forecasting.md`).
 //! 3. The deseasonalized series is forecast by Holt's damped trend with grid-chosen parameters
-//!    ([`crate::smoothing`]) instead of an AutoETS model search, which is what makes a refit of
+//!    (the `smoothing` module) instead of an AutoETS model search, which is what makes a refit of
 //!    14 days of 1-minute data take tens of milliseconds instead of a second.
 //! 4. Seasons are carried forward from their last cycle.
 //!
@@ -76,7 +76,11 @@ impl Model for Mstl {
         let y = input.values;
         let n = y.len();
         if n < 3 {
-            return Err(ForecastError::TooShort { model: "mstl", needed: 3, got: n });
+            return Err(ForecastError::TooShort {
+                model: "mstl",
+                needed: 3,
+                got: n,
+            });
         }
         let mut periods = Vec::new();
         if let Some(spd) = input.steps_per_day() {
@@ -114,8 +118,9 @@ impl Model for Mstl {
         };
         let cal = super::calibration_steps(self.calibration_days, input.step_secs);
         let warmup = fitted.periods.first().copied().unwrap_or(n / 3).max(1);
-        fitted.calibration =
-            super::backcast(y, input.horizon, cal, warmup, |o, t| fitted.forecast_from(o, t));
+        fitted.calibration = super::backcast(y, input.horizon, cal, warmup, |o, t| {
+            fitted.forecast_from(o, t)
+        });
         Ok(Box::new(fitted))
     }
 }
@@ -133,7 +138,10 @@ impl Fitted for FittedMstl {
     fn describe(&self) -> String {
         let p = self.trend.params;
         if self.periods.is_empty() {
-            format!("no season usable yet: damped trend α={} β={}", p.alpha, p.beta)
+            format!(
+                "no season usable yet: damped trend α={} β={}",
+                p.alpha, p.beta
+            )
         } else {
             format!(
                 "MSTL periods {:?} steps, damped trend α={} β={}, {} spike(s) cleaned",

@@ -29,12 +29,18 @@ pub struct SeasonalNaive {
 impl SeasonalNaive {
     /// Same time yesterday.
     pub fn daily() -> Self {
-        Self { season: Season::Daily, calibration_days: super::CALIBRATION_DAYS }
+        Self {
+            season: Season::Daily,
+            calibration_days: super::CALIBRATION_DAYS,
+        }
     }
 
     /// Same time last week.
     pub fn weekly() -> Self {
-        Self { season: Season::Weekly, calibration_days: super::CALIBRATION_DAYS }
+        Self {
+            season: Season::Weekly,
+            calibration_days: super::CALIBRATION_DAYS,
+        }
     }
 }
 
@@ -67,14 +73,22 @@ impl Model for SeasonalNaive {
         let y = input.values;
         let n = y.len();
         if n < m {
-            return Err(ForecastError::TooShort { model: self.name(), needed: m, got: n });
+            return Err(ForecastError::TooShort {
+                model: self.name(),
+                needed: m,
+                got: n,
+            });
         }
         let mut calibration = Calibration::new(input.horizon);
         let cal = super::calibration_steps(self.calibration_days, input.step_secs);
         for t in n.saturating_sub(cal).max(m)..n {
             calibration.push_pooled(y[t], y[t - m]);
         }
-        Ok(Box::new(FittedNaive { last_season: y[n - m..].to_vec(), calibration, m }))
+        Ok(Box::new(FittedNaive {
+            last_season: y[n - m..].to_vec(),
+            calibration,
+            m,
+        }))
     }
 }
 

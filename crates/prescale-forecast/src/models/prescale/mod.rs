@@ -84,7 +84,13 @@ struct Run {
 }
 
 impl Run {
-    fn new(kind: Kind, profile: Option<usize>, alpha: f64, y: &[f64], profiles: &[Profile]) -> Self {
+    fn new(
+        kind: Kind,
+        profile: Option<usize>,
+        alpha: f64,
+        y: &[f64],
+        profiles: &[Profile],
+    ) -> Self {
         let p = profile.map(|i| &profiles[i]);
         let transform = |i: usize, v: f64| match (kind, p) {
             (Kind::Additive, Some(p)) => v - p.additive(i),
@@ -101,7 +107,12 @@ impl Run {
                 l
             })
             .collect();
-        Self { kind, profile, alpha, level }
+        Self {
+            kind,
+            profile,
+            alpha,
+            level,
+        }
     }
 
     /// Forecast of time `t` from origin `o` (data before `o`).
@@ -151,7 +162,12 @@ impl FittedPrescale {
     fn point(&self, o: usize, t: usize) -> f64 {
         let base = self.raw(o, t);
         let k = t - o;
-        let off = self.offsets.get(k).or(self.offsets.last()).copied().unwrap_or(0.0);
+        let off = self
+            .offsets
+            .get(k)
+            .or(self.offsets.last())
+            .copied()
+            .unwrap_or(0.0);
         (base + off * scale(base)).max(0.0)
     }
 }
@@ -167,9 +183,15 @@ impl Model for Prescale {
         let n = raw.len();
         let h = input.horizon;
         if n == 0 {
-            return Err(ForecastError::TooShort { model: "prescale", needed: 1, got: 0 });
+            return Err(ForecastError::TooShort {
+                model: "prescale",
+                needed: 1,
+                got: 0,
+            });
         }
-        let spd = input.steps_per_day().filter(|&spd| n >= 2 * spd && spd >= 4);
+        let spd = input
+            .steps_per_day()
+            .filter(|&spd| n >= 2 * spd && spd >= 4);
         let anomalies = detect_anomalies(raw, spd, &self.anomaly);
         let y = clean(raw, &anomalies);
         let mut profiles = Vec::new();
@@ -212,23 +234,25 @@ impl Model for Prescale {
             let w = 1.0 / runs.len() as f64;
             for o in (first..n).step_by(stride) {
                 let end = (o + h).min(first + window_len);
-                if let [run] = runs {
-                    let l = run.level[o - 1];
-                    for t in o..end {
-                        err += (y[t] - window_forecast(run, l, t)).abs();
-                    }
-                } else {
-                    for t in o..end {
-                        let f: f64 =
-                            runs.iter().map(|r| window_forecast(r, r.level[o - 1], t)).sum();
-                        err += (y[t] - f * w).abs();
-                    }
+                for (t, &actual) in y.iter().enumerate().take(end).skip(o) {
+                    let f = if let [run] = runs {
+                        window_forecast(run, run.level[o - 1], t)
+                    } else {
+                        runs.iter()
+                            .map(|r| window_forecast(r, r.level[o - 1], t))
+                            .sum::<f64>()
+                            * w
+                    };
+                    err += (actual - f).abs();
                 }
             }
             err
         };
         let (members, selection_error) = if cold {
-            (vec![Run::new(Kind::Level, None, 0.3, &y, &profiles)], f64::NAN)
+            (
+                vec![Run::new(Kind::Level, None, 0.3, &y, &profiles)],
+                f64::NAN,
+            )
         } else {
             // Keep the best `ENSEMBLE` candidates; the forecast is the best of: the single
             // best candidate, or the mean of the top ones (scored on the same origins).
@@ -306,7 +330,11 @@ impl Fitted for FittedPrescale {
     }
 
     fn describe(&self) -> String {
-        let names: Vec<String> = self.members.iter().map(|r| r.describe(&self.profiles)).collect();
+        let names: Vec<String> = self
+            .members
+            .iter()
+            .map(|r| r.describe(&self.profiles))
+            .collect();
         let mut s = if names.len() > 1 {
             format!("mean of [{}]", names.join(", "))
         } else {
@@ -348,7 +376,11 @@ mod tests {
 
     #[test]
     fn follows_a_seasonal_ramp_and_is_calibrated_in_sample() {
-        let series = generate(&SyntheticSpec { days: 10.0, spikes_per_day: 0.0, ..Default::default() });
+        let series = generate(&SyntheticSpec {
+            days: 10.0,
+            spikes_per_day: 0.0,
+            ..Default::default()
+        });
         let n = series.len();
         let h = 30;
         // Fit up to 08:30 of the last day, before the morning ramp.
@@ -358,7 +390,11 @@ mod tests {
         let f = Prescale::default().fit(&input).unwrap();
         let fc = predict(f.as_ref(), train.end(), 60, h, &[0.5, 0.9]).unwrap();
         let actual = &series.values()[cut..cut + h];
-        let wape: f64 = actual.iter().zip(&fc.point).map(|(a, p)| (a - p).abs()).sum::<f64>()
+        let wape: f64 = actual
+            .iter()
+            .zip(&fc.point)
+            .map(|(a, p)| (a - p).abs())
+            .sum::<f64>()
             / actual.iter().sum::<f64>();
         assert!(wape < 0.15, "wape {wape}, model {}", f.describe());
         // The forecast rises with the ramp.
@@ -370,10 +406,13 @@ mod tests {
 
     #[test]
     fn a_spike_does_not_become_the_forecast() {
-        let mut series =
-            generate(&SyntheticSpec { days: 4.0, spikes_per_day: 0.0, ..Default::default() })
-                .values()
-                .to_vec();
+        let mut series = generate(&SyntheticSpec {
+            days: 4.0,
+            spikes_per_day: 0.0,
+            ..Default::default()
+        })
+        .values()
+        .to_vec();
         let n = series.len();
         // A 10x spike 3 hours before the end must not lift the level.
         for v in &mut series[n - 180..n - 175] {
@@ -388,6 +427,11 @@ mod tests {
         let f = Prescale::default().fit(&input).unwrap();
         let p = f.predict_point(30);
         let recent = series[n - 30..].iter().sum::<f64>() / 30.0;
-        assert!(p[0] < 1.5 * recent, "{} vs recent {recent}: {}", p[0], f.describe());
+        assert!(
+            p[0] < 1.5 * recent,
+            "{} vs recent {recent}: {}",
+            p[0],
+            f.describe()
+        );
     }
 }

@@ -47,10 +47,20 @@ impl Profile {
 
     /// A short label for reports.
     pub(super) fn label(&self) -> &'static str {
-        if self.tables.len() == 2 { "weekday/weekend" } else { "daily" }
+        if self.tables.len() == 2 {
+            "weekday/weekend"
+        } else {
+            "daily"
+        }
     }
 
-    fn build(y: &[f64], input: &FitInput<'_>, spd: usize, days: usize, typed: bool) -> Option<Self> {
+    fn build(
+        y: &[f64],
+        input: &FitInput<'_>,
+        spd: usize,
+        days: usize,
+        typed: bool,
+    ) -> Option<Self> {
         let n = y.len();
         let days = days.min(n / spd);
         if days < 2 {
@@ -66,7 +76,7 @@ impl Profile {
         for (i, &v) in y.iter().enumerate().skip(from) {
             let pos = phase0 + i;
             let ty = usize::from(typed && is_weekend(day0 + (pos / spd) as i64));
-            if pos % spd == 0 || i == from {
+            if pos.is_multiple_of(spd) || i == from {
                 day_count[ty] += 1;
             }
             values[ty][pos % spd].push(v);
@@ -95,7 +105,12 @@ impl Profile {
                 relative: s.iter().map(|v| (v / mean).max(0.05)).collect(),
             })
             .collect();
-        Some(Self { tables, steps_per_day: spd, phase0, day0 })
+        Some(Self {
+            tables,
+            steps_per_day: spd,
+            phase0,
+            day0,
+        })
     }
 
     fn table(&self, i: usize) -> (&Table, usize) {
@@ -136,7 +151,11 @@ fn median_smooth(by_phase: &mut [Vec<f64>], width: usize) -> Vec<f64> {
         .collect();
     let half = width / 2;
     (0..spd)
-        .map(|p| (0..width).map(|j| raw[(p + spd * (half + 1) + j - half) % spd]).sum::<f64>())
+        .map(|p| {
+            (0..width)
+                .map(|j| raw[(p + spd * (half + 1) + j - half) % spd])
+                .sum::<f64>()
+        })
         .map(|s| s / width as f64)
         .collect()
 }
@@ -157,9 +176,20 @@ mod tests {
         // Hourly data starting Monday 2024-01-01: weekdays 100, weekends 40, flat within a day.
         let start = DateTime::from_timestamp(1_704_067_200, 0).unwrap();
         let y: Vec<f64> = (0..24 * 14)
-            .map(|i| if is_weekend(start.timestamp() / 86_400 + i / 24) { 40.0 } else { 100.0 })
+            .map(|i| {
+                if is_weekend(start.timestamp() / 86_400 + i / 24) {
+                    40.0
+                } else {
+                    100.0
+                }
+            })
             .collect();
-        let input = FitInput { values: &y, start, step_secs: 3600, horizon: 1 };
+        let input = FitInput {
+            values: &y,
+            start,
+            step_secs: 3600,
+            horizon: 1,
+        };
         let p = Profile::by_day_type(&y, &input, 24, 14).unwrap();
         // Mean = (10 * 100 + 4 * 40) / 14 ≈ 82.86.
         let mean = (10.0 * 100.0 + 4.0 * 40.0) / 14.0;
