@@ -10,8 +10,11 @@
 //! ```
 //!
 //! With `m = 0` there is no season, and with `β = 0` no trend (simple exponential smoothing).
-//! Parameters are chosen from a small fixed grid by the one-step-ahead squared error, which
-//! is fast (a few passes over the data) and, unlike a numerical optimiser, deterministic.
+//! Parameters are chosen from a small fixed grid, which is fast (a few passes over the data)
+//! and, unlike a numerical optimiser, deterministic, by one of two [`Criterion`]s: the
+//! classical one-step-ahead squared error, or the mean squared error over the whole forecast
+//! horizon from recent origins (R's `ets(opt.crit = "amse")`), which suits a model used for
+//! 30-minute-ahead forecasts of minute data, where the one-step error is dominated by noise.
 
 /// Smoothing parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,13 +55,21 @@ fn initial(y: &[f64], m: usize) -> (f64, f64, Vec<f64>) {
     (mean1, (mean2 - mean1) / m as f64, season)
 }
 
-/// Runs the filter; returns the sum of squared one-step errors from `score_from` on, and the
-/// states when `keep` is set.
+/// How grid parameters are scored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Criterion {
+    /// Squared one-step-ahead errors (after a warm-up of one season, or one step).
+    OneStep,
+    /// Squared errors of the `h` steps after every `stride`-th origin from `from` on.
+    Horizon { h: usize, from: usize, stride: usize },
+}
+
+/// Runs the filter; returns the score of `crit` and the states when `keep` is set.
 pub(crate) fn run(
     y: &[f64],
     m: usize,
     p: HwParams,
-    score_from: usize,
+    crit: Criterion,
     keep: bool,
 ) -> (f64, Option<HwStates>) {
     let (mut l, mut b, init) = initial(y, m);
@@ -76,12 +87,28 @@ pub(crate) fn run(
     // A rolling buffer of the last m seasonal states (the full history is kept only on demand).
     let mut ring = init.clone();
     let mut sse = 0.0;
+    let one_step_from = if m > 0 { m } else { 1 };
+    let damp: Vec<f64> = match crit {
+        Criterion::Horizon { h, .. } => (1..=h).map(|k| damp_sum(p.phi, k)).collect(),
+        Criterion::OneStep => Vec::new(),
+    };
     for (t, &yt) in y.iter().enumerate() {
         let s_prev = if m > 0 { ring[t % m] } else { 0.0 };
-        let pred = l + p.phi * b + s_prev;
-        if t >= score_from {
-            let e = yt - pred;
-            sse += e * e;
+        match crit {
+            Criterion::OneStep if t >= one_step_from => {
+                let e = yt - (l + p.phi * b + s_prev);
+                sse += e * e;
+            }
+            Criterion::Horizon { h, from, stride }
+                if t >= from.max(1) && (t - from) % stride.max(1) == 0 && t + h <= n =>
+            {
+                for (k, d) in damp.iter().enumerate() {
+                    let s = if m > 0 { ring[(t + k) % m] } else { 0.0 };
+                    let e = y[t + k] - (l + d * b + s);
+                    sse += e * e;
+                }
+            }
+            _ => {}
         }
         let l_new = p.alpha * (yt - s_prev) + (1.0 - p.alpha) * (l + p.phi * b);
         b = p.beta * (l_new - l) + (1.0 - p.beta) * p.phi * b;
@@ -109,8 +136,8 @@ pub(crate) fn run(
     (sse, states)
 }
 
-/// Chooses parameters from the grid by one-step squared error and returns the states.
-pub(crate) fn fit_grid(y: &[f64], m: usize, trend: bool) -> HwStates {
+/// Chooses parameters from the grid by `crit` and returns the states.
+pub(crate) fn fit_grid(y: &[f64], m: usize, trend: bool, crit: Criterion) -> HwStates {
     const ALPHAS: [f64; 8] = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9];
     let betas: &[f64] = if trend { &[0.0, 0.01, 0.05] } else { &[0.0] };
     let seasonal = m > 0 && y.len() >= 2 * m;
@@ -119,7 +146,6 @@ pub(crate) fn fit_grid(y: &[f64], m: usize, trend: bool) -> HwStates {
     } else {
         &[0.0]
     };
-    let score_from = if seasonal { m } else { 1.min(y.len()) };
     let mut best = (
         f64::INFINITY,
         HwParams {
@@ -138,26 +164,26 @@ pub(crate) fn fit_grid(y: &[f64], m: usize, trend: bool) -> HwStates {
                     gamma,
                     phi: 0.98,
                 };
-                let (sse, _) = run(y, m, p, score_from, false);
+                let (sse, _) = run(y, m, p, crit, false);
                 if sse < best.0 {
                     best = (sse, p);
                 }
             }
         }
     }
-    run(y, m, best.1, score_from, true).1.expect("kept states")
+    run(y, m, best.1, crit, true).1.expect("kept states")
+}
+
+/// Σ_{i=1..k} φ^i.
+fn damp_sum(phi: f64, k: usize) -> f64 {
+    if (phi - 1.0).abs() < 1e-12 {
+        k as f64
+    } else {
+        phi * (1.0 - phi.powi(k as i32)) / (1.0 - phi)
+    }
 }
 
 impl HwStates {
-    /// Σ_{i=1..k} φ^i.
-    fn damp_sum(&self, k: usize) -> f64 {
-        let phi = self.params.phi;
-        if (phi - 1.0).abs() < 1e-12 {
-            k as f64
-        } else {
-            phi * (1.0 - phi.powi(k as i32)) / (1.0 - phi)
-        }
-    }
 
     /// The seasonal state in force for time `t` when standing at origin `o` (`t >= o`): the
     /// latest state of the same phase written before `o`.
@@ -179,7 +205,7 @@ impl HwStates {
     /// The forecast of time `t` made at origin `o` (using observations before `o`; `o >= 1`).
     pub(crate) fn forecast_from(&self, o: usize, t: usize) -> f64 {
         let k = t - o + 1;
-        self.level[o - 1] + self.damp_sum(k) * self.trend[o - 1] + self.season_for(o, t)
+        self.level[o - 1] + damp_sum(self.params.phi, k) * self.trend[o - 1] + self.season_for(o, t)
     }
 
     /// Number of observations filtered.
@@ -195,7 +221,7 @@ mod tests {
     #[test]
     fn level_only_tracks_a_constant() {
         let y = vec![5.0; 50];
-        let s = fit_grid(&y, 0, false);
+        let s = fit_grid(&y, 0, false, Criterion::OneStep);
         assert!((s.forecast_from(50, 55) - 5.0).abs() < 1e-9);
     }
 
@@ -203,7 +229,7 @@ mod tests {
     fn seasonal_filter_forecasts_a_pure_season() {
         let m = 24;
         let y: Vec<f64> = (0..24 * 10).map(|t| 10.0 + (t % m) as f64).collect();
-        let s = fit_grid(&y, m, true);
+        let s = fit_grid(&y, m, true, Criterion::OneStep);
         let n = y.len();
         for t in n..n + 30 {
             let want = 10.0 + (t % m) as f64;
@@ -216,7 +242,7 @@ mod tests {
     #[test]
     fn trend_is_followed() {
         let y: Vec<f64> = (0..200).map(|t| 2.0 * t as f64).collect();
-        let s = fit_grid(&y, 0, true);
+        let s = fit_grid(&y, 0, true, Criterion::Horizon { h: 10, from: 100, stride: 3 });
         let f = s.forecast_from(200, 209);
         assert!(f > 400.0, "{f}");
     }

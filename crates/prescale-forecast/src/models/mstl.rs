@@ -17,7 +17,7 @@ use crate::anomaly::{AnomalyOptions, clean, detect_anomalies};
 use crate::conformal::Calibration;
 use crate::error::{ForecastError, Result};
 use crate::model::{FitInput, Fitted, Model};
-use crate::smoothing::{HwStates, fit_grid};
+use crate::smoothing::{Criterion, HwStates, fit_grid};
 
 /// The MSTL model.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ impl Model for Mstl {
             }
             (seasonal, d)
         };
-        let trend = fit_grid(&deseasonalized, 0, true);
+        let trend = fit_grid(&deseasonalized, 0, true, Criterion::OneStep);
         let mut fitted = FittedMstl {
             periods,
             seasonal,
