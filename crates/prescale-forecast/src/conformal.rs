@@ -35,6 +35,8 @@ pub fn scale(x: f64) -> f64 {
 pub struct Calibration {
     per_step: Vec<Vec<f64>>,
     unstepped: Vec<f64>,
+    /// Shift of the P90 level found by [`coverage_shift`] (0: none).
+    upper_shift: f64,
 }
 
 impl Calibration {
@@ -43,6 +45,7 @@ impl Calibration {
         Self {
             per_step: vec![Vec::new(); horizon],
             unstepped: Vec::new(),
+            upper_shift: 0.0,
         }
     }
 
@@ -64,6 +67,22 @@ impl Calibration {
         if r.is_finite() {
             self.unstepped.push(r);
         }
+    }
+
+    /// Applies an adaptive shift of the upper levels (see [`coverage_shift`]): a level `q > 0.5`
+    /// is used as `q + shift * (1 - q) / 0.1`, so that P90 moves by `shift` and the levels
+    /// above it proportionally less, clamped to `[0.5, 0.995]`.
+    pub fn with_upper_shift(mut self, shift: f64) -> Self {
+        self.upper_shift = if shift.is_finite() { shift } else { 0.0 };
+        self
+    }
+
+    /// The level actually used for a requested level.
+    fn effective_level(&self, q: f64) -> f64 {
+        if q <= 0.5 || self.upper_shift == 0.0 {
+            return q;
+        }
+        (q + self.upper_shift * (1.0 - q) / 0.1).clamp(0.5, 0.995)
     }
 
     /// Number of residuals recorded.
@@ -102,9 +121,62 @@ impl Calibration {
         let s = scale(point);
         levels
             .iter()
-            .map(|&q| point + conformal_quantile(&mut buf, q) * s)
+            .map(|&q| point + conformal_quantile(&mut buf, self.effective_level(q)) * s)
             .collect()
     }
+}
+
+/// An adaptive correction of the P90 level, in the spirit of adaptive conformal inference:
+/// how far a P90 calibrated on a sliding window of past residuals missed its target on the
+/// residuals that came next.
+///
+/// `residuals` holds `(origin, normalized residual)` pairs sorted by origin. The origins from
+/// `check_from` on are cut into `chunks` consecutive chunks; each chunk is scored against the
+/// P90 of the residuals whose origins lie in the `window` steps before it (ending `gap` steps
+/// before it, so that only outcomes known at the chunk's start are used). The result is
+/// `0.9 − mean coverage`, clamped to `[−0.05, 0.05]`: positive when past bands were too narrow.
+pub fn coverage_shift(
+    residuals: &[(usize, f64)],
+    check_from: usize,
+    window: usize,
+    gap: usize,
+    chunks: usize,
+) -> f64 {
+    let Some(&(last, _)) = residuals.last() else {
+        return 0.0;
+    };
+    if chunks == 0 || last < check_from {
+        return 0.0;
+    }
+    let span = (last + 1 - check_from).div_ceil(chunks).max(1);
+    let mut covered = 0usize;
+    let mut total = 0usize;
+    let mut buf = Vec::new();
+    for c in 0..chunks {
+        let lo = check_from + c * span;
+        let hi = lo + span;
+        let prior_hi = lo.saturating_sub(gap);
+        let prior_lo = prior_hi.saturating_sub(window);
+        buf.clear();
+        buf.extend(
+            residuals
+                .iter()
+                .filter(|(o, _)| (prior_lo..prior_hi).contains(o))
+                .map(|r| r.1),
+        );
+        if buf.len() < MIN_PER_STEP {
+            continue;
+        }
+        let q90 = conformal_quantile(&mut buf, 0.9);
+        for &(_, r) in residuals.iter().filter(|(o, _)| (lo..hi).contains(o)) {
+            covered += usize::from(r <= q90);
+            total += 1;
+        }
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    (0.9 - covered as f64 / total as f64).clamp(-0.05, 0.05)
 }
 
 /// The split-conformal quantile: the `ceil((n + 1) q)`-th smallest value (clamped to the
@@ -261,5 +333,40 @@ mod tests {
             assert!(col.windows(2).all(|w| w[0] <= w[1]), "{col:?}");
             assert!(col.iter().all(|&v| v >= 0.0));
         }
+    }
+
+    #[test]
+    fn coverage_shift_widens_bands_when_noise_grows() {
+        // Residuals uniform in [-1, 1] for origins 0..1000, then in [-2, 2]: a P90 calibrated on
+        // the quiet past covers the loud chunks less than 90% of the time.
+        let pairs: Vec<(usize, f64)> = (0..2000)
+            .map(|o| {
+                let u = ((o * 7919) % 1000) as f64 / 500.0 - 1.0;
+                (o, if o < 1000 { u } else { 2.0 * u })
+            })
+            .collect();
+        let shift = coverage_shift(&pairs, 1000, 500, 0, 4);
+        assert!(shift > 0.03, "{shift}");
+        // Stationary residuals need no correction.
+        let flat: Vec<(usize, f64)> = (0..2000)
+            .map(|o| (o, ((o * 7919) % 1000) as f64 / 500.0 - 1.0))
+            .collect();
+        assert!(coverage_shift(&flat, 1000, 500, 0, 4).abs() < 0.02);
+        assert_eq!(coverage_shift(&[], 0, 10, 0, 4), 0.0);
+    }
+
+    #[test]
+    fn upper_shift_moves_upper_levels_only() {
+        let mut c = Calibration::new(1);
+        for i in 0..=1000 {
+            c.push(0, 100.0 + (i as f64 - 500.0) / 10.0, 100.0);
+        }
+        let base = c.quantiles(0, 100.0, &[0.5, 0.9]);
+        let shifted = c
+            .clone()
+            .with_upper_shift(0.05)
+            .quantiles(0, 100.0, &[0.5, 0.9]);
+        assert_eq!(base[0], shifted[0]);
+        assert!(shifted[1] > base[1], "{base:?} {shifted:?}");
     }
 }

@@ -61,7 +61,11 @@ pub(crate) enum Criterion {
     /// Squared one-step-ahead errors (after a warm-up of one season, or one step).
     OneStep,
     /// Squared errors of the `h` steps after every `stride`-th origin from `from` on.
-    Horizon { h: usize, from: usize, stride: usize },
+    Horizon {
+        h: usize,
+        from: usize,
+        stride: usize,
+    },
 }
 
 /// Runs the filter; returns the score of `crit` and the states when `keep` is set.
@@ -184,7 +188,6 @@ fn damp_sum(phi: f64, k: usize) -> f64 {
 }
 
 impl HwStates {
-
     /// The seasonal state in force for time `t` when standing at origin `o` (`t >= o`): the
     /// latest state of the same phase written before `o`.
     fn season_for(&self, o: usize, t: usize) -> f64 {
@@ -242,7 +245,16 @@ mod tests {
     #[test]
     fn trend_is_followed() {
         let y: Vec<f64> = (0..200).map(|t| 2.0 * t as f64).collect();
-        let s = fit_grid(&y, 0, true, Criterion::Horizon { h: 10, from: 100, stride: 3 });
+        let s = fit_grid(
+            &y,
+            0,
+            true,
+            Criterion::Horizon {
+                h: 10,
+                from: 100,
+                stride: 3,
+            },
+        );
         let f = s.forecast_from(200, 209);
         assert!(f > 400.0, "{f}");
     }

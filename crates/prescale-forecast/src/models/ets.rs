@@ -59,9 +59,16 @@ impl Model for Ets {
         // Score the grid on the forecast horizon over the last week (or the second half of a
         // shorter window), from an origin every third of a horizon.
         let n = y.len();
-        let from = n.saturating_sub(super::calibration_steps(7.0, input.step_secs)).max(n / 2).max(2 * m);
+        let from = n
+            .saturating_sub(super::calibration_steps(7.0, input.step_secs))
+            .max(n / 2)
+            .max(2 * m);
         let crit = if from + input.horizon < n {
-            Criterion::Horizon { h: input.horizon, from, stride: (input.horizon / 3).max(1) }
+            Criterion::Horizon {
+                h: input.horizon,
+                from,
+                stride: (input.horizon / 3).max(1),
+            }
         } else {
             Criterion::OneStep
         };

@@ -22,6 +22,11 @@
 //!    [`Prescale::calibration_days`] days give the conformal quantiles
 //!    ([`crate::conformal`]); the point forecast is the calibrated median (P50), which is the
 //!    forecast that minimises absolute error when noise is skewed.
+//! 6. **Adaptive correction**: bands calibrated on sliding windows of the selection period are
+//!    checked against the origins that followed them; the P90 level is moved by
+//!    [`Prescale::coverage_gain`] times the miss (at most ±0.05), so that a series whose noise
+//!    grows or shrinks keeps its P90 near 90% coverage
+//!    ([`crate::conformal::coverage_shift`]).
 //!
 //! **Cold series**: with less than two days of history only `level` is possible; with fewer
 //! points than a horizon plus ten, α is fixed at 0.3 and the band is the Poisson fallback.
@@ -30,7 +35,7 @@
 //! in a few milliseconds.
 
 use crate::anomaly::{AnomalyOptions, clean, detect_anomalies};
-use crate::conformal::{Calibration, scale};
+use crate::conformal::{Calibration, coverage_shift, scale};
 use crate::error::{ForecastError, Result};
 use crate::model::{FitInput, Fitted, Model};
 
@@ -48,6 +53,9 @@ pub struct Prescale {
     pub alphas: Vec<f64>,
     /// Spike detection applied before fitting.
     pub anomaly: AnomalyOptions,
+    /// Gain of the adaptive P90 correction (0 turns it off; 1 corrects the full miss). A
+    /// damped step, as in adaptive conformal inference, because the miss is itself noisy.
+    pub coverage_gain: f64,
 }
 
 impl Default for Prescale {
@@ -58,6 +66,7 @@ impl Default for Prescale {
             profile_days: 7,
             alphas: vec![0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.8],
             anomaly: AnomalyOptions::default(),
+            coverage_gain: 0.75,
         }
     }
 }
@@ -152,6 +161,8 @@ struct FittedPrescale {
     calibration: Calibration,
     cleaned: usize,
     selection_error: f64,
+    /// The adaptive P90 level correction applied to the calibration.
+    upper_shift: f64,
 }
 
 impl FittedPrescale {
@@ -284,6 +295,7 @@ impl Model for Prescale {
             calibration: Calibration::new(h),
             cleaned: anomalies.len(),
             selection_error,
+            upper_shift: 0.0,
         };
         if !cold {
             fitted.offsets = median_offsets(raw, h, cal_first, |o, t| fitted.raw(o, t));
@@ -292,6 +304,20 @@ impl Model for Prescale {
                     fitted.calibration.push(k, raw[t], fitted.point(o, t));
                 }
             }
+            // How well would bands calibrated on sliding windows have covered the selection
+            // window's later origins? Correct the P90 level by the miss (origins strided).
+            let stride = (h / 6).max(1);
+            let mut pairs = Vec::new();
+            for o in (first..n).step_by(stride) {
+                for t in o..(o + h).min(n) {
+                    let p = fitted.point(o, t);
+                    pairs.push((o, (raw[t] - p) / scale(p)));
+                }
+            }
+            let check_from = first + cal_window + h;
+            let shift = self.coverage_gain * coverage_shift(&pairs, check_from, cal_window, h, 8);
+            fitted.calibration = std::mem::take(&mut fitted.calibration).with_upper_shift(shift);
+            fitted.upper_shift = shift;
         }
         Ok(Box::new(fitted))
     }
