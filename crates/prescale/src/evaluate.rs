@@ -138,7 +138,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 "origins": origins.len(),
                 "every_minutes": cfg.every as i64 * step / 60,
                 "max_train_days": cfg.max_train as f64 * step as f64 / 86_400.0,
-                "noise_ceiling": scores.first().map(|s| json_num(s.accuracy.noise_ceiling)),
+                "kind": series.kind(),
+                "noise_ceiling": noise_ceiling(&series, &scores).map(json_num),
                 "models": scores.iter().map(model_json).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -217,13 +218,14 @@ fn print_table(
         ]);
     }
     print!("{}", t.render());
-    if let Some(s) = scores.first() {
-        println!();
-        println!(
+    println!();
+    match noise_ceiling(series, scores) {
+        Some(c) => println!(
             "accuracy = 1 - WAPE; count-noise ceiling for this trace: {} (a perfect forecast of \
              the Poisson mean would score about this)",
-            num(s.accuracy.noise_ceiling, 3)
-        );
+            num(c, 3)
+        ),
+        None => println!("accuracy = 1 - WAPE (a gauge: no count-noise ceiling applies)"),
     }
     for s in scores.iter().filter(|s| s.fallbacks > 0) {
         println!(
@@ -234,6 +236,13 @@ fn print_table(
             s.fallback_reason.as_deref().unwrap_or("")
         );
     }
+}
+
+/// The Poisson count-noise ceiling of the scored points; only meaningful for counts.
+fn noise_ceiling(series: &prescale_core::Series, scores: &[ModelScore]) -> Option<f64> {
+    (series.kind() == prescale_core::ValueKind::Count)
+        .then(|| scores.first().map(|s| s.accuracy.noise_ceiling))
+        .flatten()
 }
 
 fn progress(len: u64, quiet: bool) -> ProgressBar {

@@ -306,7 +306,7 @@ impl Model for Prescale {
             }
             // How well would bands calibrated on sliding windows have covered the selection
             // window's later origins? Correct the P90 level by the miss (origins strided).
-            let stride = (h / 6).max(1);
+            let stride = (h / 3).max(1);
             let mut pairs = Vec::new();
             for o in (first..n).step_by(stride) {
                 for t in o..(o + h).min(n) {
