@@ -2,6 +2,8 @@
 
 use std::io::IsTerminal;
 
+use std::fmt::Write as _;
+
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prescale_forecast::backtest::{BacktestConfig, ModelScore, OriginOutcome, run_origin, score};
@@ -10,7 +12,7 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::input::{TraceArgs, parse_duration, steps};
-use crate::output::{Format, Table, json_num, num};
+use crate::output::{Format, Table, emit, json_num, num};
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
@@ -142,11 +144,12 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 "noise_ceiling": noise_ceiling(&series, &scores).map(json_num),
                 "models": scores.iter().map(model_json).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            let mut out = serde_json::to_string_pretty(&doc)?;
+            out.push('\n');
+            emit(&out)
         }
-        Format::Table => print_table(&args, &series, &cfg, origins.len(), &scores),
+        Format::Table => emit(&render_table(&args, &series, &cfg, origins.len(), &scores)?),
     }
-    Ok(())
 }
 
 fn model_json(s: &ModelScore) -> serde_json::Value {
@@ -170,15 +173,17 @@ fn model_json(s: &ModelScore) -> serde_json::Value {
     })
 }
 
-fn print_table(
+fn render_table(
     args: &Args,
     series: &prescale_core::Series,
     cfg: &BacktestConfig,
     origins: usize,
     scores: &[ModelScore],
-) {
+) -> Result<String> {
+    let mut out = String::new();
     let step = series.step_secs();
-    println!(
+    writeln!(
+        out,
         "{}: {} points, step {} s, {} filled; horizon {} min ({} steps), {} origins every {} min, \
          training window <= {:.1} d",
         args.trace.label(),
@@ -190,8 +195,8 @@ fn print_table(
         origins,
         cfg.every as i64 * step / 60,
         cfg.max_train as f64 * step as f64 / 86_400.0
-    );
-    println!();
+    )?;
+    writeln!(out)?;
     let mut t = Table::new(&[
         "model",
         "accuracy",
@@ -217,25 +222,31 @@ fn print_table(
             s.fallbacks.to_string(),
         ]);
     }
-    print!("{}", t.render());
-    println!();
+    write!(out, "{}", t.render())?;
+    writeln!(out)?;
     match noise_ceiling(series, scores) {
-        Some(c) => println!(
+        Some(c) => writeln!(
+            out,
             "accuracy = 1 - WAPE; count-noise ceiling for this trace: {} (a perfect forecast of \
              the Poisson mean would score about this)",
             num(c, 3)
-        ),
-        None => println!("accuracy = 1 - WAPE (a gauge: no count-noise ceiling applies)"),
+        )?,
+        None => writeln!(
+            out,
+            "accuracy = 1 - WAPE (a gauge: no count-noise ceiling applies)"
+        )?,
     }
     for s in scores.iter().filter(|s| s.fallbacks > 0) {
-        println!(
+        writeln!(
+            out,
             "{}: fell back to the last value at {} of {} origins: {}",
             s.name,
             s.fallbacks,
             s.origins,
             s.fallback_reason.as_deref().unwrap_or("")
-        );
+        )?;
     }
+    Ok(out)
 }
 
 /// The Poisson count-noise ceiling of the scored points; only meaningful for counts.

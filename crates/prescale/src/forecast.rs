@@ -1,5 +1,7 @@
 //! `prescale forecast`: patterns, trend, anomalies and a forecast of one trace.
 
+use std::fmt::Write as _;
+
 use anyhow::{Context, Result};
 use prescale_forecast::anomaly::{AnomalyOptions, detect_anomalies};
 use prescale_forecast::model::{DEFAULT_QUANTILES, FitInput, check_quantiles, predict};
@@ -9,7 +11,7 @@ use prescale_forecast::trend::detect_trend;
 use serde_json::json;
 
 use crate::input::{TraceArgs, parse_duration, steps};
-use crate::output::{Format, Table, json_num, num};
+use crate::output::{Format, Table, emit, json_num, num};
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
@@ -57,10 +59,15 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let values = recent.values();
 
     let periods = detect_periods(values, step, &SeasonalityOptions::default());
+    // The daily cycle, when one is found (a weekly cycle implies a daily phase too).
+    let steps_per_day = (86_400 % step == 0).then(|| (86_400 / step) as usize);
     let daily = periods
         .iter()
         .find(|p| p.label == PeriodLabel::Daily)
-        .map(|p| p.steps);
+        .map(|p| p.steps)
+        .or_else(|| {
+            steps_per_day.filter(|_| periods.iter().any(|p| p.label == PeriodLabel::Weekly))
+        });
     let trend = detect_trend(values, step, daily);
     let anomalies = detect_anomalies(values, daily, &AnomalyOptions::default());
 
@@ -70,6 +77,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         .with_context(|| format!("{}: cannot fit {}", args.trace.label(), model.name()))?;
     let forecast = predict(fitted.as_ref(), recent.end(), step, horizon, &quantiles)?;
 
+    let mut out = String::new();
     match args.format {
         Format::Json => {
             let steps: Vec<_> = (0..forecast.len())
@@ -110,10 +118,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 "quantiles": quantiles,
                 "forecast": steps,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Format::Table => {
-            println!(
+            writeln!(
+                out,
                 "{}: {} points from {} to {}, step {} s, {} filled",
                 args.trace.label(),
                 series.len(),
@@ -121,28 +130,31 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 series.end().to_rfc3339(),
                 step,
                 series.filled().len()
-            );
+            )?;
             if periods.is_empty() {
-                println!("patterns:  none found");
+                writeln!(out, "patterns:  none found")?;
             }
             for p in &periods {
-                println!(
+                writeln!(
+                    out,
                     "pattern:   {:?} ({} steps = {}), strength {:.2}, confidence {:.2}",
                     p.label,
                     p.steps,
                     humantime::format_duration(std::time::Duration::from_secs(p.seconds as u64)),
                     p.strength,
                     p.confidence
-                );
+                )?;
             }
-            println!(
+            writeln!(
+                out,
                 "trend:     {:?}, {:+.2}%/day ({:+.3}/day), confidence {:.2}",
                 trend.class,
                 trend.relative_slope_per_day * 100.0,
                 trend.slope_per_day,
                 trend.confidence
-            );
-            println!(
+            )?;
+            writeln!(
+                out,
                 "anomalies: {} point(s){}",
                 anomalies.len(),
                 anomalies
@@ -154,9 +166,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
                         num(a.expected, 1)
                     ))
                     .unwrap_or_default()
-            );
-            println!("model:     {} ({})", model.name(), fitted.describe());
-            println!();
+            )?;
+            writeln!(out, "model:     {} ({})", model.name(), fitted.describe())?;
+            writeln!(out)?;
             let mut header = vec!["timestamp".to_string(), "point".to_string()];
             header.extend(forecast.quantiles.iter().map(|q| quantile_key(q.level)));
             let header: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -169,10 +181,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 row.extend(forecast.quantiles.iter().map(|q| num(q.values[i], 1)));
                 t.row(row);
             }
-            print!("{}", t.render());
+            write!(out, "{}", t.render())?;
         }
     }
-    Ok(())
+    emit(&out)
 }
 
 /// `p50`, `p90`, `p99.5`.

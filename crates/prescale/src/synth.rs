@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use prescale_core::synth::{SyntheticSpec, generate};
 
 use crate::input::parse_duration;
+use crate::output::emit;
 
 /// Arguments of `prescale synth`.
 #[derive(Debug, clap::Args)]
@@ -49,14 +50,6 @@ pub(crate) fn run(args: Args) -> Result<()> {
         "--base must be >= 0 and --peak >= --base"
     );
     let series = generate(&spec);
-    let mut out: Box<dyn Write> = if args.output.as_os_str() == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(
-            std::fs::File::create(&args.output)
-                .with_context(|| format!("cannot create {}", args.output.display()))?,
-        )
-    };
     let mut buf = String::with_capacity(series.len() * 28);
     buf.push_str("timestamp,value\n");
     for s in series.samples() {
@@ -67,7 +60,12 @@ pub(crate) fn run(args: Args) -> Result<()> {
             s.value
         ));
     }
-    out.write_all(buf.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    if args.output.as_os_str() == "-" {
+        return emit(&buf);
+    }
+    let mut file = std::fs::File::create(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    file.write_all(buf.as_bytes())
+        .and_then(|()| file.flush())
+        .with_context(|| format!("cannot write {}", args.output.display()))
 }

@@ -324,3 +324,27 @@ fn evaluate_table_on_a_real_trace() {
         .stdout(predicate::str::contains("145 origins every 30 min"))
         .stdout(predicate::str::contains("prescale"));
 }
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let bin = assert_cmd::cargo::cargo_bin("prescale");
+    for sub in [
+        "synth",
+        "forecast --synthetic",
+        "evaluate --synthetic --models prescale --every 1d",
+    ] {
+        let script = format!(
+            "set -o pipefail; '{}' {sub} | head -n 1 >/dev/null",
+            bin.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sub}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

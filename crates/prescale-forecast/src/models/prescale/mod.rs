@@ -309,9 +309,9 @@ impl Model for Prescale {
             let stride = (h / 3).max(1);
             let mut pairs = Vec::new();
             for o in (first..n).step_by(stride) {
-                for t in o..(o + h).min(n) {
+                for (t, &actual) in raw.iter().enumerate().take((o + h).min(n)).skip(o) {
                     let p = fitted.point(o, t);
-                    pairs.push((o, (raw[t] - p) / scale(p)));
+                    pairs.push((o, (actual - p) / scale(p)));
                 }
             }
             let check_from = first + cal_window + h;
