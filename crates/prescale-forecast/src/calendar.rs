@@ -314,6 +314,47 @@ impl BusinessCalendar {
             .collect()
     }
 
+    /// Whether the local date at `t` is a business day (open or not at that hour).
+    pub fn is_business_day_at(&self, t: DateTime<Utc>) -> bool {
+        self.local(t)
+            .is_some_and(|l| self.is_business_day(l.date()))
+    }
+
+    /// The business-day flag of the local date at the start of each of `n` steps of
+    /// `step_secs` seconds from `start`: the calendar as a day-type feature (a model can keep
+    /// one daily profile for business days and one for the others). The time-zone offset is
+    /// looked up once per UTC hour, since offsets change on whole hours.
+    pub fn day_mask(&self, start: DateTime<Utc>, step_secs: i64, n: usize) -> Vec<bool> {
+        let t0 = start.timestamp();
+        let mut hour = i64::MIN;
+        let mut offset = 0i64;
+        let mut day = i64::MIN;
+        let mut business = false;
+        (0..n as i64)
+            .map(|i| {
+                let t = t0.saturating_add(i.saturating_mul(step_secs));
+                if t.div_euclid(3600) != hour {
+                    hour = t.div_euclid(3600);
+                    offset = DateTime::from_timestamp(t, 0).map_or(0, |u| {
+                        i64::from(
+                            self.timezone
+                                .offset_from_utc_datetime(&u.naive_utc())
+                                .fix()
+                                .local_minus_utc(),
+                        )
+                    });
+                }
+                let local_day = (t + offset).div_euclid(86_400);
+                if local_day != day {
+                    day = local_day;
+                    business = DateTime::from_timestamp(local_day * 86_400, 0)
+                        .is_some_and(|d| self.is_business_day(d.date_naive()));
+                }
+                business
+            })
+            .collect()
+    }
+
     /// The UTC instant of a local time: the first occurrence when it is ambiguous, the end of
     /// the gap when it does not exist.
     fn instant(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
@@ -581,5 +622,23 @@ mod tests {
                 .unwrap_err()
                 .contains("timezone")
         );
+    }
+
+    #[test]
+    fn day_mask_follows_local_dates_and_holidays() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        let mut cal = BusinessCalendar::weekdays_9_to_5(tz);
+        cal.holidays
+            .push(NaiveDate::from_ymd_opt(2024, 1, 3).unwrap());
+        // Hourly steps from Monday 2024-01-01 00:00 UTC (Sunday 19:00 in New York).
+        let start = DateTime::from_timestamp(1_704_067_200, 0).unwrap();
+        let mask = cal.day_mask(start, 3600, 24 * 7);
+        for (i, &m) in mask.iter().enumerate() {
+            let t = start + Duration::hours(i as i64);
+            assert_eq!(m, cal.is_business_day_at(t), "hour {i}");
+        }
+        assert!(!mask[0]); // still Sunday in New York
+        assert!(mask[5]); // Monday 00:00 local
+        assert!(!mask[24 * 2 + 5 + 12]); // Wednesday, a holiday
     }
 }

@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prescale_forecast::backtest::{BacktestConfig, ModelScore, OriginOutcome, run_origin, score};
-use prescale_forecast::models::ModelKind;
+use prescale_forecast::models::{ModelKind, ModelOptions};
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::input::{TraceArgs, parse_duration, steps};
+use crate::input::{CalendarArgs, TraceArgs, parse_duration, steps};
 use crate::output::{Format, Table, emit, json_num, num};
 
 pub(crate) const EXAMPLES: &str = "\
@@ -31,6 +31,9 @@ Examples:
 pub(crate) struct Args {
     #[command(flatten)]
     trace: TraceArgs,
+
+    #[command(flatten)]
+    calendar: CalendarArgs,
 
     /// Forecast horizon (rounded up to whole steps).
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
@@ -95,7 +98,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
     } else {
         args.models.clone()
     };
-    let models: Vec<_> = kinds.iter().map(|k| k.build()).collect();
+    let options = ModelOptions {
+        calendar: args.calendar.calendar()?,
+    };
+    let models: Vec<_> = kinds.iter().map(|k| k.build_with(&options)).collect();
     let jobs: Vec<(usize, usize)> = (0..models.len())
         .flat_map(|m| origins.iter().map(move |&o| (m, o)))
         .collect();

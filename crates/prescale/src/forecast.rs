@@ -5,12 +5,12 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 use prescale_forecast::anomaly::{AnomalyOptions, detect_anomalies};
 use prescale_forecast::model::{DEFAULT_QUANTILES, FitInput, check_quantiles, predict};
-use prescale_forecast::models::ModelKind;
+use prescale_forecast::models::{ModelKind, ModelOptions};
 use prescale_forecast::seasonality::{PeriodLabel, SeasonalityOptions, detect_periods};
 use prescale_forecast::trend::detect_trend;
 use serde_json::json;
 
-use crate::input::{TraceArgs, parse_duration, steps};
+use crate::input::{CalendarArgs, TraceArgs, parse_duration, steps};
 use crate::output::{Format, Table, emit, json_num, num};
 
 pub(crate) const EXAMPLES: &str = "\
@@ -27,6 +27,9 @@ Examples:
 pub(crate) struct Args {
     #[command(flatten)]
     trace: TraceArgs,
+
+    #[command(flatten)]
+    calendar: CalendarArgs,
 
     /// How far ahead to forecast (rounded up to whole steps).
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
@@ -71,7 +74,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let trend = detect_trend(values, step, daily);
     let anomalies = detect_anomalies(values, daily, &AnomalyOptions::default());
 
-    let model = args.model.build();
+    let calendar = args.calendar.calendar()?;
+    let model = args.model.build_with(&ModelOptions {
+        calendar: calendar.clone(),
+    });
     let fitted = model
         .fit(&FitInput::from_series(&recent, horizon))
         .with_context(|| format!("{}: cannot fit {}", args.trace.label(), model.name()))?;
@@ -114,6 +120,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
                     })).collect::<Vec<_>>(),
                 },
                 "model": { "name": model.name(), "description": fitted.describe() },
+                "business_hours": calendar.as_ref().map(|c| json!({
+                    "timezone": c.timezone.name(),
+                    "open_at_forecast_start": c.is_open(recent.end()),
+                    "next_change": c.next_change(recent.end()).map(|t| t.to_rfc3339()),
+                })),
                 "horizon_minutes": horizon as i64 * step / 60,
                 "quantiles": quantiles,
                 "forecast": steps,
@@ -167,6 +178,18 @@ pub(crate) fn run(args: Args) -> Result<()> {
                     ))
                     .unwrap_or_default()
             )?;
+            if let Some(c) = &calendar {
+                let end = recent.end();
+                writeln!(
+                    out,
+                    "calendar:  {} at the forecast start ({}){}",
+                    if c.is_open(end) { "open" } else { "closed" },
+                    c.timezone.name(),
+                    c.next_change(end)
+                        .map(|t| format!(", changes at {}", t.to_rfc3339()))
+                        .unwrap_or_default()
+                )?;
+            }
             writeln!(out, "model:     {} ({})", model.name(), fitted.describe())?;
             writeln!(out)?;
             let mut header = vec!["timestamp".to_string(), "point".to_string()];

@@ -8,6 +8,7 @@ use prescale_core::Series;
 use prescale_core::input::{ParseOptions, parse_csv, parse_prometheus_matrix};
 use prescale_core::series::ValueKind;
 use prescale_core::synth::{SyntheticSpec, generate};
+use prescale_forecast::calendar::{BusinessCalendar, CalendarConfig};
 
 /// Where a trace comes from (shared by the subcommands).
 #[derive(Debug, clap::Args)]
@@ -104,4 +105,70 @@ pub(crate) fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
 /// Whole steps covering `d` (rounded up), at least 1.
 pub(crate) fn steps(d: chrono::Duration, step_secs: i64) -> usize {
     ((d.num_seconds() + step_secs - 1) / step_secs).max(1) as usize
+}
+
+/// A business calendar given on the command line (used by the `prescale` model as a
+/// day-type feature, and reported by `forecast`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct CalendarArgs {
+    /// Time zone of a business calendar (IANA name, e.g. Europe/Berlin). Setting it turns the
+    /// calendar on: the prescale model then also tries a profile for business days against
+    /// the other days (weekends, holidays).
+    #[arg(long, value_name = "TZ", help_heading = "Business calendar")]
+    timezone: Option<String>,
+
+    /// Business weekdays, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "mon,tue,wed,thu,fri",
+        requires = "timezone",
+        help_heading = "Business calendar"
+    )]
+    business_days: Vec<String>,
+
+    /// Opening hours, local time.
+    #[arg(
+        long,
+        default_value = "09:00-17:00",
+        value_name = "HH:MM-HH:MM",
+        requires = "timezone",
+        help_heading = "Business calendar"
+    )]
+    business_hours: String,
+
+    /// Holidays (closed all day), comma-separated YYYY-MM-DD dates.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "DATES",
+        requires = "timezone",
+        help_heading = "Business calendar"
+    )]
+    holidays: Vec<String>,
+}
+
+impl CalendarArgs {
+    /// The calendar, when `--timezone` was given.
+    pub(crate) fn calendar(&self) -> Result<Option<BusinessCalendar>> {
+        let Some(tz) = &self.timezone else {
+            return Ok(None);
+        };
+        let (open, close) = self.business_hours.split_once('-').with_context(|| {
+            format!(
+                "--business-hours `{}`: expected HH:MM-HH:MM",
+                self.business_hours
+            )
+        })?;
+        let config = CalendarConfig {
+            timezone: tz.clone(),
+            weekdays: self.business_days.clone(),
+            open: open.trim().to_string(),
+            close: close.trim().to_string(),
+            holidays: self.holidays.clone(),
+        };
+        Ok(Some(
+            BusinessCalendar::try_from(config).context("invalid business calendar")?,
+        ))
+    }
 }

@@ -348,3 +348,47 @@ fn a_closed_pipe_is_not_an_error() {
         );
     }
 }
+
+#[test]
+fn a_business_calendar_is_a_feature_and_is_reported() {
+    let dir = TempDir::new().unwrap();
+    let trace = synth_trace(&dir, "15d");
+    let out = prescale()
+        .args([
+            "forecast",
+            "--format",
+            "json",
+            "--timezone",
+            "America/New_York",
+        ])
+        .args([
+            "--business-hours",
+            "08:00-18:00",
+            "--holidays",
+            "2024-01-16",
+            "--trace",
+        ])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["business_hours"]["timezone"], "America/New_York");
+    assert!(doc["business_hours"]["next_change"].is_string());
+    prescale()
+        .args([
+            "forecast",
+            "--synthetic",
+            "--timezone",
+            "Europe/Berlin",
+            "--business-days",
+            "mon,fun",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("fun"));
+}

@@ -6,7 +6,7 @@ pub mod mstl;
 pub mod prescale;
 mod registry;
 pub mod seasonal_naive;
-pub use registry::ModelKind;
+pub use registry::{ModelKind, ModelOptions};
 
 use crate::conformal::Calibration;
 

@@ -150,3 +150,64 @@ impl Fitted for FittedMstl {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prescale_core::synth::{SyntheticSpec, generate};
+
+    #[test]
+    fn a_spike_is_not_replayed_the_next_day() {
+        // Five-minute data, six days, a 10x spike at 12:00 on the last day.
+        let spec = SyntheticSpec {
+            days: 6.0,
+            step_secs: 300,
+            spikes_per_day: 0.0,
+            ..Default::default()
+        };
+        let series = generate(&spec);
+        let mut y = series.values().to_vec();
+        let n = y.len();
+        let noon = n - 288 + 144;
+        for v in &mut y[noon..noon + 3] {
+            *v *= 10.0;
+        }
+        let input = FitInput {
+            values: &y,
+            start: series.start(),
+            step_secs: 300,
+            horizon: 288,
+        };
+        let fitted = Mstl::default().fit(&input).unwrap();
+        let next_day = fitted.predict_point(288);
+        // Tomorrow at noon looks like today's neighbours of noon, not like the spike.
+        let neighbours = (y[noon - 6..noon].iter().sum::<f64>()
+            + y[noon + 3..noon + 9].iter().sum::<f64>())
+            / 12.0;
+        for v in &next_day[144..147] {
+            assert!(
+                *v < 2.0 * neighbours,
+                "{v} vs {neighbours}: {}",
+                fitted.describe()
+            );
+        }
+        assert!(fitted.describe().contains("spike"));
+        // Without the cleaning the spike leaks into the daily season and comes back.
+        let raw = Mstl {
+            anomaly: AnomalyOptions {
+                threshold: f64::INFINITY,
+                window: 0,
+            },
+            ..Mstl::default()
+        };
+        let leaked = raw.fit(&input).unwrap().predict_point(288);
+        let (with, without): (f64, f64) = (
+            next_day[144..147].iter().sum(),
+            leaked[144..147].iter().sum(),
+        );
+        assert!(
+            without > with * 1.3,
+            "cleaned {with}, not cleaned {without}"
+        );
+    }
+}

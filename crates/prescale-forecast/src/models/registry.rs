@@ -1,7 +1,15 @@
 //! The registry of models by name.
 
 use super::{crane_dsp, ets, mstl, prescale, seasonal_naive};
+use crate::calendar::BusinessCalendar;
 use crate::model::Model;
+
+/// Options shared by the models that can use them.
+#[derive(Debug, Clone, Default)]
+pub struct ModelOptions {
+    /// A business calendar (used by `prescale` as a day-type feature).
+    pub calendar: Option<BusinessCalendar>,
+}
 
 /// Every model, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -46,8 +54,16 @@ impl ModelKind {
 
     /// Builds the model with its default configuration.
     pub fn build(self) -> Box<dyn Model> {
+        self.build_with(&ModelOptions::default())
+    }
+
+    /// Builds the model with `options` applied where the model uses them.
+    pub fn build_with(self, options: &ModelOptions) -> Box<dyn Model> {
         match self {
-            Self::Prescale => Box::new(prescale::Prescale::default()),
+            Self::Prescale => Box::new(prescale::Prescale {
+                calendar: options.calendar.clone(),
+                ..prescale::Prescale::default()
+            }),
             Self::SeasonalNaiveDaily => Box::new(seasonal_naive::SeasonalNaive::daily()),
             Self::SeasonalNaiveWeekly => Box::new(seasonal_naive::SeasonalNaive::weekly()),
             Self::Ets => Box::new(ets::Ets::default()),

@@ -8,16 +8,18 @@
 //!
 //! 1. **Clean**: spikes and drop-outs found by [`crate::anomaly`] are replaced by their
 //!    expected value for fitting (residuals for calibration still use the raw data).
-//! 2. **Daily profile** (with at least two days of history): the median of each time of day
-//!    over the last [`Prescale::profile_days`] days, smoothed over about 15 minutes; robust to
-//!    spikes by construction.
+//! 2. **Daily profiles** (with at least two days of history): the median of each time of day
+//!    over the last [`Prescale::profile_days`] days, smoothed over about 15 minutes and robust
+//!    to spikes by construction; a weekday/weekend profile over twice as many days; and, with
+//!    a [`Prescale::calendar`], a business-day profile (the calendar as a feature).
 //! 3. **Candidates**, each an exponentially smoothed level with α from a grid:
 //!    - `level`: flat forecast of the smoothed level;
-//!    - `level+daily`: the level of the deseasonalized series plus the additive profile;
-//!    - `level×daily`: the level of the series divided by the relative profile, times it.
-//! 4. **Selection**: every candidate forecasts the horizon from every origin of the last
-//!    [`Prescale::selection_days`] days (each using only data before its origin); the one with
-//!    the lowest absolute error wins.
+//!    - `level+profile`: the level of the series minus a profile, plus the profile;
+//!    - `level×profile`: the level of the series divided by a relative profile, times it.
+//! 4. **Selection**: every candidate forecasts the horizon from origins of the last
+//!    [`Prescale::selection_days`] days (every tenth of a horizon; each forecast uses only data
+//!    before its origin); the three with the lowest absolute error are kept, and their mean
+//!    replaces the best one when it scores better on the same origins.
 //! 5. **Calibration**: the winner's backcast residuals over the last
 //!    [`Prescale::calibration_days`] days give the conformal quantiles
 //!    ([`crate::conformal`]); the point forecast is the calibrated median (P50), which is the
@@ -35,6 +37,7 @@
 //! in a few milliseconds.
 
 use crate::anomaly::{AnomalyOptions, clean, detect_anomalies};
+use crate::calendar::BusinessCalendar;
 use crate::conformal::{Calibration, coverage_shift, scale};
 use crate::error::{ForecastError, Result};
 use crate::model::{FitInput, Fitted, Model};
@@ -53,6 +56,9 @@ pub struct Prescale {
     pub alphas: Vec<f64>,
     /// Spike detection applied before fitting.
     pub anomaly: AnomalyOptions,
+    /// A business calendar: when set, a third profile splits business days (holidays
+    /// excluded) from the other days, in the calendar's time zone.
+    pub calendar: Option<BusinessCalendar>,
     /// Gain of the adaptive P90 correction (0 turns it off; 1 corrects the full miss). A
     /// damped step, as in adaptive conformal inference, because the miss is itself noisy.
     pub coverage_gain: f64,
@@ -67,13 +73,14 @@ impl Default for Prescale {
             alphas: vec![0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.8],
             anomaly: AnomalyOptions::default(),
             coverage_gain: 0.75,
+            calendar: None,
         }
     }
 }
 
 mod profile;
 
-use profile::Profile;
+use profile::{DayTypes, Profile};
 
 /// The member of the family that forecasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +215,23 @@ impl Model for Prescale {
         let mut profiles = Vec::new();
         if let Some(spd) = spd {
             profiles.extend(Profile::daily(&y, input, spd, self.profile_days));
-            profiles.extend(Profile::by_day_type(&y, input, spd, 2 * self.profile_days));
+            let days = 2 * self.profile_days;
+            profiles.extend(Profile::by_day_type(
+                &y,
+                input,
+                spd,
+                days,
+                DayTypes::Weekend,
+            ));
+            if let Some(cal) = &self.calendar {
+                profiles.extend(Profile::by_day_type(
+                    &y,
+                    input,
+                    spd,
+                    days,
+                    DayTypes::Calendar(cal),
+                ));
+            }
         }
 
         let window = super::calibration_steps(self.selection_days, input.step_secs);

@@ -1,5 +1,8 @@
 //! Robust daily profiles: the median of each time of day over recent days, smoothed.
 
+use chrono::DateTime;
+
+use crate::calendar::BusinessCalendar;
 use crate::model::FitInput;
 
 /// One table of the profile, indexed by time of day in steps.
@@ -11,17 +14,32 @@ struct Table {
     relative: Vec<f64>,
 }
 
-/// A daily profile, either one table for every day or one for weekdays and one for weekends
-/// (UTC Saturday and Sunday), which is how the weekly effect enters: coarsely, through the
-/// day type, rather than as a 10,080-step weekly season learnt from two observations each.
+/// How days are split into two types for the two-table profile.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum DayTypes<'a> {
+    /// Saturday and Sunday (UTC) against the other days.
+    Weekend,
+    /// The calendar's business days (local dates, holidays included) against the others.
+    Calendar(&'a BusinessCalendar),
+}
+
+/// A daily profile, either one table for every day or one for each of two day types (weekday
+/// and weekend, or business and non-business days of a [`BusinessCalendar`]), which is how the
+/// weekly effect enters: coarsely, through the day type, rather than as a 10,080-step weekly
+/// season learnt from two observations each.
 #[derive(Debug, Clone)]
 pub(super) struct Profile {
     tables: Vec<Table>,
     steps_per_day: usize,
     /// Time of day (in steps) of index 0.
     phase0: usize,
-    /// Days since the Unix epoch of the day holding index 0.
-    day0: i64,
+    /// For a two-table profile: whether each index (training data plus horizon) falls on the
+    /// second day type (a weekend or non-business day).
+    off: Vec<bool>,
+    /// The calendar, for indices past `off`.
+    calendar: Option<BusinessCalendar>,
+    start_secs: i64,
+    step_secs: i64,
 }
 
 /// Whether epoch day `day` is a Saturday or Sunday (1970-01-01 was a Thursday).
@@ -32,25 +50,26 @@ fn is_weekend(day: i64) -> bool {
 impl Profile {
     /// The one-table profile over the last `days` days (at least two).
     pub(super) fn daily(y: &[f64], input: &FitInput<'_>, spd: usize, days: usize) -> Option<Self> {
-        Self::build(y, input, spd, days, false)
+        Self::build(y, input, spd, days, None)
     }
 
-    /// The weekday/weekend profile over the last `days` days; needs two days of each type.
+    /// The two-table profile over the last `days` days; needs two days of each type.
     pub(super) fn by_day_type(
         y: &[f64],
         input: &FitInput<'_>,
         spd: usize,
         days: usize,
+        types: DayTypes<'_>,
     ) -> Option<Self> {
-        Self::build(y, input, spd, days, true)
+        Self::build(y, input, spd, days, Some(types))
     }
 
     /// A short label for reports.
     pub(super) fn label(&self) -> &'static str {
-        if self.tables.len() == 2 {
-            "weekday/weekend"
-        } else {
-            "daily"
+        match (self.tables.len(), &self.calendar) {
+            (1, _) => "daily",
+            (_, None) => "weekday/weekend",
+            (_, Some(_)) => "business-day",
         }
     }
 
@@ -59,42 +78,52 @@ impl Profile {
         input: &FitInput<'_>,
         spd: usize,
         days: usize,
-        typed: bool,
+        types: Option<DayTypes<'_>>,
     ) -> Option<Self> {
         let n = y.len();
         let days = days.min(n / spd);
         if days < 2 {
             return None;
         }
+        let len = n + input.horizon;
+        let (off, calendar) = match types {
+            None => (Vec::new(), None),
+            Some(DayTypes::Weekend) => {
+                let t0 = input.start.timestamp();
+                let off = (0..len as i64)
+                    .map(|i| is_weekend((t0 + i * input.step_secs).div_euclid(86_400)))
+                    .collect();
+                (off, None)
+            }
+            Some(DayTypes::Calendar(cal)) => {
+                let mask = cal.day_mask(input.start, input.step_secs, len);
+                (mask.into_iter().map(|b| !b).collect(), Some(cal.clone()))
+            }
+        };
+        let types = if types.is_some() { 2 } else { 1 };
         let phase0 = input.phase_of_day(0);
-        let day0 = input.start.timestamp().div_euclid(86_400);
-        let types = if typed { 2 } else { 1 };
         // values[type][phase] = the samples of that time of day on days of that type.
         let mut values: Vec<Vec<Vec<f64>>> = vec![vec![Vec::with_capacity(days); spd]; types];
-        let mut day_count = vec![0usize; types];
-        let from = n - days * spd;
-        for (i, &v) in y.iter().enumerate().skip(from) {
-            let pos = phase0 + i;
-            let ty = usize::from(typed && is_weekend(day0 + (pos / spd) as i64));
-            if pos.is_multiple_of(spd) || i == from {
-                day_count[ty] += 1;
-            }
-            values[ty][pos % spd].push(v);
+        let mut steps = vec![0usize; types];
+        for (i, &v) in y.iter().enumerate().skip(n - days * spd) {
+            let ty = usize::from(off.get(i).copied().unwrap_or(false));
+            steps[ty] += 1;
+            values[ty][(phase0 + i) % spd].push(v);
         }
-        if day_count.iter().any(|&c| c < 2) {
+        if steps.iter().any(|&c| c < 2 * spd) {
             return None;
         }
         let width = ((900 / input.step_secs).max(3) as usize) | 1;
         let smoothed: Vec<Vec<f64>> = values.iter_mut().map(|t| median_smooth(t, width)).collect();
-        // One mean for both tables, weighted by days, so that the weekend/weekday level
-        // difference stays in the profile.
-        let total_days: usize = day_count.iter().sum();
+        // One mean for both tables, weighted by their share of the days, so that the level
+        // difference between the day types stays in the profile.
+        let total: usize = steps.iter().sum();
         let mean = smoothed
             .iter()
-            .zip(&day_count)
+            .zip(&steps)
             .map(|(s, &c)| s.iter().sum::<f64>() / spd as f64 * c as f64)
             .sum::<f64>()
-            / total_days as f64;
+            / total as f64;
         if mean <= 0.0 {
             return None;
         }
@@ -109,18 +138,31 @@ impl Profile {
             tables,
             steps_per_day: spd,
             phase0,
-            day0,
+            off,
+            calendar,
+            start_secs: input.start.timestamp(),
+            step_secs: input.step_secs,
         })
     }
 
     fn table(&self, i: usize) -> (&Table, usize) {
-        let pos = self.phase0 + i;
-        let ty = if self.tables.len() == 2 {
-            usize::from(is_weekend(self.day0 + (pos / self.steps_per_day) as i64))
+        let ty = if self.tables.len() == 1 {
+            false
+        } else if let Some(&off) = self.off.get(i) {
+            off
         } else {
-            0
+            let t = self.start_secs + i as i64 * self.step_secs;
+            match &self.calendar {
+                Some(cal) => {
+                    !DateTime::from_timestamp(t, 0).is_some_and(|u| cal.is_business_day_at(u))
+                }
+                None => is_weekend(t.div_euclid(86_400)),
+            }
         };
-        (&self.tables[ty], pos % self.steps_per_day)
+        (
+            &self.tables[usize::from(ty)],
+            (self.phase0 + i) % self.steps_per_day,
+        )
     }
 
     /// The additive profile at index `i` (relative to the training data; may be past its end).
@@ -190,7 +232,7 @@ mod tests {
             step_secs: 3600,
             horizon: 1,
         };
-        let p = Profile::by_day_type(&y, &input, 24, 14).unwrap();
+        let p = Profile::by_day_type(&y, &input, 24, 14, DayTypes::Weekend).unwrap();
         // Mean = (10 * 100 + 4 * 40) / 14 ≈ 82.86.
         let mean = (10.0 * 100.0 + 4.0 * 40.0) / 14.0;
         assert!((p.additive(0) - (100.0 - mean)).abs() < 1e-9);
@@ -198,6 +240,24 @@ mod tests {
         assert!((p.relative(14 * 24) - 100.0 / mean).abs() < 1e-9); // the next Monday
         let d = Profile::daily(&y, &input, 24, 7).unwrap();
         assert_eq!(d.label(), "daily");
-        assert!(Profile::by_day_type(&y[..24 * 5], &input, 24, 14).is_none());
+        assert!(Profile::by_day_type(&y[..24 * 5], &input, 24, 14, DayTypes::Weekend).is_none());
+        // A calendar whose business days are Mon–Thu moves Friday to the other table.
+        let cal = BusinessCalendar::new(
+            chrono_tz::UTC,
+            vec![
+                chrono::Weekday::Mon,
+                chrono::Weekday::Tue,
+                chrono::Weekday::Wed,
+                chrono::Weekday::Thu,
+            ],
+            chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+            Vec::new(),
+        )
+        .unwrap();
+        let c = Profile::by_day_type(&y, &input, 24, 14, DayTypes::Calendar(&cal)).unwrap();
+        assert_eq!(c.label(), "business-day");
+        // Thursday is a business day, Friday is not (but still reads 100 in the data).
+        assert!(c.additive(3 * 24) > c.additive(4 * 24));
     }
 }
