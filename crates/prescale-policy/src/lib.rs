@@ -1,0 +1,1 @@
+//! Scaling policy engine (in progress).

@@ -1,0 +1,3 @@
+//! Trace-replay simulator (in progress).
+
+pub mod report;
