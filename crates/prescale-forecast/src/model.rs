@@ -97,6 +97,15 @@ pub trait Fitted: Send {
 
     /// One line saying what was fitted (parameters, the chosen sub-model, ...).
     fn describe(&self) -> String;
+
+    /// Extends the fitted model with `new` observations that follow its data, without
+    /// refitting, so that forecasts between scheduled refits start from the latest data.
+    /// Returns `false` (and changes nothing) when the model cannot do that; the caller then
+    /// refits.
+    fn update(&mut self, new: &[f64]) -> bool {
+        let _ = new;
+        false
+    }
 }
 
 /// Default quantile levels.

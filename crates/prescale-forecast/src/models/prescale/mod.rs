@@ -100,6 +100,18 @@ struct Run {
 }
 
 impl Run {
+    /// Filters `v` as the observation at index `level.len()`.
+    fn push(&mut self, v: f64, profiles: &[Profile]) {
+        let i = self.level.len();
+        let z = match (self.kind, self.profile.map(|p| &profiles[p])) {
+            (Kind::Additive, Some(p)) => v - p.additive(i),
+            (Kind::Multiplicative, Some(p)) => v / p.relative(i),
+            _ => v,
+        };
+        let l = self.level.last().copied().unwrap_or(z);
+        self.level.push(l + self.alpha * (z - l));
+    }
+
     fn new(
         kind: Kind,
         profile: Option<usize>,
@@ -170,6 +182,9 @@ struct FittedPrescale {
     selection_error: f64,
     /// The adaptive P90 level correction applied to the calibration.
     upper_shift: f64,
+    /// Normalized residual quantiles (P0.5, P99.5) that clip observations added by `update`,
+    /// the incremental counterpart of the anomaly cleaning.
+    clip: (f64, f64),
 }
 
 impl FittedPrescale {
@@ -319,6 +334,7 @@ impl Model for Prescale {
             cleaned: anomalies.len(),
             selection_error,
             upper_shift: 0.0,
+            clip: (f64::NEG_INFINITY, f64::INFINITY),
         };
         if !cold {
             fitted.offsets = median_offsets(raw, h, cal_first, |o, t| fitted.raw(o, t));
@@ -341,6 +357,13 @@ impl Model for Prescale {
             let shift = self.coverage_gain * coverage_shift(&pairs, check_from, cal_window, h, 8);
             fitted.calibration = std::mem::take(&mut fitted.calibration).with_upper_shift(shift);
             fitted.upper_shift = shift;
+            let mut r: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+            if r.len() >= 200 {
+                fitted.clip = (
+                    crate::conformal::conformal_quantile(&mut r, 0.005),
+                    crate::conformal::conformal_quantile(&mut r, 0.995),
+                );
+            }
         }
         Ok(Box::new(fitted))
     }
@@ -376,6 +399,22 @@ impl Fitted for FittedPrescale {
 
     fn calibration(&self) -> Option<&Calibration> {
         (!self.calibration.is_empty()).then_some(&self.calibration)
+    }
+
+    fn update(&mut self, new: &[f64]) -> bool {
+        for &v in new {
+            if !v.is_finite() || v < 0.0 {
+                return false;
+            }
+            let n = self.members[0].level.len();
+            let p = self.point(n, n);
+            let (lo, hi) = (p + self.clip.0 * scale(p), p + self.clip.1 * scale(p));
+            let v = v.min(hi).max(lo.max(0.0));
+            for m in &mut self.members {
+                m.push(v, &self.profiles);
+            }
+        }
+        true
     }
 
     fn describe(&self) -> String {
@@ -451,6 +490,39 @@ mod tests {
         let p90 = fc.quantile(0.9).unwrap();
         let covered = actual.iter().zip(p90).filter(|(a, q)| a <= q).count();
         assert!(covered >= 20, "P90 covered {covered}/30");
+    }
+
+    #[test]
+    fn updates_follow_new_data_like_a_refit() {
+        let series = generate(&SyntheticSpec {
+            days: 9.0,
+            spikes_per_day: 0.0,
+            ..Default::default()
+        });
+        let n = series.len();
+        let cut = n - 60;
+        let train = series.slice(0..cut);
+        let mut f = Prescale::default()
+            .fit(&FitInput::from_series(&train, 30))
+            .unwrap();
+        assert!(f.update(&series.values()[cut..]));
+        let updated = f.predict_point(30);
+        let refit = Prescale::default()
+            .fit(&FitInput::from_series(&series, 30))
+            .unwrap()
+            .predict_point(30);
+        let gap: f64 = updated
+            .iter()
+            .zip(&refit)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f64>()
+            / refit.iter().sum::<f64>();
+        assert!(gap < 0.1, "updated {updated:?} refit {refit:?}");
+        // A huge outlier is clipped, not swallowed into the level.
+        let before = f.predict_point(1)[0];
+        assert!(f.update(&[1e9]));
+        assert!(f.predict_point(1)[0] < 3.0 * before);
+        assert!(!f.update(&[f64::NAN]));
     }
 
     #[test]
