@@ -32,6 +32,12 @@ pub struct SyntheticSpec {
     pub growth: f64,
     /// Expected number of spikes per day (each lasts 5 minutes at 4x the level).
     pub spikes_per_day: f64,
+    /// Hours of the UTC day with no demand at all, `(from, to)`, e.g. `(1.0, 6.0)`: idle nights
+    /// in which a service can scale to zero.
+    pub idle_hours: Option<(f64, f64)>,
+    /// Day (from the start, fractional) of one 30-minute surge at 5x the level that no pattern
+    /// explains: an anomaly.
+    pub anomaly_day: Option<f64>,
     /// Random seed.
     pub seed: u64,
 }
@@ -48,7 +54,29 @@ impl Default for SyntheticSpec {
             weekend_factor: 0.7,
             growth: 0.1,
             spikes_per_day: 1.0,
+            idle_hours: None,
+            anomaly_day: None,
             seed: 42,
+        }
+    }
+}
+
+impl SyntheticSpec {
+    /// The workload of `prescale demo`: two weeks of 1-minute requests of an internal LLM
+    /// service, busy on weekdays, quieter on weekends, idle from 01:00 to 06:00 UTC, two
+    /// short bursts a day and one unexplained 30-minute surge on day 10.
+    pub fn demo() -> Self {
+        Self {
+            days: 14.0,
+            base: 5.0,
+            peak: 300.0,
+            weekend_factor: 0.5,
+            growth: 0.05,
+            spikes_per_day: 2.0,
+            idle_hours: Some((1.0, 6.0)),
+            anomaly_day: Some(9.6),
+            seed: 7,
+            ..Self::default()
         }
     }
 }
@@ -89,6 +117,19 @@ pub fn generate(spec: &SyntheticSpec) -> Series {
             mean *= 4.0;
             spike_left -= 1;
         }
+        let day = i as f64 * spec.step_secs as f64 / 86_400.0;
+        if spec
+            .anomaly_day
+            .is_some_and(|d| day >= d && day < d + 30.0 / 1440.0)
+        {
+            mean *= 5.0;
+        }
+        if spec
+            .idle_hours
+            .is_some_and(|(from, to)| hour >= from && hour < to)
+        {
+            mean = 0.0;
+        }
         let v = if mean > 0.0 {
             Poisson::new(mean)
                 .map(|p| p.sample(&mut rng))
@@ -121,6 +162,22 @@ mod tests {
         assert!(at(10) > 4.0 * at(4), "{} vs {}", at(10), at(4));
         let other = generate(&SyntheticSpec { seed: 7, ..spec });
         assert_ne!(a.values(), other.values());
+    }
+
+    #[test]
+    fn demo_workload_has_idle_nights_and_an_anomaly() {
+        let s = generate(&SyntheticSpec::demo());
+        assert_eq!(s.len(), 14 * 1440);
+        let v = s.values();
+        // 02:00-05:59 on every day is idle.
+        for d in 0..14 {
+            assert!(v[d * 1440 + 120..d * 1440 + 360].iter().all(|&x| x == 0.0));
+        }
+        // The surge: day 9.6 is 14:24 on day 9 (a Wednesday).
+        let at = (9.6 * 1440.0) as usize;
+        let surge = v[at..at + 30].iter().sum::<f64>();
+        let week_before = v[at - 7 * 1440..at - 7 * 1440 + 30].iter().sum::<f64>();
+        assert!(surge > 3.0 * week_before, "{surge} vs {week_before}");
     }
 
     #[test]
