@@ -12,6 +12,7 @@ pub mod engine;
 pub mod policies;
 mod queue;
 pub mod report;
+pub mod run;
 
 pub use autoscaler::{Autoscaler, ForecastSample, Observation};
 pub use cluster::ColdStart;

@@ -1,5 +1,6 @@
 //! The `prescale` command line.
 
+mod backtest;
 mod evaluate;
 mod forecast;
 mod input;
@@ -40,6 +41,13 @@ enum Command {
     /// Backtest every model on a trace with rolling origins and compare their accuracy.
     #[command(after_help = evaluate::EXAMPLES)]
     Evaluate(evaluate::Args),
+    /// Replay a trace through prescale and the incumbent autoscalers on a simulated cluster
+    /// with cold starts; compare GPU-hours, cost and SLA.
+    #[command(after_help = backtest::EXAMPLES)]
+    Backtest(backtest::Args),
+    /// Generate a two-week workload and run the backtest on it (the quickest way to see what
+    /// prescale does); writes prescale-demo.html.
+    Demo(backtest::DemoArgs),
     /// Write a deterministic synthetic request trace (CSV) for demos and experiments.
     Synth(synth::Args),
 }
@@ -56,6 +64,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Forecast(args) => forecast::run(args),
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Backtest(args) => backtest::run(args),
+        Command::Demo(args) => backtest::demo(args),
         Command::Synth(args) => synth::run(args),
     };
     match result {

@@ -1,4 +1,117 @@
-//! The autoscaling policies compared by the backtest, one file each.
+//! The autoscaling policies compared by the backtest, one file each, and the registry that
+//! builds them by name.
 
+pub mod crane_ehpa;
+pub mod keda_reactive;
 pub mod knative_kpa;
+pub mod prescale;
 pub mod static_peak;
+
+use prescale_core::Series;
+use serde::Serialize;
+
+use crate::autoscaler::Autoscaler;
+use crate::engine::SimConfig;
+
+/// Settings of the predictive policies.
+#[derive(Debug, Clone)]
+pub struct PolicyOptions {
+    /// The forecast quantile prescale provisions for.
+    pub quantile: f64,
+    /// Seconds of forecast after the lead time that prescale covers.
+    pub window_secs: f64,
+    /// Whether prescale may scale to zero.
+    pub scale_to_zero: bool,
+}
+
+impl Default for PolicyOptions {
+    fn default() -> Self {
+        Self {
+            quantile: 0.9,
+            window_secs: 300.0,
+            scale_to_zero: true,
+        }
+    }
+}
+
+/// Every policy, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyKind {
+    /// Enough for the trace's peak, always on.
+    StaticPeak,
+    /// KEDA + HPA on the live request rate.
+    KedaReactive,
+    /// The Knative Pod Autoscaler.
+    KnativeKpa,
+    /// Crane EHPA: the DSP prediction feeding an HPA.
+    CraneDsp,
+    /// prescale.
+    Prescale,
+}
+
+impl PolicyKind {
+    /// Every policy, in report order.
+    pub const ALL: [PolicyKind; 5] = [
+        PolicyKind::StaticPeak,
+        PolicyKind::KedaReactive,
+        PolicyKind::KnativeKpa,
+        PolicyKind::CraneDsp,
+        PolicyKind::Prescale,
+    ];
+
+    /// The stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::StaticPeak => "static_peak",
+            Self::KedaReactive => "keda_reactive",
+            Self::KnativeKpa => "knative_kpa",
+            Self::CraneDsp => "crane_dsp",
+            Self::Prescale => "prescale",
+        }
+    }
+
+    /// Builds the policy for a replay of `series`.
+    pub fn build(
+        self,
+        series: &Series,
+        config: &SimConfig,
+        options: &PolicyOptions,
+    ) -> Box<dyn Autoscaler> {
+        // A ceiling no policy should need: four times the static peak.
+        let peak = static_peak::StaticPeak::for_series(series, config.capacity_per_min).replicas();
+        let max = (4 * peak).max(10);
+        match self {
+            Self::StaticPeak => Box::new(static_peak::StaticPeak::for_series(
+                series,
+                config.capacity_per_min,
+            )),
+            Self::KedaReactive => Box::new(keda_reactive::KedaReactive::new(max)),
+            Self::KnativeKpa => Box::new(knative_kpa::KnativeKpa::default()),
+            Self::CraneDsp => Box::new(crane_ehpa::CraneEhpa::new(max)),
+            Self::Prescale => Box::new(prescale::PrescalePolicy::new(
+                config.capacity_per_min,
+                config.cold_start.p95(),
+                max,
+                options,
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for PolicyKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown policy `{s}` (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}

@@ -1,0 +1,119 @@
+//! `crane_dsp`: Crane's EffectiveHorizontalPodAutoscaler (guide: anchors §1.1). The HPA it
+//! creates has two metrics, the original reactive one (the arrival rate over the last minute)
+//! and `crane_autoscaling_prediction`: the largest predicted demand in
+//! `[now, now + predictionWindowSeconds]` (3,600 s), both AverageValue with one replica's
+//! capacity as target; the HPA takes the larger proposal. The DSP model
+//! ([`prescale_forecast::models::crane_dsp`]) is refit every 12 hours (Crane's
+//! `--model-update-interval`) on up to 15 days of history and needs 48 hours of it; without a
+//! daily or weekly period it predicts nothing and the HPA runs on the reactive metric alone.
+//! The HPA as in `keda_reactive` (no `behavior`: legacy limits); minReplicas 1 (no scale to
+//! zero).
+
+use prescale_forecast::model::{FitInput, Model};
+use prescale_forecast::models::crane_dsp::CraneDsp;
+use prescale_policy::hpa::{DEFAULT_TOLERANCE, Hpa, average_value_replicas};
+
+use crate::autoscaler::{Autoscaler, ForecastSample, Observation};
+use crate::policies::keda_reactive::due;
+
+/// Crane EHPA with its defaults.
+pub struct CraneEhpa {
+    model: CraneDsp,
+    hpa: Hpa,
+    tolerance: f64,
+    refit_secs: f64,
+    window_secs: f64,
+    last_fit: Option<f64>,
+    last_sync: Option<f64>,
+    /// The prediction: values per step from history index `from`.
+    prediction: Option<(usize, Vec<f64>)>,
+    replicas: u32,
+    sample: Option<ForecastSample>,
+}
+
+impl CraneEhpa {
+    /// Crane's defaults, up to `max_replicas`.
+    pub fn new(max_replicas: u32) -> Self {
+        Self {
+            model: CraneDsp::default(),
+            tolerance: DEFAULT_TOLERANCE,
+            hpa: Hpa::legacy(1, max_replicas, 300),
+            refit_secs: 12.0 * 3600.0,
+            window_secs: 3600.0,
+            last_fit: None,
+            last_sync: None,
+            prediction: None,
+            replicas: 1,
+            sample: None,
+        }
+    }
+
+    fn refit(&mut self, obs: &Observation<'_>) {
+        let step = obs.step_secs as f64;
+        let keep = (15.0 * 86_400.0 / step) as usize;
+        let n = obs.history.len();
+        let from = n.saturating_sub(keep);
+        let horizon = ((self.refit_secs + self.window_secs) / step).ceil() as usize + 2;
+        let input = FitInput {
+            values: &obs.history[from..],
+            start: obs.history_start + chrono::Duration::seconds(obs.step_secs * from as i64),
+            step_secs: obs.step_secs,
+            horizon,
+        };
+        self.prediction = self
+            .model
+            .fit(&input)
+            .ok()
+            .map(|f| (n, f.predict_point(horizon)));
+    }
+
+    /// The largest predicted rate per minute in `[now, now + window]`.
+    fn predicted(&self, obs: &Observation<'_>) -> Option<f64> {
+        let (from, values) = self.prediction.as_ref()?;
+        let step = obs.step_secs as f64;
+        let first = (obs.elapsed_secs / step).floor() as usize;
+        let last = ((obs.elapsed_secs + self.window_secs) / step).ceil() as usize;
+        let lo = first.checked_sub(*from)?;
+        let hi = last.checked_sub(*from)?.min(values.len());
+        values
+            .get(lo..hi)?
+            .iter()
+            .copied()
+            .reduce(f64::max)
+            .map(|v| v * 60.0 / step)
+    }
+}
+
+impl Autoscaler for CraneEhpa {
+    fn name(&self) -> &'static str {
+        "crane_dsp"
+    }
+
+    fn desired(&mut self, obs: &Observation<'_>) -> u32 {
+        let t = obs.elapsed_secs;
+        if due(&mut self.last_fit, t, self.refit_secs) {
+            self.refit(obs);
+        }
+        if due(&mut self.last_sync, t, 15.0) {
+            let reactive = obs.rate_over(60.0);
+            let cap = obs.capacity_per_min;
+            let mut raw = average_value_replicas(self.replicas, reactive, cap, self.tolerance);
+            let predicted = self.predicted(obs);
+            if let Some(p) = predicted {
+                raw = raw.max(average_value_replicas(
+                    self.replicas,
+                    p,
+                    cap,
+                    self.tolerance,
+                ));
+            }
+            self.sample = predicted.map(|p| ForecastSample { p50: p, upper: p });
+            self.replicas = self.hpa.step(obs.now, self.replicas, raw.max(1));
+        }
+        self.replicas
+    }
+
+    fn forecast(&self) -> Option<ForecastSample> {
+        self.sample
+    }
+}

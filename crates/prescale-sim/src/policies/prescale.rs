@@ -1,0 +1,190 @@
+//! `prescale`: the forecast-driven policy, run as it runs in production behind KEDA.
+//!
+//! - **Forecasts**: the `prescale` model is refit on up to 14 days of completed history every
+//!   6 hours; every 5 minutes it is brought up to date with the steps completed since (the
+//!   model's incremental update, no refit) and forecasts the next lead + window + 5 minutes
+//!   with P50 and the provisioning quantile.
+//! - **Decisions** every 15 s (the HPA sync): [`prescale_policy::decide`] with the live rate
+//!   over the last minute, the latest forecast and the spec (lead time = the cold start's P95,
+//!   window 5 minutes, P90): desired replicas cover the forecast over
+//!   `[now + lead, now + lead + window]`, never less than live demand needs now; scale to zero
+//!   only after 5 minutes of zero demand with no demand forecast through the lead time, and
+//!   predictive wake-up before the forecast resumption.
+//! - **KEDA + HPA on top**, as in a cluster: KEDA turns 0 ↔ 1 from the decision's `active`
+//!   flag at its 30 s polls (cooldown 60 s: the policy has already waited its idle period), and
+//!   the HPA (no `behavior`, as KEDA creates it: scale-up at most max(2×, 4) per sync, 300 s
+//!   scale-down stabilization) follows the desired replicas.
+
+use chrono::Duration;
+use prescale_core::Forecast;
+use prescale_forecast::model::{FitInput, Fitted, Model, predict};
+use prescale_forecast::models::prescale::Prescale;
+use prescale_policy::{BudgetState, Hpa, PolicyInput, ScalingSpec, decide};
+
+use crate::autoscaler::{Autoscaler, ForecastSample, Observation};
+use crate::policies::PolicyOptions;
+use crate::policies::keda_reactive::due;
+
+/// The prescale policy in the simulator.
+pub struct PrescalePolicy {
+    spec: ScalingSpec,
+    model: Prescale,
+    hpa: Hpa,
+    fitted: Option<Box<dyn Fitted>>,
+    /// History steps the fitted model has seen.
+    seen: usize,
+    forecast: Option<Forecast>,
+    last_refit: Option<f64>,
+    last_refresh: Option<f64>,
+    last_sync: Option<f64>,
+    last_poll: Option<f64>,
+    last_active: Option<f64>,
+    zero_since: Option<chrono::DateTime<chrono::Utc>>,
+    replicas: u32,
+    sample: Option<ForecastSample>,
+    refit_secs: f64,
+    refresh_secs: f64,
+    cooldown_secs: f64,
+}
+
+impl PrescalePolicy {
+    /// The policy for pods of `capacity_per_min` with a cold start whose P95 is `lead_secs`.
+    pub fn new(
+        capacity_per_min: f64,
+        lead_secs: f64,
+        max_replicas: u32,
+        options: &PolicyOptions,
+    ) -> Self {
+        let mut spec = ScalingSpec::new(capacity_per_min);
+        spec.max_replicas = max_replicas;
+        spec.cold_start_secs = lead_secs.round() as i64;
+        spec.window_secs = options.window_secs.round() as i64;
+        spec.quantile = options.quantile;
+        spec.scale_to_zero = options.scale_to_zero;
+        Self {
+            spec,
+            model: Prescale::default(),
+            hpa: Hpa::legacy(1, max_replicas, 300),
+            fitted: None,
+            seen: 0,
+            forecast: None,
+            last_refit: None,
+            last_refresh: None,
+            last_sync: None,
+            last_poll: None,
+            last_active: None,
+            zero_since: None,
+            replicas: 0,
+            sample: None,
+            refit_secs: 6.0 * 3600.0,
+            refresh_secs: 300.0,
+            cooldown_secs: 60.0,
+        }
+    }
+
+    fn horizon(&self, step: f64) -> usize {
+        let secs = (self.spec.cold_start_secs + self.spec.window_secs) as f64 + self.refresh_secs;
+        (secs / step).ceil() as usize + 1
+    }
+
+    fn refresh(&mut self, obs: &Observation<'_>) {
+        let step = obs.step_secs as f64;
+        let n = obs.history.len();
+        if n == 0 {
+            return;
+        }
+        let horizon = self.horizon(step);
+        let refit_due = due(&mut self.last_refit, obs.elapsed_secs, self.refit_secs);
+        let updated = !refit_due
+            && self
+                .fitted
+                .as_mut()
+                .is_some_and(|f| f.update(&obs.history[self.seen..n]));
+        if !updated {
+            let from = n.saturating_sub((14.0 * 86_400.0 / step) as usize);
+            let input = FitInput {
+                values: &obs.history[from..],
+                start: obs.history_start + Duration::seconds(obs.step_secs * from as i64),
+                step_secs: obs.step_secs,
+                horizon,
+            };
+            self.fitted = self.model.fit(&input).ok();
+        }
+        self.seen = n;
+        let start = obs.history_start + Duration::seconds(obs.step_secs * n as i64);
+        let levels = [0.5, self.spec.quantile];
+        self.forecast = self
+            .fitted
+            .as_ref()
+            .and_then(|f| predict(f.as_ref(), start, obs.step_secs, horizon, &levels).ok());
+    }
+}
+
+impl Autoscaler for PrescalePolicy {
+    fn name(&self) -> &'static str {
+        "prescale"
+    }
+
+    fn desired(&mut self, obs: &Observation<'_>) -> u32 {
+        let t = obs.elapsed_secs;
+        if due(&mut self.last_refresh, t, self.refresh_secs) {
+            self.refresh(obs);
+        }
+        let live =
+            obs.rate_over(60.0) + obs.queue / 1.0_f64.max(self.spec.window_secs as f64 / 60.0);
+        if live > 0.0 {
+            self.zero_since = None;
+        } else if self.zero_since.is_none() {
+            self.zero_since = Some(obs.now);
+        }
+        let sync = due(&mut self.last_sync, t, 15.0);
+        let poll = due(&mut self.last_poll, t, 30.0);
+        if !(sync || poll) {
+            return self.replicas;
+        }
+        let input = PolicyInput {
+            now: obs.now,
+            live_demand: Some(live),
+            last_sample_at: Some(obs.now),
+            zero_since: self.zero_since,
+            forecast: self.forecast.as_ref(),
+            current_replicas: self.replicas,
+            live_anomalous: false,
+            budget: BudgetState::Ok,
+        };
+        let decision = decide(&self.spec, &input);
+        self.sample = decision.window.and_then(|(from, to)| {
+            let f = self.forecast.as_ref()?;
+            let per_min = 60.0 / f.step_secs as f64;
+            let p50 = f.max_over(Some(0.5), from, to + Duration::seconds(1))? * per_min;
+            let upper =
+                f.max_over(Some(self.spec.quantile), from, to + Duration::seconds(1))? * per_min;
+            Some(ForecastSample { p50, upper })
+        });
+        // KEDA: activation and scale to zero at its polls.
+        if poll {
+            if decision.active {
+                self.last_active = Some(t);
+                if self.replicas == 0 {
+                    self.replicas = decision.desired_replicas.max(1);
+                }
+            } else if self.replicas > 0
+                && decision.desired_replicas == 0
+                && self.last_active.is_none_or(|a| t - a >= self.cooldown_secs)
+            {
+                self.replicas = 0;
+            }
+        }
+        // The HPA follows the desired replicas while the deployment runs.
+        if sync && self.replicas > 0 {
+            self.replicas = self
+                .hpa
+                .step(obs.now, self.replicas, decision.desired_replicas.max(1));
+        }
+        self.replicas
+    }
+
+    fn forecast(&self) -> Option<ForecastSample> {
+        self.sample
+    }
+}
