@@ -1,0 +1,277 @@
+//! Opens a rendered report in headless Chromium: the four charts must lay out with their lines,
+//! bands and labels drawn, and the page must log nothing to the console (no script error, no
+//! blocked load).
+//!
+//! Needs `/usr/bin/chromium` (Debian's `chromium`, which `scripts/install-test-deps.sh`
+//! installs). Without it the tests print "skipping: chromium not installed" and pass, except when
+//! the `CI` environment variable is set: there they fail, so that CI cannot skip them silently.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long one Chromium run may take.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Appended to the page under test: measures what the browser laid out and writes it into the
+/// DOM, which `--dump-dom` prints.
+const PROBE: &str = r#"<script>
+(function () {
+  var out = [];
+  var svgs = document.querySelectorAll('svg');
+  out.push('svgs=' + svgs.length);
+  svgs.forEach(function (svg) {
+    var box = svg.getBoundingClientRect();
+    var shapes = svg.querySelectorAll('polyline, polygon, path');
+    var drawn = 0;
+    shapes.forEach(function (s) {
+      var b = s.getBBox();
+      if (b.width > 0 || b.height > 0) { drawn++; }
+    });
+    var texts = svg.querySelectorAll('text');
+    var shown = 0;
+    texts.forEach(function (t) { if (t.getComputedTextLength() > 0) { shown++; } });
+    out.push('chart width=' + Math.round(box.width) + ' height=' + Math.round(box.height) +
+      ' shapes=' + shapes.length + ' drawn=' + drawn + ' texts=' + texts.length + ' shown=' + shown);
+  });
+  out.push('rows=' + document.querySelectorAll('table.summary tbody tr').length);
+  var pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = out.join('\n');
+  document.body.appendChild(pre);
+})();
+</script>
+"#;
+
+/// Whether Chromium is there; fails when it is not and `CI` is set.
+fn have_chromium() -> bool {
+    if Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{CHROMIUM} is missing and CI is set: the Chromium test must run in CI \
+         (scripts/install-test-deps.sh installs chromium)"
+    );
+    // Straight to stderr, past the test harness' capture, so that the skip is seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping: chromium not installed ({CHROMIUM} is missing; \
+         scripts/install-test-deps.sh installs it)"
+    );
+    false
+}
+
+/// What one Chromium run printed.
+struct Run {
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs headless Chromium on `page` with `extra` flags and a fresh profile.
+fn chromium(page: &Path, extra: &[String]) -> Run {
+    let profile = tempfile::tempdir().expect("a temporary profile directory");
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.push(format!("--user-data-dir={}", profile.path().display()));
+    args.extend_from_slice(extra);
+    args.push(format!("file://{}", page.display()));
+
+    let mut child = Command::new(CHROMIUM)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        match child.try_wait().expect("wait for chromium") {
+            Some(status) => break status,
+            None if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chromium did not finish within {TIMEOUT:?}: {args:?}");
+            }
+        }
+    };
+    let run = Run {
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    assert!(
+        status.success(),
+        "chromium failed ({status}): {}",
+        run.stderr
+    );
+    run
+}
+
+/// The console messages of the page in Chromium's log: its own noise (D-Bus, GPU, sandbox
+/// warnings) is tagged by source file, a page's messages are tagged `CONSOLE` and name the
+/// page's `file://` URL; uncaught exceptions say `Uncaught`.
+fn console_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| {
+            line.contains(":CONSOLE")
+                || line.contains("Uncaught")
+                || (line.contains("Console") && line.contains("file://"))
+        })
+        .collect()
+}
+
+/// The text of the probe's `<pre id="probe">` in a DOM dump.
+fn probe(dom: &str) -> &str {
+    let start = dom.find("<pre id=\"probe\">").expect("the probe ran") + "<pre id=\"probe\">".len();
+    let end = dom[start..].find("</pre>").expect("the probe's end") + start;
+    &dom[start..end]
+}
+
+/// The value of `key=` in a probe line.
+fn field(line: &str, key: &str) -> u64 {
+    let value = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    value.parse().unwrap_or_else(|_| panic!("{key} in {line}"))
+}
+
+#[test]
+fn report_renders_in_chromium_without_console_messages() {
+    if !have_chromium() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let report = common::synthetic_report("a<b>&c.csv", 7 * 1440, 60);
+    let html = prescale_report::render_html(&report);
+    let page = dir.path().join("report.html");
+    let probed = html.replacen("</body>", &format!("{PROBE}</body>"), 1);
+    std::fs::write(&page, probed).expect("write the page");
+
+    let run = chromium(
+        &page,
+        &[
+            "--dump-dom".to_owned(),
+            "--window-size=1400,2400".to_owned(),
+        ],
+    );
+    assert!(
+        console_lines(&run.stderr).is_empty(),
+        "console: {:?}",
+        console_lines(&run.stderr)
+    );
+    assert!(
+        run.stdout
+            .contains("<h1>Backtest of a&lt;b&gt;&amp;c.csv</h1>"),
+        "{}",
+        run.stdout
+    );
+    let probe = probe(&run.stdout);
+    let lines: Vec<&str> = probe.lines().collect();
+    assert_eq!(lines.first(), Some(&"svgs=4"), "{probe}");
+    assert_eq!(lines.last(), Some(&"rows=3"), "{probe}");
+    let charts: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("chart "))
+        .collect();
+    assert_eq!(charts.len(), 4, "{probe}");
+    for chart in charts {
+        assert!(
+            field(chart, "width") >= 1000 && field(chart, "height") >= 300,
+            "{chart}"
+        );
+        // Grid lines, axes, series and legend swatches all have an extent.
+        assert!(field(chart, "shapes") >= 8, "{chart}");
+        assert_eq!(field(chart, "drawn"), field(chart, "shapes"), "{chart}");
+        // Tick labels, axis descriptions and the legend are set in a font.
+        assert!(field(chart, "texts") >= 12, "{chart}");
+        assert_eq!(field(chart, "shown"), field(chart, "texts"), "{chart}");
+    }
+
+    // The page as it ships (without the probe) paints and logs nothing either.
+    std::fs::write(&page, &html).expect("write the page");
+    let shot = dir.path().join("report.png");
+    let extra = [
+        format!("--screenshot={}", shot.display()),
+        "--window-size=1400,2400".to_owned(),
+        "--hide-scrollbars".to_owned(),
+    ];
+    let run = chromium(&page, &extra);
+    assert!(
+        console_lines(&run.stderr).is_empty(),
+        "console: {:?}",
+        console_lines(&run.stderr)
+    );
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 50_000,
+        "{} bytes",
+        png.len()
+    );
+}
+
+#[test]
+fn console_check_catches_page_errors() {
+    if !have_chromium() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("broken.html");
+    let broken = "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
+        <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'\">\
+        <title>broken</title></head><body><img src=\"missing.png\" alt=\"\">\
+        <script>console.error('deliberate error');</script>\
+        <script>undefinedFunction();</script></body></html>";
+    std::fs::write(&page, broken).expect("write the page");
+    let run = chromium(&page, &["--dump-dom".to_owned()]);
+    let lines = console_lines(&run.stderr);
+    assert!(
+        lines.iter().any(|l| l.contains("deliberate error")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("Uncaught ReferenceError")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("Content Security Policy")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("dbus")),
+        "Chromium's own messages are not the page's: {lines:?}"
+    );
+}
