@@ -117,3 +117,27 @@ impl Autoscaler for CraneEhpa {
         self.sample
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{SimConfig, simulate};
+    use prescale_core::synth::{SyntheticSpec, generate};
+
+    #[test]
+    fn predicts_after_two_days_and_never_scales_to_zero() {
+        let series = generate(&SyntheticSpec {
+            days: 4.0,
+            ..SyntheticSpec::demo()
+        });
+        let cap = crate::engine::default_capacity(&series);
+        let mut c = CraneEhpa::new(100);
+        let (summary, timeline, _) = simulate(&series, &SimConfig::new(cap), &mut c);
+        assert!(timeline.replicas.iter().all(|&r| r >= 1.0));
+        assert_eq!(summary.wakeups, 1); // only the very first start
+        // Predictions exist once 48 h of history are there (and the 12 h refit ran).
+        let p50 = timeline.forecast_p50.expect("a prediction");
+        assert!(p50[..2 * 1440].iter().all(|v| v.is_nan()));
+        assert!(p50[3 * 1440..].iter().any(|v| v.is_finite()));
+    }
+}

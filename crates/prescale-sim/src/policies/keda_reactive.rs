@@ -86,3 +86,44 @@ impl Autoscaler for KedaReactive {
         self.replicas
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn obs(t: f64, rates: &[f64], queue: f64) -> Observation<'_> {
+        Observation {
+            now: DateTime::from_timestamp(t as i64, 0).unwrap(),
+            elapsed_secs: t,
+            tick_secs: 15.0,
+            history: &[],
+            history_start: DateTime::from_timestamp(0, 0).unwrap(),
+            step_secs: 60,
+            recent_rates: rates,
+            queue,
+            ready: 0,
+            total: 0,
+            capacity_per_min: 10.0,
+        }
+    }
+
+    #[test]
+    fn activates_then_follows_hpa_maths_then_cools_down_to_zero() {
+        let mut k = KedaReactive::new(100);
+        // Idle: stays at zero.
+        assert_eq!(k.desired(&obs(0.0, &[0.0; 4], 0.0)), 0);
+        // 95/min arrives: the next poll (30 s) activates 1 replica, and the same tick's HPA
+        // sync proposes ceil(95/10) = 10, limited to max(2 × 1, 4) = 4.
+        assert_eq!(k.desired(&obs(30.0, &[95.0; 4], 0.0)), 4);
+        // 15 s later: 4 → 8 (doubling), then 10.
+        assert_eq!(k.desired(&obs(45.0, &[95.0; 4], 0.0)), 8);
+        assert_eq!(k.desired(&obs(60.0, &[95.0; 4], 0.0)), 10);
+        // Within the 10% tolerance (ratio 1.05): no change.
+        assert_eq!(k.desired(&obs(75.0, &[105.0; 4], 0.0)), 10);
+        // Demand stops: the 300 s scale-down stabilization holds 10 ...
+        assert_eq!(k.desired(&obs(90.0, &[0.0; 4], 0.0)), 10);
+        // ... and 300 s after the last activity KEDA scales to zero.
+        assert_eq!(k.desired(&obs(390.0, &[0.0; 4], 0.0)), 0);
+    }
+}

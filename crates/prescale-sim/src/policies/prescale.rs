@@ -188,3 +188,51 @@ impl Autoscaler for PrescalePolicy {
         self.sample
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{SimConfig, simulate};
+    use chrono::DateTime;
+    use prescale_core::synth::{SyntheticSpec, generate};
+    use prescale_core::{Series, ValueKind};
+
+    #[test]
+    fn wakes_up_before_a_predictable_morning() {
+        // Four days of the demo workload: idle 01:00-06:00 every night.
+        let series = generate(&SyntheticSpec {
+            days: 4.0,
+            ..SyntheticSpec::demo()
+        });
+        let cap = crate::engine::default_capacity(&series);
+        let cfg = SimConfig::new(cap);
+        let mut p = PrescalePolicy::new(cap, 180.0, 100, &PolicyOptions::default());
+        let (summary, timeline, _) = simulate(&series, &cfg, &mut p);
+        // Nights 2 and 3 are predictable (two days of history): their mornings find a warm pod.
+        assert!(summary.warm_first_requests >= 2, "{summary:?}");
+        // It scales to zero at night: some chart samples have no replica.
+        assert!(timeline.replicas.iter().any(|&r| r == 0.0));
+        assert!(timeline.forecast_p50.is_some());
+    }
+
+    #[test]
+    fn never_scales_a_busy_service_to_zero_without_a_forecast() {
+        let values = vec![100.0; 600];
+        let s = Series::new(
+            DateTime::from_timestamp(0, 0).unwrap(),
+            60,
+            values,
+            ValueKind::Count,
+        )
+        .unwrap();
+        let cfg = SimConfig::new(30.0);
+        let mut p = PrescalePolicy::new(30.0, 180.0, 100, &PolicyOptions::default());
+        let (_, timeline, _) = simulate(&s, &cfg, &mut p);
+        // After the first minutes it always holds the 4 replicas 100/min needs.
+        assert!(
+            timeline.replicas[10..].iter().all(|&r| r >= 4.0),
+            "{:?}",
+            &timeline.replicas[..20]
+        );
+    }
+}
