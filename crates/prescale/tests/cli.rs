@@ -392,3 +392,117 @@ fn a_business_calendar_is_a_feature_and_is_reported() {
         .failure()
         .stderr(predicate::str::contains("fun"));
 }
+
+#[test]
+fn backtest_json_compares_every_policy() {
+    let dir = TempDir::new().unwrap();
+    let trace = synth_trace(&dir, "4d");
+    let report = dir.path().join("report.html");
+    let out = prescale()
+        .args([
+            "backtest",
+            "--quiet",
+            "--format",
+            "json",
+            "--cold-start",
+            "3m",
+            "--trace",
+        ])
+        .arg(&trace)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = doc["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "static_peak",
+            "keda_reactive",
+            "knative_kpa",
+            "crane_dsp",
+            "prescale"
+        ]
+    );
+    for p in doc["policies"].as_array().unwrap() {
+        for key in [
+            "gpu_hours",
+            "cost_usd",
+            "underprovisioned_minutes",
+            "sla_attainment",
+            "p95_latency_ms",
+            "cold_starts",
+            "scale_events",
+        ] {
+            assert!(p[key].is_number(), "{key} in {p}");
+        }
+    }
+    let by = |n: &str| {
+        doc["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    // The static peak is the most expensive; prescale underprovisions less than the reactive one.
+    assert!(by("static_peak")["gpu_hours"].as_f64() > by("prescale")["gpu_hours"].as_f64());
+    assert!(
+        by("prescale")["underprovisioned_minutes"].as_f64()
+            < by("keda_reactive")["underprovisioned_minutes"].as_f64()
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<svg") && html.contains("prescale"));
+}
+
+#[test]
+fn backtest_rejects_bad_settings() {
+    prescale()
+        .args(["backtest", "--synthetic", "--capacity=-3"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--capacity -3"));
+    prescale()
+        .args(["backtest", "--synthetic", "--policies", "hpa"])
+        .assert()
+        .failure()
+        .code(2)
+        .stderr(predicate::str::contains("unknown policy `hpa`"));
+    prescale()
+        .args([
+            "backtest",
+            "--synthetic",
+            "--cold-start",
+            "5m",
+            "--cold-start-p95",
+            "2m",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--cold-start-p95"));
+}
+
+#[test]
+fn demo_explains_the_comparison_and_writes_the_report() {
+    let dir = TempDir::new().unwrap();
+    prescale()
+        .current_dir(dir.path())
+        .args(["demo", "--quiet"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("prescale vs keda_reactive"))
+        .stdout(predicate::str::contains("report: prescale-demo.html"));
+    assert!(dir.path().join("prescale-demo.html").exists());
+}
