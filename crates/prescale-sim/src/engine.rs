@@ -235,6 +235,7 @@ pub fn simulate(
             if last_demand_end.is_some_and(|end| now_s - end >= config.idle_gap_secs) {
                 summary.first_requests_after_idle += 1;
                 summary.warm_first_requests += u64::from(ready > 0);
+                tracing::debug!(policy = policy.name(), %now, ready, total = cluster.total(), "Demand resumed after an idle gap.");
             }
             last_demand_end = Some(now_s + tick);
         }

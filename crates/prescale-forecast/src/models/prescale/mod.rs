@@ -99,17 +99,33 @@ struct Run {
     level: Vec<f64>,
 }
 
+/// The level after observing `v` at index `i`, from level `l`.
+///
+/// A multiplicative candidate learns little at times of day whose profile is near zero (a
+/// service idle at night): there `v / profile` is a ratio of two tiny numbers, and letting
+/// five idle hours drag the level to zero would forecast no demand at the morning resumption.
+/// Its update is weighted by `min(1, profile / 0.25)`.
+fn filter(kind: Kind, p: Option<&Profile>, alpha: f64, i: usize, v: f64, l: f64) -> f64 {
+    match (kind, p) {
+        (Kind::Additive, Some(p)) => l + alpha * (v - p.additive(i) - l),
+        (Kind::Multiplicative, Some(p)) => {
+            let r = p.relative(i);
+            l + alpha * (r / 0.25).min(1.0) * (v / r - l)
+        }
+        _ => l + alpha * (v - l),
+    }
+}
+
 impl Run {
     /// Filters `v` as the observation at index `level.len()`.
     fn push(&mut self, v: f64, profiles: &[Profile]) {
         let i = self.level.len();
-        let z = match (self.kind, self.profile.map(|p| &profiles[p])) {
-            (Kind::Additive, Some(p)) => v - p.additive(i),
-            (Kind::Multiplicative, Some(p)) => v / p.relative(i),
-            _ => v,
+        let p = self.profile.map(|p| &profiles[p]);
+        let l = match self.level.last() {
+            Some(&l) => l,
+            None => filter(self.kind, p, 1.0, i, v, 0.0),
         };
-        let l = self.level.last().copied().unwrap_or(z);
-        self.level.push(l + self.alpha * (z - l));
+        self.level.push(filter(self.kind, p, self.alpha, i, v, l));
     }
 
     fn new(
@@ -120,18 +136,17 @@ impl Run {
         profiles: &[Profile],
     ) -> Self {
         let p = profile.map(|i| &profiles[i]);
-        let transform = |i: usize, v: f64| match (kind, p) {
-            (Kind::Additive, Some(p)) => v - p.additive(i),
-            (Kind::Multiplicative, Some(p)) => v / p.relative(i),
-            _ => v,
-        };
+        // Start from the mean of the first observations, transformed.
         let init_len = y.len().min(10);
-        let mut l = (0..init_len).map(|i| transform(i, y[i])).sum::<f64>() / init_len as f64;
+        let mut l = (0..init_len)
+            .map(|i| filter(kind, p, 1.0, i, y[i], 0.0))
+            .sum::<f64>()
+            / init_len.max(1) as f64;
         let level = y
             .iter()
             .enumerate()
             .map(|(i, &v)| {
-                l += alpha * (transform(i, v) - l);
+                l = filter(kind, p, alpha, i, v, l);
                 l
             })
             .collect();
