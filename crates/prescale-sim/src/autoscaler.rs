@@ -28,6 +28,9 @@ pub struct Observation<'a> {
     pub total: u32,
     /// Demand units one ready pod serves per minute.
     pub capacity_per_min: f64,
+    /// Whether this month's spend, projected at the current burn, stays within the monthly
+    /// budget (always `Ok` without one).
+    pub budget: prescale_policy::BudgetState,
 }
 
 impl Observation<'_> {

@@ -15,6 +15,9 @@ use chrono::{DateTime, Duration, Utc};
 use prescale_core::Series;
 use serde::Serialize;
 
+use prescale_policy::cost::month_start;
+use prescale_policy::{CostMeter, CostSpec, SpotSpec};
+
 use crate::autoscaler::{Autoscaler, Observation};
 use crate::cluster::{Cluster, ColdStart};
 use crate::queue::Queue;
@@ -53,6 +56,9 @@ pub struct SimConfig {
     pub timeline_step_secs: i64,
     /// Seed of the cold-start and preemption randomness.
     pub seed: u64,
+    /// Monthly budget in US dollars: past it, prescale drops its predictive headroom (see
+    /// `prescale_policy::cost`).
+    pub monthly_budget_usd: Option<f64>,
 }
 
 impl SimConfig {
@@ -70,6 +76,7 @@ impl SimConfig {
             idle_gap_secs: 600.0,
             timeline_step_secs: 60,
             seed: 1,
+            monthly_budget_usd: None,
         }
     }
 
@@ -84,8 +91,17 @@ impl SimConfig {
         }
     }
 
-    fn hourly_price(&self) -> f64 {
-        self.price_per_hour * self.spot.map_or(1.0, |s| 1.0 - s.discount)
+    /// The cost model shared with the policy engine (and the server).
+    pub fn cost_spec(&self) -> CostSpec {
+        CostSpec {
+            price_per_hour: self.price_per_hour,
+            gpus_per_replica: self.gpus_per_replica,
+            spot: self.spot.map(|s| SpotSpec {
+                discount: s.discount,
+                preemptions_per_hour: s.preemptions_per_hour,
+            }),
+            monthly_budget_usd: self.monthly_budget_usd,
+        }
     }
 }
 
@@ -189,7 +205,10 @@ pub fn simulate(
         upper: 0.0,
         forecasts: 0,
     };
-    let mut replica_secs = 0.0;
+    let cost_spec = config.cost_spec();
+    let mut meter = CostMeter::new(cost_spec.clone());
+    let on_spot = config.spot.is_some();
+    let split = |n: u32| if on_spot { (0, n) } else { (n, 0) };
     let mut ready_secs = 0.0;
     let mut last_desired = 0u32;
     let mut last_demand_end: Option<f64> = None;
@@ -210,6 +229,10 @@ pub fn simulate(
             ready: cluster.ready(now_s),
             total: cluster.total(),
             capacity_per_min: config.capacity_per_min,
+            budget: {
+                let (od, sp) = split(cluster.total());
+                meter.budget_state(now, month_start(now), cost_spec.burn_per_hour(od, sp))
+            },
         };
         let desired = policy.desired(&obs).min(100_000);
         if desired != last_desired {
@@ -229,7 +252,8 @@ pub fn simulate(
         if rate > ready as f64 * config.capacity_per_min + 1e-9 {
             summary.underprovisioned_minutes += tick / 60.0;
         }
-        replica_secs += cluster.total() as f64 * tick;
+        let (od, sp) = split(cluster.total());
+        meter.record(now, od, sp, tick);
         ready_secs += ready as f64 * tick;
         if a > 0.0 {
             if last_demand_end.is_some_and(|end| now_s - end >= config.idle_gap_secs) {
@@ -255,9 +279,7 @@ pub fn simulate(
             demand_line.push(s.demand / n);
             timeline.capacity.push(s.capacity / n);
             timeline.replicas.push(s.replicas / n);
-            timeline
-                .cost_usd
-                .push(replica_secs / 3600.0 * config.hourly_price());
+            timeline.cost_usd.push(meter.cost_usd());
             let f = s.forecasts as f64;
             p50_line.push(if s.forecasts > 0 { s.p50 / f } else { f64::NAN });
             upper_line.push(if s.forecasts > 0 {
@@ -285,8 +307,8 @@ pub fn simulate(
     let (sla, p95) = queue.finish(end, config.sla_secs);
     summary.sla_attainment = sla;
     summary.p95_latency_ms = p95 * 1000.0;
-    summary.gpu_hours = replica_secs / 3600.0 * config.gpus_per_replica;
-    summary.cost_usd = replica_secs / 3600.0 * config.hourly_price();
+    summary.gpu_hours = meter.gpu_hours();
+    summary.cost_usd = meter.cost_usd();
     summary.cold_starts = cluster.cold_starts;
     summary.mean_replicas = if end > 0.0 { ready_secs / end } else { 0.0 };
     (summary, timeline, demand_line)

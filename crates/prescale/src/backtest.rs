@@ -72,6 +72,12 @@ pub(crate) struct SimArgs {
     #[arg(long, default_value_t = 0.0, requires = "spot_discount")]
     spot_preemptions: f64,
 
+    /// Monthly budget in US dollars. When this month's spend, projected at the current burn,
+    /// would exceed it, prescale drops its predictive headroom and scales only for live
+    /// demand (never below it).
+    #[arg(long, value_name = "USD")]
+    budget: Option<f64>,
+
     /// The forecast quantile prescale provisions for.
     #[arg(long, default_value_t = 0.9)]
     quantile: f64,
@@ -176,6 +182,11 @@ fn config(series: &Series, sim: &SimArgs) -> Result<SimConfig> {
         Some(d) => bail!("--spot-discount {d}: must be in [0, 1)"),
         None => None,
     };
+    if let Some(b) = sim.budget
+        && !(b.is_finite() && b >= 0.0)
+    {
+        bail!("--budget {b}: must be a non-negative number of US dollars per month");
+    }
     if !(sim.quantile > 0.0 && sim.quantile < 1.0) {
         bail!("--quantile {} is outside (0, 1)", sim.quantile);
     }
@@ -187,6 +198,7 @@ fn config(series: &Series, sim: &SimArgs) -> Result<SimConfig> {
         price_per_hour: sim.price,
         gpus_per_replica: sim.gpus_per_replica,
         spot,
+        monthly_budget_usd: sim.budget,
         // Chart samples: the trace step, at least a minute.
         timeline_step_secs: series.step_secs().max(60),
         ..SimConfig::new(capacity)

@@ -105,6 +105,7 @@ mod tests {
             ready: 0,
             total: 0,
             capacity_per_min: 10.0,
+            budget: prescale_policy::BudgetState::Ok,
         }
     }
 

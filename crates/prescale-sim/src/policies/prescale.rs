@@ -19,7 +19,7 @@ use chrono::Duration;
 use prescale_core::Forecast;
 use prescale_forecast::model::{FitInput, Fitted, Model, predict};
 use prescale_forecast::models::prescale::Prescale;
-use prescale_policy::{BudgetState, Hpa, PolicyInput, ScalingSpec, decide};
+use prescale_policy::{Hpa, PolicyInput, ScalingSpec, decide};
 
 use crate::autoscaler::{Autoscaler, ForecastSample, Observation};
 use crate::policies::PolicyOptions;
@@ -150,7 +150,7 @@ impl Autoscaler for PrescalePolicy {
             forecast: self.forecast.as_ref(),
             current_replicas: self.replicas,
             live_anomalous: false,
-            budget: BudgetState::Ok,
+            budget: obs.budget,
         };
         let decision = decide(&self.spec, &input);
         self.sample = decision.window.and_then(|(from, to)| {
@@ -211,8 +211,35 @@ mod tests {
         // Nights 2 and 3 are predictable (two days of history): their mornings find a warm pod.
         assert!(summary.warm_first_requests >= 2, "{summary:?}");
         // It scales to zero at night: some chart samples have no replica.
-        assert!(timeline.replicas.iter().any(|&r| r == 0.0));
+        assert!(timeline.replicas.contains(&0.0));
         assert!(timeline.forecast_p50.is_some());
+    }
+
+    #[test]
+    fn an_exhausted_budget_drops_the_headroom_but_not_the_live_need() {
+        let series = generate(&SyntheticSpec {
+            days: 4.0,
+            ..SyntheticSpec::demo()
+        });
+        let cap = crate::engine::default_capacity(&series);
+        let run = |budget: Option<f64>| {
+            let cfg = SimConfig {
+                monthly_budget_usd: budget,
+                ..SimConfig::new(cap)
+            };
+            let mut p = PrescalePolicy::new(cap, 180.0, 100, &PolicyOptions::default());
+            simulate(&series, &cfg, &mut p).0
+        };
+        let free = run(None);
+        let capped = run(Some(1.0));
+        assert!(
+            capped.gpu_hours < free.gpu_hours,
+            "{} vs {}",
+            capped.gpu_hours,
+            free.gpu_hours
+        );
+        // It still serves what live demand needs: most demand is served within the SLA.
+        assert!(capped.sla_attainment > 0.5, "{}", capped.sla_attainment);
     }
 
     #[test]
