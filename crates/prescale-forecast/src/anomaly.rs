@@ -32,6 +32,7 @@
 //! The cost is `O(n)` with a season and `O(n * window)` without (a sorted window is kept,
 //! nothing is re-sorted per point).
 
+use crate::stats::median;
 use serde::Serialize;
 
 /// Consistency constant of the MAD for normally distributed residuals.
@@ -273,21 +274,6 @@ fn sorted_median(v: &[f64]) -> f64 {
     }
 }
 
-/// Median of a slice (0 when empty); reorders it.
-fn median(v: &mut [f64]) -> f64 {
-    let n = v.len();
-    if n == 0 {
-        return 0.0;
-    }
-    let hi = *v.select_nth_unstable_by(n / 2, f64::total_cmp).1;
-    if n % 2 == 1 {
-        hi
-    } else {
-        let lo = v[..n / 2].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        lo / 2.0 + hi / 2.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,16 +448,9 @@ mod tests {
     #[test]
     #[ignore]
     fn timing_on_nasa() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/traces/web_nasa_http_1995-07_1min.csv"
-        );
-        let Ok(file) = std::fs::File::open(path) else {
-            println!("skipping: {path} is absent");
+        let Some(series) = crate::stats::shared_trace("web_nasa_http_1995-07_1min.csv") else {
             return;
         };
-        let opts = prescale_core::input::ParseOptions::default();
-        let series = prescale_core::input::parse_csv(file, "nasa", &opts).unwrap();
         for season in [None, Some(1440), Some(10_080)] {
             let started = std::time::Instant::now();
             let runs = 20;

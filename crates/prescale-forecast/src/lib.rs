@@ -19,6 +19,7 @@ pub mod model;
 pub mod models;
 pub mod seasonality;
 mod smoothing;
+mod stats;
 pub mod trend;
 
 pub use error::{ForecastError, Result};

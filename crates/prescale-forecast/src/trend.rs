@@ -39,6 +39,7 @@
 //! dispersion: pass the dominant period from [`crate::seasonality::detect_periods`] when
 //! there is one.
 
+use crate::stats::median;
 use serde::Serialize;
 
 /// Fewest buckets for a trend to be estimated.
@@ -306,21 +307,6 @@ fn mann_kendall_var(y: &[f64]) -> f64 {
         .map(|g| term(g.len() as f64))
         .sum();
     ((term(y.len() as f64) - ties) / 18.0).max(0.0)
-}
-
-/// Median of a non-empty slice (0 when empty); reorders it.
-fn median(v: &mut [f64]) -> f64 {
-    let n = v.len();
-    if n == 0 {
-        return 0.0;
-    }
-    let hi = *v.select_nth_unstable_by(n / 2, f64::total_cmp).1;
-    if n % 2 == 1 {
-        hi
-    } else {
-        let lo = v[..n / 2].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        lo / 2.0 + hi / 2.0
-    }
 }
 
 /// The standard normal distribution function (complementary error function of Numerical

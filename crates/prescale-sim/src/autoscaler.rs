@@ -1,6 +1,7 @@
 //! The interface between the simulator and an autoscaling policy.
 
 use chrono::{DateTime, Utc};
+use prescale_forecast::model::FitInput;
 
 /// What an autoscaler can see at a tick: exactly what a real one would see at that moment.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +34,19 @@ pub struct Observation<'a> {
     pub budget: prescale_policy::BudgetState,
 }
 
-impl Observation<'_> {
+impl<'a> Observation<'a> {
+    /// The last `max_secs` of completed history as a model's fit input for `horizon` steps.
+    pub fn recent_history(&self, max_secs: f64, horizon: usize) -> FitInput<'a> {
+        let n = self.history.len();
+        let from = n.saturating_sub((max_secs / self.step_secs as f64) as usize);
+        FitInput {
+            values: &self.history[from..],
+            start: self.history_start + chrono::Duration::seconds(self.step_secs * from as i64),
+            step_secs: self.step_secs,
+            horizon,
+        }
+    }
+
     /// The mean arrival rate per minute over the last `secs` seconds (at least one tick), like a
     /// PromQL `rate(...[window])`; 0 before any tick.
     pub fn rate_over(&self, secs: f64) -> f64 {

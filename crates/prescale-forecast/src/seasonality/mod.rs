@@ -241,16 +241,9 @@ mod tests {
 
     #[test]
     fn nasa_trace_is_daily() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/traces/web_nasa_http_1995-07_1min.csv"
-        );
-        let Ok(file) = std::fs::File::open(path) else {
-            println!("skipping: {path} is absent");
+        let Some(series) = crate::stats::shared_trace("web_nasa_http_1995-07_1min.csv") else {
             return;
         };
-        let opts = prescale_core::input::ParseOptions::default();
-        let series = prescale_core::input::parse_csv(file, "nasa", &opts).unwrap();
         let started = std::time::Instant::now();
         let periods = detect(series.values(), series.step_secs());
         println!("nasa: {periods:?} in {:?}", started.elapsed());
@@ -417,16 +410,9 @@ mod tests {
     #[test]
     #[ignore]
     fn timing_on_nasa() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/traces/web_nasa_http_1995-07_1min.csv"
-        );
-        let Ok(file) = std::fs::File::open(path) else {
-            println!("skipping: {path} is absent");
+        let Some(series) = crate::stats::shared_trace("web_nasa_http_1995-07_1min.csv") else {
             return;
         };
-        let opts = prescale_core::input::ParseOptions::default();
-        let series = prescale_core::input::parse_csv(file, "nasa", &opts).unwrap();
         let runs = 20;
         let started = std::time::Instant::now();
         for _ in 0..runs {

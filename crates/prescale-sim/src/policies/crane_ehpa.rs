@@ -9,7 +9,7 @@
 //! The HPA as in `keda_reactive` (no `behavior`: legacy limits); minReplicas 1 (no scale to
 //! zero).
 
-use prescale_forecast::model::{FitInput, Model};
+use prescale_forecast::model::Model;
 use prescale_forecast::models::crane_dsp::CraneDsp;
 use prescale_policy::hpa::{DEFAULT_TOLERANCE, Hpa, average_value_replicas};
 
@@ -50,16 +50,9 @@ impl CraneEhpa {
 
     fn refit(&mut self, obs: &Observation<'_>) {
         let step = obs.step_secs as f64;
-        let keep = (15.0 * 86_400.0 / step) as usize;
         let n = obs.history.len();
-        let from = n.saturating_sub(keep);
         let horizon = ((self.refit_secs + self.window_secs) / step).ceil() as usize + 2;
-        let input = FitInput {
-            values: &obs.history[from..],
-            start: obs.history_start + chrono::Duration::seconds(obs.step_secs * from as i64),
-            step_secs: obs.step_secs,
-            horizon,
-        };
+        let input = obs.recent_history(15.0 * 86_400.0, horizon);
         self.prediction = self
             .model
             .fit(&input)

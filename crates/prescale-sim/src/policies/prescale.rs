@@ -17,7 +17,7 @@
 
 use chrono::Duration;
 use prescale_core::Forecast;
-use prescale_forecast::model::{FitInput, Fitted, Model, predict};
+use prescale_forecast::model::{Fitted, Model, predict};
 use prescale_forecast::models::prescale::Prescale;
 use prescale_policy::{Hpa, PolicyInput, ScalingSpec, decide};
 
@@ -101,13 +101,7 @@ impl PrescalePolicy {
                 .as_mut()
                 .is_some_and(|f| f.update(&obs.history[self.seen..n]));
         if !updated {
-            let from = n.saturating_sub((14.0 * 86_400.0 / step) as usize);
-            let input = FitInput {
-                values: &obs.history[from..],
-                start: obs.history_start + Duration::seconds(obs.step_secs * from as i64),
-                step_secs: obs.step_secs,
-                horizon,
-            };
+            let input = obs.recent_history(14.0 * 86_400.0, horizon);
             self.fitted = self.model.fit(&input).ok();
         }
         self.seen = n;
