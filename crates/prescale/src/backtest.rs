@@ -334,7 +334,8 @@ fn explanation(policies: &[PolicySummary]) -> String {
     out.push_str(
         "Reactive autoscalers add pods only once demand is already above capacity, so every \
          ramp waits a cold start; prescale starts pods one cold start ahead of the forecast \
-         demand and releases them ahead of lulls.\n",
+         demand, with headroom up to the forecast's upper quantile (--quantile sets how much \
+         headroom, and so how many GPU-hours, buy how much SLA).\n",
     );
     out
 }
