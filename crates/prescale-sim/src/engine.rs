@@ -251,6 +251,7 @@ pub fn simulate(
         let rate = a / tick * 60.0;
         if rate > ready as f64 * config.capacity_per_min + 1e-9 {
             summary.underprovisioned_minutes += tick / 60.0;
+            tracing::trace!(policy = policy.name(), %now, rate, ready, "Underprovisioned.");
         }
         let (od, sp) = split(cluster.total());
         meter.record(now, od, sp, tick);

@@ -423,7 +423,11 @@ impl Fitted for FittedPrescale {
             }
             let n = self.members[0].level.len();
             let p = self.point(n, n);
-            let (lo, hi) = (p + self.clip.0 * scale(p), p + self.clip.1 * scale(p));
+            // A single step never pulls the level down by more than half of the forecast: a
+            // busy series reading 0 is far more often a collection gap or an outage than
+            // demand that vanished, and the full refit treats such drop-outs as anomalies too.
+            let lo = p + self.clip.0.max(-0.5) * scale(p);
+            let hi = p + self.clip.1 * scale(p);
             let v = v.min(hi).max(lo.max(0.0));
             for m in &mut self.members {
                 m.push(v, &self.profiles);
@@ -538,6 +542,10 @@ mod tests {
         assert!(f.update(&[1e9]));
         assert!(f.predict_point(1)[0] < 3.0 * before);
         assert!(!f.update(&[f64::NAN]));
+        // A busy series reading 0 (a collection gap) is not believed at once.
+        let before = f.predict_point(1)[0];
+        assert!(f.update(&[0.0, 0.0]));
+        assert!(f.predict_point(1)[0] > 0.3 * before, "{before}");
     }
 
     #[test]
