@@ -37,6 +37,8 @@ pub struct Calibration {
     unstepped: Vec<f64>,
     /// Shift of the P90 level found by [`coverage_shift`] (0: none).
     upper_shift: f64,
+    /// Whether the per-step residuals are sorted ([`Calibration::finish`]).
+    sorted: bool,
 }
 
 impl Calibration {
@@ -46,11 +48,23 @@ impl Calibration {
             per_step: vec![Vec::new(); horizon],
             unstepped: Vec::new(),
             upper_shift: 0.0,
+            sorted: false,
         }
+    }
+
+    /// Sorts the residuals once, so that every later quantile is a lookup instead of a
+    /// selection over a copy (forecasts made often from one fit, e.g. between refits).
+    pub fn finish(mut self) -> Self {
+        for v in &mut self.per_step {
+            v.sort_by(f64::total_cmp);
+        }
+        self.sorted = true;
+        self
     }
 
     /// Records the outcome of step `k` (0-based) of a past forecast.
     pub fn push(&mut self, k: usize, actual: f64, predicted: f64) {
+        self.sorted = false;
         let r = (actual - predicted) / scale(predicted);
         if !r.is_finite() {
             return;
@@ -111,6 +125,22 @@ impl Calibration {
 
     /// The calibrated `level` quantiles of step `k`, given the point forecast `point`.
     pub fn quantiles(&self, k: usize, point: f64, levels: &[f64]) -> Vec<f64> {
+        let s = scale(point);
+        if let Some(v) = self
+            .per_step
+            .get(k)
+            .filter(|v| self.sorted && v.len() >= MIN_PER_STEP)
+        {
+            let n = v.len();
+            return levels
+                .iter()
+                .map(|&q| {
+                    let rank =
+                        (((n + 1) as f64 * self.effective_level(q)).ceil() as usize).clamp(1, n);
+                    point + v[rank - 1] * s
+                })
+                .collect();
+        }
         let mut buf = self.residuals(k);
         if buf.is_empty() {
             return levels
@@ -118,7 +148,6 @@ impl Calibration {
                 .map(|&q| fallback_quantile(point, q))
                 .collect();
         }
-        let s = scale(point);
         levels
             .iter()
             .map(|&q| point + conformal_quantile(&mut buf, self.effective_level(q)) * s)
@@ -368,5 +397,22 @@ mod tests {
             .quantiles(0, 100.0, &[0.5, 0.9]);
         assert_eq!(base[0], shifted[0]);
         assert!(shifted[1] > base[1], "{base:?} {shifted:?}");
+    }
+
+    #[test]
+    fn finishing_changes_no_quantile() {
+        let mut c = Calibration::new(2);
+        for i in 0..200 {
+            c.push(0, 100.0 + ((i * 37) % 101) as f64, 100.0);
+            c.push(1, 90.0 + ((i * 53) % 97) as f64, 100.0);
+        }
+        let levels = [0.1, 0.5, 0.9, 0.99];
+        let before: Vec<Vec<f64>> = (0..2).map(|k| c.quantiles(k, 120.0, &levels)).collect();
+        let c = c.with_upper_shift(0.02);
+        let shifted: Vec<Vec<f64>> = (0..2).map(|k| c.quantiles(k, 120.0, &levels)).collect();
+        let done = c.finish();
+        let after: Vec<Vec<f64>> = (0..2).map(|k| done.quantiles(k, 120.0, &levels)).collect();
+        assert_eq!(shifted, after);
+        assert_eq!(before[0][1], after[0][1]);
     }
 }

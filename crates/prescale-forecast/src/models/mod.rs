@@ -36,5 +36,5 @@ pub(crate) fn backcast(
             cal.push(k, y[t], forecast(o, t));
         }
     }
-    cal
+    cal.finish()
 }

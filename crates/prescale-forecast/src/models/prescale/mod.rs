@@ -370,7 +370,9 @@ impl Model for Prescale {
             }
             let check_from = first + cal_window + h;
             let shift = self.coverage_gain * coverage_shift(&pairs, check_from, cal_window, h, 8);
-            fitted.calibration = std::mem::take(&mut fitted.calibration).with_upper_shift(shift);
+            fitted.calibration = std::mem::take(&mut fitted.calibration)
+                .with_upper_shift(shift)
+                .finish();
             fitted.upper_shift = shift;
             let mut r: Vec<f64> = pairs.iter().map(|p| p.1).collect();
             if r.len() >= 200 {
