@@ -2,11 +2,9 @@
 //! autoscalers on a simulated cluster and compare cost and SLA.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prescale_core::Series;
 use prescale_core::synth::{SyntheticSpec, generate};
 use prescale_sim::policies::{PolicyKind, PolicyOptions};
@@ -16,7 +14,7 @@ use prescale_sim::{ColdStart, SimConfig, Spot, default_capacity};
 use rayon::prelude::*;
 
 use crate::input::{TraceArgs, parse_duration};
-use crate::output::{Format, Table, emit, num};
+use crate::output::{Format, Table, emit, num, progress};
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
@@ -220,7 +218,11 @@ fn replay(label: &str, series: &Series, sim: &SimArgs) -> Result<BacktestReport>
         window_secs: sim.window.num_seconds() as f64,
         scale_to_zero: !sim.no_scale_to_zero,
     };
-    let bar = progress(kinds.len() as u64, sim.quiet);
+    let bar = progress(
+        kinds.len() as u64,
+        sim.quiet,
+        "{spinner} replaying [{bar:30}] {pos}/{len} policies {elapsed}",
+    );
     let runs: Vec<PolicyRun> = kinds
         .par_iter()
         .map(|&k| {
@@ -347,20 +349,4 @@ fn change(new: f64, old: f64) -> String {
     } else {
         "n/a".into()
     }
-}
-
-fn progress(len: u64, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} replaying [{bar:30}] {pos}/{len} policies {elapsed}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    bar
 }

@@ -1,18 +1,15 @@
 //! `prescale evaluate`: rolling-origin backtest of every model.
 
-use std::io::IsTerminal;
-
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prescale_forecast::backtest::{BacktestConfig, ModelScore, OriginOutcome, run_origin, score};
 use prescale_forecast::models::{ModelKind, ModelOptions};
 use rayon::prelude::*;
 use serde_json::json;
 
 use crate::input::{CalendarArgs, TraceArgs, parse_duration, steps};
-use crate::output::{Format, Table, emit, json_num, num};
+use crate::output::{Format, Table, emit, json_num, num, progress};
 
 pub(crate) const EXAMPLES: &str = "\
 Examples:
@@ -106,7 +103,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
         .flat_map(|m| origins.iter().map(move |&o| (m, o)))
         .collect();
 
-    let bar = progress(jobs.len() as u64, args.quiet);
+    let bar = progress(
+        jobs.len() as u64,
+        args.quiet,
+        "{spinner} evaluating [{bar:40}] {pos}/{len} fits, ETA {eta}",
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()?;
@@ -260,17 +261,4 @@ fn noise_ceiling(series: &prescale_core::Series, scores: &[ModelScore]) -> Optio
     (series.kind() == prescale_core::ValueKind::Count)
         .then(|| scores.first().map(|s| s.accuracy.noise_ceiling))
         .flatten()
-}
-
-fn progress(len: u64, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} evaluating [{bar:40}] {pos}/{len} fits, ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
 }

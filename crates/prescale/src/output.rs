@@ -1,6 +1,24 @@
 //! Output formats and a small table printer.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar on stderr for `len` units of work, drawn with `template` (indicatif syntax);
+/// hidden with `--quiet` or when stderr is not a terminal.
+pub(crate) fn progress(len: u64, quiet: bool, template: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
 
 /// Writes `text` to standard output. A closed pipe (`prescale ... | head`) is not an error: the
 /// reader has all it wanted.
