@@ -3,9 +3,11 @@
 mod backtest;
 mod evaluate;
 mod forecast;
+mod generate;
 mod input;
 mod output;
 mod synth;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -50,6 +52,13 @@ enum Command {
     Demo(backtest::DemoArgs),
     /// Write a deterministic synthetic request trace (CSV) for demos and experiments.
     Synth(synth::Args),
+    /// Generate KEDA resources (ScaledObject, ScaledJob, TriggerAuthentication) from a
+    /// service spec.
+    #[command(after_help = generate::EXAMPLES)]
+    Generate(generate::Args),
+    /// Check a service spec, or KEDA manifests against the KEDA CRD schemas and runtime rules.
+    #[command(after_help = validate::EXAMPLES)]
+    Validate(validate::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +76,8 @@ fn main() -> ExitCode {
         Command::Backtest(args) => backtest::run(args),
         Command::Demo(args) => backtest::demo(args),
         Command::Synth(args) => synth::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Validate(args) => validate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

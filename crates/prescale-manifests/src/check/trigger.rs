@@ -1,0 +1,270 @@
+//! Checks of one trigger: the fields its type takes, and their values.
+
+use super::{Check, fail, has_credentials, is_dns_label};
+use crate::spec::{Kind, MetricType, Trigger, TriggerType};
+
+fn allowed_types(kind: Kind) -> &'static [TriggerType] {
+    use TriggerType as T;
+    match kind {
+        Kind::Vllm => &[
+            T::VllmWaiting,
+            T::VllmRunning,
+            T::VllmKvCache,
+            T::VllmTtft,
+            T::VllmE2eLatency,
+            T::VllmRequestRate,
+            T::GpuUtilization,
+            T::Prometheus,
+            T::Cpu,
+            T::Memory,
+            T::Predictive,
+        ],
+        Kind::Celery => &[
+            T::Rabbitmq,
+            T::Redis,
+            T::Prometheus,
+            T::Cpu,
+            T::Memory,
+            T::Predictive,
+        ],
+        Kind::Training => &[T::Rabbitmq, T::Redis, T::Prometheus, T::Predictive],
+    }
+}
+
+pub(super) fn check_trigger(kind: Kind, t: &Trigger, path: &str) -> Check {
+    use TriggerType as T;
+    if t.password.is_some() {
+        return fail(
+            format!("{path}.password"),
+            "credentials must not be inline: put the password in a Secret and reference it with `secret`",
+        );
+    }
+    if t.host.is_some() {
+        return fail(
+            format!("{path}.host"),
+            "credentials must not be inline: put the broker URL in a Secret and reference it with `secret`",
+        );
+    }
+    if !allowed_types(kind).contains(&t.kind) {
+        let names: Vec<&str> = allowed_types(kind).iter().map(|t| t.as_str()).collect();
+        return fail(
+            format!("{path}.type"),
+            format!(
+                "`{}` is not a trigger of kind `{}` (allowed: {})",
+                t.kind.as_str(),
+                kind_name(kind),
+                names.join(", ")
+            ),
+        );
+    }
+    if let Some(name) = &t.name
+        && !(name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+    {
+        return fail(
+            format!("{path}.name"),
+            "must start with a-z and hold only a-z, 0-9 and `_` (formulas refer to it)",
+        );
+    }
+    check_numbers(t, path)?;
+    // Which optional fields each type takes.
+    let uses = |field: &str| -> bool {
+        match field {
+            "query" => matches!(t.kind, T::Prometheus | T::Predictive),
+            "quantile" => matches!(t.kind, T::VllmTtft | T::VllmE2eLatency | T::Predictive),
+            "queue" => matches!(t.kind, T::Rabbitmq | T::Redis),
+            "mode" => t.kind == T::Rabbitmq,
+            "address" => matches!(t.kind, T::Redis | T::Predictive),
+            "secret" => matches!(t.kind, T::Rabbitmq | T::Redis),
+            "coldStart" | "push" => t.kind == T::Predictive,
+            _ => true,
+        }
+    };
+    let set = [
+        ("query", t.query.is_some()),
+        ("quantile", t.quantile.is_some()),
+        ("queue", t.queue.is_some()),
+        ("mode", t.mode.is_some()),
+        ("address", t.address.is_some()),
+        ("secret", t.secret.is_some()),
+        ("coldStart", t.cold_start.is_some()),
+        ("push", t.push),
+    ];
+    if let Some((field, _)) = set.iter().find(|(f, on)| *on && !uses(f)) {
+        return fail(
+            format!("{path}.{field}"),
+            format!("not used by trigger type `{}`", t.kind.as_str()),
+        );
+    }
+    match t.kind {
+        T::Prometheus if t.query.as_deref().is_none_or(|q| q.trim().is_empty()) => {
+            fail(format!("{path}.query"), "required for type `prometheus`")
+        }
+        T::Rabbitmq if t.secret.is_none() => fail(
+            format!("{path}.secret"),
+            "required for type `rabbitmq`: the Secret holding the broker URL",
+        ),
+        T::Redis if t.address.is_none() => fail(
+            format!("{path}.address"),
+            "required for type `redis` (host:port)",
+        ),
+        _ => check_trigger_values(kind, t, path),
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Vllm => "vllm",
+        Kind::Celery => "celery",
+        Kind::Training => "training",
+    }
+}
+
+fn check_numbers(t: &Trigger, path: &str) -> Check {
+    if let Some(v) = t.threshold
+        && !(v.is_finite() && v > 0.0)
+    {
+        return fail(format!("{path}.threshold"), "must be > 0");
+    }
+    if let Some(v) = t.activation_threshold
+        && !(v.is_finite() && v >= 0.0)
+    {
+        return fail(format!("{path}.activationThreshold"), "must be >= 0");
+    }
+    if let Some(q) = t.quantile
+        && !(q > 0.0 && q < 1.0)
+    {
+        return fail(format!("{path}.quantile"), "must be in (0, 1)");
+    }
+    let fractional = |v: Option<f64>| v.is_some_and(|v| v.fract() != 0.0);
+    match t.kind {
+        TriggerType::Redis if fractional(t.threshold) => fail(
+            format!("{path}.threshold"),
+            "a Redis list length must be a whole number",
+        ),
+        TriggerType::Redis if fractional(t.activation_threshold) => fail(
+            format!("{path}.activationThreshold"),
+            "a Redis list length must be a whole number",
+        ),
+        TriggerType::VllmKvCache if t.threshold.is_some_and(|v| v > 1.0) => fail(
+            format!("{path}.threshold"),
+            "vllm:kv_cache_usage_perc is a ratio in 0..1 (0.8 = 80 %)",
+        ),
+        TriggerType::GpuUtilization | TriggerType::Cpu | TriggerType::Memory
+            if t.threshold.is_some_and(|v| v > 100.0)
+                && t.metric_type != Some(MetricType::AverageValue) =>
+        {
+            fail(
+                format!("{path}.threshold"),
+                "a utilization in percent must be <= 100",
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_trigger_values(kind: Kind, t: &Trigger, path: &str) -> Check {
+    use TriggerType as T;
+    if let Some(m) = t.metric_type {
+        let resource = matches!(t.kind, T::Cpu | T::Memory);
+        if m == MetricType::Utilization && !resource {
+            return fail(
+                format!("{path}.metricType"),
+                "`Utilization` is only for cpu and memory",
+            );
+        }
+        if resource && m == MetricType::Value {
+            return fail(
+                format!("{path}.metricType"),
+                "cpu and memory take `Utilization` or `AverageValue`",
+            );
+        }
+        if kind == Kind::Training && m != MetricType::AverageValue {
+            return fail(
+                format!("{path}.metricType"),
+                "a ScaledJob counts jobs from AverageValue targets only",
+            );
+        }
+    }
+    if let Some(mode) = &t.mode
+        && mode != "QueueLength"
+        && mode != "MessageRate"
+    {
+        return fail(
+            format!("{path}.mode"),
+            format!("must be QueueLength or MessageRate, got `{mode}`"),
+        );
+    }
+    if let Some(q) = &t.queue
+        && q.trim().is_empty()
+    {
+        return fail(format!("{path}.queue"), "must not be empty");
+    }
+    if let Some(a) = &t.address {
+        if has_credentials(a) {
+            return fail(
+                format!("{path}.address"),
+                "credentials must not be inline: reference a Secret with `secret`",
+            );
+        }
+        if a.contains("://") || !a.contains(':') {
+            return fail(
+                format!("{path}.address"),
+                format!("must be host:port, got `{a}`"),
+            );
+        }
+    }
+    if let Some(secret) = &t.secret
+        && !is_dns_label(&secret.name, 253)
+    {
+        return fail(
+            format!("{path}.secret.name"),
+            "must be a Kubernetes Secret name",
+        );
+    }
+    if let Some(c) = &t.cold_start
+        && parse_duration_secs(c).is_none()
+    {
+        return fail(
+            format!("{path}.coldStart"),
+            format!("must be a duration such as 90s, 3m or 1h, got `{c}`"),
+        );
+    }
+    Ok(())
+}
+
+/// Parses `90s`, `3m`, `1h` (or plain seconds) into seconds > 0.
+fn parse_duration_secs(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|&v| v > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_secs;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_secs("90s"), Some(90));
+        assert_eq!(parse_duration_secs("3m"), Some(180));
+        assert_eq!(parse_duration_secs("1h"), Some(3600));
+        assert_eq!(parse_duration_secs("45"), Some(45));
+        assert_eq!(parse_duration_secs("0m"), None);
+        assert_eq!(parse_duration_secs("3 m"), None);
+        assert_eq!(parse_duration_secs("m"), None);
+        assert_eq!(parse_duration_secs("99999999999999999999h"), None);
+    }
+}

@@ -1,0 +1,208 @@
+//! Malformed specs, each with the exact error it must produce: file, line, column, field path
+//! and message.
+
+use prescale_manifests::generate;
+
+/// A valid spec the cases start from (line numbers below refer to the modified text).
+const BASE: &str = "\
+services:
+  - name: chat
+    namespace: inference
+    kind: vllm
+    minReplicas: 0
+    maxReplicas: 4
+    triggers:
+      - type: vllm-waiting
+        threshold: 8
+      - type: predictive
+  - name: worker
+    kind: celery
+    triggers:
+      - type: rabbitmq
+        secret:
+          name: broker
+";
+
+/// (what is wrong, text replaced, replacement, expected error).
+const CASES: &[(&str, &str, &str, &str)] = &[
+    (
+        "threshold zero",
+        "threshold: 8",
+        "threshold: 0",
+        "services.yaml:9:9: services[0].triggers[0].threshold: must be > 0",
+    ),
+    (
+        "unknown field",
+        "    minReplicas: 0\n",
+        "    minReplica: 0\n",
+        "services.yaml:5:5: services[0]: unknown field `minReplica`, expected one of",
+    ),
+    (
+        "unknown kind",
+        "kind: vllm",
+        "kind: triton",
+        "services.yaml:4:11: services[0].kind: unknown variant `triton`, expected one of `vllm`, `celery`, `training`",
+    ),
+    (
+        "unknown trigger type",
+        "type: vllm-waiting",
+        "type: vllm-queue",
+        "services.yaml:8:15: services[0].triggers[0].type: unknown variant `vllm-queue`",
+    ),
+    (
+        "inline password",
+        "          name: broker\n",
+        "          name: broker\n        password: hunter2\n",
+        "services.yaml:17:9: services[1].triggers[0].password: credentials must not be inline: put the password in a Secret and reference it with `secret`",
+    ),
+    (
+        "inline broker URL",
+        "          name: broker\n",
+        "          name: broker\n        host: amqp://guest:guest@rabbitmq:5672/\n",
+        "services.yaml:17:9: services[1].triggers[0].host: credentials must not be inline: put the broker URL in a Secret and reference it with `secret`",
+    ),
+    (
+        "min above max",
+        "minReplicas: 0",
+        "minReplicas: 5",
+        "services.yaml:5:5: services[0].minReplicas: must be <= maxReplicas (4), got 5",
+    ),
+    (
+        "scale to zero without demand-side trigger",
+        "      - type: predictive\n",
+        "      - type: gpu-utilization\n",
+        "services.yaml:5:5: services[0].minReplicas: scaling to zero needs a demand-side trigger (predictive, rabbitmq, redis or prometheus): vLLM, GPU, cpu and memory metrics vanish with the pods and cannot wake the service",
+    ),
+    (
+        "cpu-only celery worker at zero",
+        "      - type: rabbitmq\n        secret:\n          name: broker\n",
+        "      - type: cpu\n    minReplicas: 0\n",
+        "services.yaml:15:5: services[1].minReplicas: scaling to zero needs a demand-side trigger",
+    ),
+    (
+        "formula with an unknown trigger",
+        "    triggers:\n      - type: vllm-waiting",
+        "    scalingModifiers:\n      formula: max(predictive, queue)\n      target: 1\n    triggers:\n      - type: vllm-waiting",
+        "services.yaml:8:7: services[0].scalingModifiers.formula: unknown trigger name `queue` (triggers: predictive, waiting)",
+    ),
+    (
+        "formula syntax error",
+        "    triggers:\n      - type: vllm-waiting",
+        "    scalingModifiers:\n      formula: max(predictive,\n      target: 1\n    triggers:\n      - type: vllm-waiting",
+        "services.yaml:8:7: services[0].scalingModifiers.formula: syntax error",
+    ),
+    (
+        "trigger of another kind",
+        "      - type: rabbitmq\n",
+        "      - type: vllm-kv-cache\n",
+        "services.yaml:14:9: services[1].triggers[0].type: `vllm-kv-cache` is not a trigger of kind `celery`",
+    ),
+    (
+        "rabbitmq without secret",
+        "        secret:\n          name: broker\n",
+        "        queue: tasks\n",
+        "services.yaml:14:9: services[1].triggers[0].secret: required for type `rabbitmq`: the Secret holding the broker URL",
+    ),
+    (
+        "kv cache as percent",
+        "      - type: predictive\n",
+        "      - type: predictive\n      - type: vllm-kv-cache\n        threshold: 80\n",
+        "services.yaml:12:9: services[0].triggers[2].threshold: vllm:kv_cache_usage_perc is a ratio in 0..1 (0.8 = 80 %)",
+    ),
+    (
+        "bad service name",
+        "name: chat",
+        "name: Chat_Server",
+        "services.yaml:2:5: services[0].name: must be a DNS label of at most 50 characters (a-z, 0-9, -)",
+    ),
+    (
+        "duplicate trigger names",
+        "      - type: predictive\n",
+        "      - type: predictive\n      - type: vllm-running\n        name: waiting\n",
+        "services.yaml:12:9: services[0].triggers[2].name: duplicate trigger name `waiting` (set `name`)",
+    ),
+    (
+        "negative replicas",
+        "maxReplicas: 4",
+        "maxReplicas: -4",
+        "services.yaml:6:18: services[0].maxReplicas: invalid type: integer `-4`, expected u32",
+    ),
+    (
+        "field of another trigger type",
+        "        threshold: 8\n",
+        "        threshold: 8\n        queue: celery\n",
+        "services.yaml:10:9: services[0].triggers[0].queue: not used by trigger type `vllm-waiting`",
+    ),
+    (
+        "idle not below min",
+        "    kind: celery\n",
+        "    kind: celery\n    idleReplicas: 1\n",
+        "services.yaml:13:5: services[1].idleReplicas: must be < minReplicas (1), got 1",
+    ),
+    (
+        "bad business-hours time zone",
+        "    maxReplicas: 4\n",
+        "    maxReplicas: 4\n    businessHours:\n      timezone: Mars/Olympus\n      replicas: 1\n",
+        "services.yaml:7:5: services[0].businessHours: unknown time zone `Mars/Olympus` (expected an IANA name such as `Europe/Berlin`)",
+    ),
+    (
+        "training without job",
+        "kind: celery",
+        "kind: training",
+        "services.yaml:11:5: services[1]: kind `training` needs `job`",
+    ),
+    (
+        "redis address with credentials",
+        "      - type: rabbitmq\n        secret:\n          name: broker\n",
+        "      - type: redis\n        address: user:secret@redis:6379\n",
+        "services.yaml:15:9: services[1].triggers[0].address: credentials must not be inline",
+    ),
+    (
+        "bad behavior",
+        "    maxReplicas: 4\n",
+        "    maxReplicas: 4\n    behavior:\n      scale_down:\n        stabilization_secs: 7200\n",
+        "services.yaml:7:5: services[0].behavior: invalid `behavior.scale_down`: stabilization_secs must be in [0, 3600], got 7200",
+    ),
+    (
+        "not YAML",
+        "kind: vllm",
+        "kind: \"vllm",
+        "services.yaml:17:1: found unexpected end of stream",
+    ),
+];
+
+#[test]
+fn each_malformed_spec_gives_its_error() {
+    assert!(CASES.len() >= 15);
+    let mut failures = Vec::new();
+    for (what, from, to, expected) in CASES {
+        assert!(BASE.contains(from), "{what}: `{from}` not in the base spec");
+        let text = BASE.replacen(from, to, 1);
+        match generate(&text, "services.yaml") {
+            Ok(_) => failures.push(format!("{what}: accepted")),
+            Err(e) => {
+                let got = e.to_string();
+                if !got.starts_with(expected) {
+                    failures.push(format!("{what}:\n  expected {expected}\n  got      {got}"));
+                }
+                if got.contains('\n') {
+                    failures.push(format!("{what}: not one line: {got}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_base_spec_is_valid() {
+    let resources = generate(BASE, "services.yaml").expect("valid");
+    let kinds: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| r["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["ScaledObject", "TriggerAuthentication", "ScaledObject"]
+    );
+}

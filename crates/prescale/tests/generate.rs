@@ -1,0 +1,247 @@
+//! Black-box tests of `prescale generate` and `prescale validate`.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+fn prescale() -> Command {
+    Command::cargo_bin("prescale").expect("binary built")
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+fn write(dir: &TempDir, name: &str, content: &str) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, content).expect("write fixture");
+    p
+}
+
+const SPEC: &str = "\
+services:
+  - name: chat
+    kind: vllm
+    minReplicas: 0
+    triggers:
+      - type: predictive
+      - type: vllm-waiting
+        threshold: 8
+";
+
+#[test]
+fn generate_prints_the_golden_yaml_of_an_example() {
+    let golden = std::fs::read_to_string(example("generated/vllm.yaml")).expect("golden file");
+    prescale()
+        .args(["generate", "-f"])
+        .arg(example("vllm.yaml"))
+        .assert()
+        .success()
+        .stdout(golden);
+}
+
+#[test]
+fn generate_reads_standard_input_and_is_deterministic() {
+    let run = || {
+        prescale()
+            .args(["generate", "-f", "-"])
+            .write_stdin(SPEC)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let first = run();
+    assert_eq!(first, run());
+    let text = String::from_utf8(first).expect("UTF-8");
+    assert!(text.starts_with("apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\n"));
+    assert!(text.contains("type: external"));
+}
+
+#[test]
+fn generate_writes_one_file_per_resource_into_a_directory() {
+    let dir = TempDir::new().expect("temp dir");
+    let out = dir.path().join("keda");
+    prescale()
+        .args(["generate", "-f"])
+        .arg(example("celery-rabbitmq.yaml"))
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("output dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "pipelines_embed-worker-queue_triggerauthentication.yaml",
+            "pipelines_embed-worker_scaledobject.yaml"
+        ]
+    );
+    // Each file is a valid manifest on its own.
+    for n in names {
+        prescale()
+            .args(["validate", "--manifests"])
+            .arg(out.join(n))
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("1 resource(s) valid"));
+    }
+}
+
+#[test]
+fn a_bad_spec_fails_with_one_line_naming_file_line_column_and_field() {
+    let dir = TempDir::new().expect("temp dir");
+    let spec = write(
+        &dir,
+        "services.yaml",
+        &SPEC.replace("threshold: 8", "threshold: -1"),
+    );
+    for cmd in ["generate", "validate"] {
+        let out = prescale()
+            .args([cmd, "-f"])
+            .arg(&spec)
+            .assert()
+            .code(1)
+            .stdout("")
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(
+            err,
+            format!(
+                "error: {}:8:9: services[0].triggers[1].threshold: must be > 0\n",
+                spec.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn validate_accepts_every_example_and_its_generated_manifests() {
+    for name in [
+        "vllm.yaml",
+        "celery-rabbitmq.yaml",
+        "celery-redis.yaml",
+        "training.yaml",
+    ] {
+        prescale()
+            .args(["validate", "-f"])
+            .arg(example(name))
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("service(s) valid"));
+        prescale()
+            .args(["validate", "--manifests"])
+            .arg(example(&format!("generated/{name}")))
+            .assert()
+            .success();
+    }
+}
+
+#[test]
+fn validate_rejects_manifests_keda_would_reject() {
+    let dir = TempDir::new().expect("temp dir");
+    let cases = [
+        (
+            "cpu-only at zero",
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: w}\nspec:\n  scaleTargetRef: {name: w}\n  minReplicaCount: 0\n  triggers:\n  - type: cpu\n    metricType: Utilization\n    metadata: {value: '70'}\n",
+            ":6:3: spec.minReplicaCount: cpu/memory-only triggers cannot scale to zero",
+        ),
+        (
+            "unknown trigger type",
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: w}\nspec:\n  scaleTargetRef: {name: w}\n  minReplicaCount: 1\n  triggers:\n  - type: rabbit\n    metadata: {queueName: q}\n",
+            ":8:5: spec.triggers[0].type: unknown KEDA trigger type `rabbit`",
+        ),
+        (
+            "formula with an unknown trigger",
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: w}\nspec:\n  scaleTargetRef: {name: w}\n  minReplicaCount: 1\n  advanced:\n    scalingModifiers: {formula: 'a + b', target: '2'}\n  triggers:\n  - type: redis\n    name: a\n    metadata: {address: 'r:6379', listName: q}\n",
+            ":8:24: spec.advanced.scalingModifiers.formula: unknown trigger name `b`",
+        ),
+        (
+            "vLLM metrics cannot wake from zero",
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: w}\nspec:\n  scaleTargetRef: {name: w}\n  triggers:\n  - type: prometheus\n    metadata: {serverAddress: 'http://p:9090', query: 'sum(vllm:num_requests_waiting)', threshold: '5'}\n",
+            ":4:1: spec.minReplicaCount: scaling to zero needs an activation signal",
+        ),
+        (
+            "schema: wrong type",
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: w}\nspec:\n  scaleTargetRef: {name: w}\n  pollingInterval: soon\n  triggers:\n  - type: cron\n    metadata: {timezone: UTC, start: '0 9 * * *', end: '0 17 * * *', desiredReplicas: '1'}\n",
+            ":6:3: spec.pollingInterval: \"soon\" is not of type \"integer\"",
+        ),
+        (
+            "schema: unknown field",
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledJob\nmetadata: {name: j}\nspec:\n  jobTargetRef: {template: {}}\n  maxReplicas: 3\n  triggers:\n  - type: redis\n    metadata: {address: 'r:6379', listName: q}\n",
+            ":6:3: spec.maxReplicas: Additional properties are not allowed",
+        ),
+    ];
+    for (what, text, expected) in cases {
+        let file = write(&dir, "m.yaml", text);
+        let out = prescale()
+            .args(["validate", "--manifests"])
+            .arg(&file)
+            .assert()
+            .code(1)
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).expect("UTF-8");
+        assert!(
+            err.starts_with(&format!("error: {}{expected}", file.display())),
+            "{what}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{what}: {err}");
+    }
+}
+
+#[test]
+fn explain_documents_every_trigger_type_and_help_has_examples() {
+    let out = prescale()
+        .args(["generate", "--explain"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).expect("UTF-8");
+    for t in [
+        "vllm-waiting",
+        "vllm-kv-cache",
+        "vllm-ttft",
+        "gpu-utilization",
+        "rabbitmq",
+        "redis",
+        "predictive",
+        "scalingModifiers",
+        "businessHours",
+        "idleReplicas",
+    ] {
+        assert!(text.contains(t), "--explain lacks {t}");
+    }
+    for cmd in ["generate", "validate"] {
+        prescale()
+            .args([cmd, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Examples:"));
+    }
+}
+
+#[test]
+fn a_missing_file_is_an_error_not_a_panic() {
+    prescale()
+        .args(["generate", "-f", "/nonexistent/services.yaml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with(
+            "error: cannot read /nonexistent/services.yaml",
+        ));
+}
