@@ -461,7 +461,14 @@ fn trigger(s: &Service, t: &Trigger) -> Value {
         json!(t.metric_type.unwrap_or(default_type).as_str()),
     );
     out.insert("metadata".into(), Value::Object(md));
-    if t.secret.is_some() {
+    if let Some(a) = &t.authentication {
+        let auth = if a.cluster {
+            json!({"name": a.name, "kind": "ClusterTriggerAuthentication"})
+        } else {
+            json!({"name": a.name})
+        };
+        out.insert("authenticationRef".into(), auth);
+    } else if t.secret.is_some() {
         out.insert("authenticationRef".into(), json!({"name": auth_name(s, t)}));
     }
     Value::Object(out)

@@ -394,6 +394,10 @@ pub struct Trigger {
     /// for `redis` (optional).
     #[serde(default)]
     pub secret: Option<SecretRef>,
+    /// An existing TriggerAuthentication or ClusterTriggerAuthentication to use instead of
+    /// `secret` (`rabbitmq`, `redis`).
+    #[serde(default)]
+    pub authentication: Option<AuthRef>,
     /// Cold start of a pod, a duration such as `3m` (`predictive`: how far ahead to warm
     /// pods; default `3m`).
     #[serde(default)]
@@ -408,6 +412,18 @@ pub struct Trigger {
     /// Rejected: a broker URL carries credentials (use `secret`).
     #[serde(default, skip_serializing)]
     pub host: Option<String>,
+}
+
+/// A reference to an authentication resource that exists already.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthRef {
+    /// Its name.
+    pub name: String,
+    /// A ClusterTriggerAuthentication (cluster-wide, Secrets in KEDA's namespace) instead of a
+    /// TriggerAuthentication in the service's namespace (default false).
+    #[serde(default)]
+    pub cluster: bool,
 }
 
 /// A key of a Kubernetes Secret in the service's namespace.

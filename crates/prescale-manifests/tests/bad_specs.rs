@@ -164,6 +164,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "services.yaml:7:5: services[0].behavior: invalid `behavior.scale_down`: stabilization_secs must be in [0, 3600], got 7200",
     ),
     (
+        "secret and authentication",
+        "          name: broker\n",
+        "          name: broker\n        authentication:\n          name: shared\n          cluster: true\n",
+        "services.yaml:17:9: services[1].triggers[0].authentication: give either `secret` or `authentication`, not both",
+    ),
+    (
         "not YAML",
         "kind: vllm",
         "kind: \"vllm",

@@ -77,7 +77,7 @@ pub(super) fn check_trigger(kind: Kind, t: &Trigger, path: &str) -> Check {
             "queue" => matches!(t.kind, T::Rabbitmq | T::Redis),
             "mode" => t.kind == T::Rabbitmq,
             "address" => matches!(t.kind, T::Redis | T::Predictive),
-            "secret" => matches!(t.kind, T::Rabbitmq | T::Redis),
+            "secret" | "authentication" => matches!(t.kind, T::Rabbitmq | T::Redis),
             "coldStart" | "push" => t.kind == T::Predictive,
             _ => true,
         }
@@ -89,6 +89,7 @@ pub(super) fn check_trigger(kind: Kind, t: &Trigger, path: &str) -> Check {
         ("mode", t.mode.is_some()),
         ("address", t.address.is_some()),
         ("secret", t.secret.is_some()),
+        ("authentication", t.authentication.is_some()),
         ("coldStart", t.cold_start.is_some()),
         ("push", t.push),
     ];
@@ -102,7 +103,11 @@ pub(super) fn check_trigger(kind: Kind, t: &Trigger, path: &str) -> Check {
         T::Prometheus if t.query.as_deref().is_none_or(|q| q.trim().is_empty()) => {
             fail(format!("{path}.query"), "required for type `prometheus`")
         }
-        T::Rabbitmq if t.secret.is_none() => fail(
+        _ if t.secret.is_some() && t.authentication.is_some() => fail(
+            format!("{path}.authentication"),
+            "give either `secret` or `authentication`, not both",
+        ),
+        T::Rabbitmq if t.secret.is_none() && t.authentication.is_none() => fail(
             format!("{path}.secret"),
             "required for type `rabbitmq`: the Secret holding the broker URL",
         ),
@@ -215,6 +220,14 @@ fn check_trigger_values(kind: Kind, t: &Trigger, path: &str) -> Check {
                 format!("must be host:port, got `{a}`"),
             );
         }
+    }
+    if let Some(a) = &t.authentication
+        && !is_dns_label(&a.name, 253)
+    {
+        return fail(
+            format!("{path}.authentication.name"),
+            "must be a Kubernetes name",
+        );
     }
     if let Some(secret) = &t.secret
         && !is_dns_label(&secret.name, 253)
