@@ -40,6 +40,20 @@ fn is_demand_side(trigger: &Value) -> bool {
     true
 }
 
+/// Metadata keys KEDA requires in the trigger itself for the trigger types prescale generates
+/// (keys that may come from a TriggerAuthentication, such as the RabbitMQ `host`, are not
+/// listed).
+const REQUIRED_METADATA: &[(&str, &[&str])] = &[
+    ("prometheus", &["serverAddress", "query", "threshold"]),
+    ("rabbitmq", &["queueName"]),
+    ("redis", &["listName"]),
+    ("external", &["scalerAddress"]),
+    ("external-push", &["scalerAddress"]),
+    ("cron", &["timezone", "start", "end", "desiredReplicas"]),
+    ("cpu", &["value"]),
+    ("memory", &["value"]),
+];
+
 /// The runtime rules for one resource (ScaledObject or ScaledJob; other kinds have none).
 pub fn check_resource(doc: &Value) -> Vec<Violation> {
     let kind = str_at(doc, "kind").unwrap_or_default();
@@ -62,6 +76,18 @@ pub fn check_resource(doc: &Value) -> Vec<Violation> {
                 format!("{path}.type"),
                 format!("unknown KEDA trigger type `{ty}`"),
             ));
+        }
+        let required = REQUIRED_METADATA
+            .iter()
+            .find(|(t, _)| *t == ty)
+            .map_or(&[][..], |(_, keys)| *keys);
+        for key in required {
+            if t.pointer(&format!("/metadata/{key}")).is_none() {
+                out.push(violation(
+                    format!("{path}.metadata"),
+                    format!("`{ty}` trigger needs metadata `{key}`"),
+                ));
+            }
         }
         if kind == "ScaledJob" && is_resource(ty) {
             out.push(violation(
@@ -169,5 +195,62 @@ fn check_scaled_object(spec: &Value, triggers: &[Value], out: &mut Vec<Violation
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn so(min: i64, triggers: Value) -> Value {
+        json!({"kind": "ScaledObject", "spec": {"minReplicaCount": min, "triggers": triggers}})
+    }
+
+    fn paths(v: &[Violation]) -> Vec<&str> {
+        v.iter().map(|v| v.path.as_str()).collect()
+    }
+
+    #[test]
+    fn required_metadata_and_unknown_types() {
+        let v = check_resource(&so(
+            1,
+            json!([{"type": "prometheus", "metadata": {"query": "up"}}, {"type": "kafkaa", "metadata": {}}]),
+        ));
+        assert_eq!(
+            paths(&v),
+            [
+                "spec.triggers[0].metadata",
+                "spec.triggers[0].metadata",
+                "spec.triggers[1].type"
+            ]
+        );
+        assert!(v[0].message.contains("serverAddress"));
+    }
+
+    #[test]
+    fn scale_to_zero_needs_a_signal_that_exists_at_zero() {
+        let cpu = json!([{"type": "cpu", "metadata": {"value": "50"}}]);
+        assert!(check_resource(&so(1, cpu.clone())).is_empty());
+        assert!(
+            check_resource(&so(0, cpu))[0]
+                .message
+                .contains("cpu/memory-only")
+        );
+        let gpu = json!([{"type": "prometheus", "metadata": {
+            "serverAddress": "http://p", "query": "avg(DCGM_FI_DEV_GPU_UTIL)", "threshold": "80"}}]);
+        assert_eq!(
+            paths(&check_resource(&so(0, gpu))),
+            ["spec.minReplicaCount"]
+        );
+        let queue = json!([{"type": "redis", "metadata": {"listName": "q", "address": "r:6379"}}]);
+        assert!(check_resource(&so(0, queue)).is_empty());
+    }
+
+    #[test]
+    fn other_kinds_have_no_rules() {
+        assert!(check_resource(&json!({"kind": "TriggerAuthentication"})).is_empty());
+        assert!(check_resource(&Value::Null).is_empty());
     }
 }

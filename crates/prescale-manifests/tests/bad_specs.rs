@@ -170,6 +170,18 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "services.yaml:17:9: services[1].triggers[0].authentication: give either `secret` or `authentication`, not both",
     ),
     (
+        "fallback with cpu-only triggers",
+        "      - type: rabbitmq\n        secret:\n          name: broker\n",
+        "      - type: cpu\n    fallback:\n      failureThreshold: 3\n      replicas: 2\n",
+        "services.yaml:15:5: services[1].fallback: KEDA has no fallback for cpu and memory triggers: add another trigger or drop it",
+    ),
+    (
+        "fallback with a fractional modifiers target",
+        "    triggers:\n      - type: vllm-waiting",
+        "    fallback: {failureThreshold: 3, replicas: 1}\n    scalingModifiers:\n      formula: max(predictive, waiting)\n      target: 2.5\n    triggers:\n      - type: vllm-waiting",
+        "services.yaml:10:7: services[0].scalingModifiers.target: must be a whole number when `fallback` is set (KEDA's fallback needs it)",
+    ),
+    (
         "not YAML",
         "kind: vllm",
         "kind: \"vllm",

@@ -115,6 +115,7 @@ fn check_service(s: &Service, path: &str) -> Check {
         b.validate()
             .or_else(|e| fail(format!("{path}.behavior"), e.to_string()))?;
     }
+    check_fallback(s, path)?;
     if let Some(f) = &s.fallback
         && let Some(b) = &f.behavior
     {
@@ -171,6 +172,32 @@ fn check_service(s: &Service, path: &str) -> Check {
     }
     check_scale_to_zero(s, path)?;
     check_modifiers(s, path)
+}
+
+/// KEDA's fallback rules: not with cpu/memory-only triggers, and an integer
+/// `scalingModifiers.target` (KEDA computes `replicas * target` as an integer).
+fn check_fallback(s: &Service, path: &str) -> Check {
+    if s.fallback.is_none() {
+        return Ok(());
+    }
+    if s.triggers
+        .iter()
+        .all(|t| matches!(t.kind, TriggerType::Cpu | TriggerType::Memory))
+    {
+        return fail(
+            format!("{path}.fallback"),
+            "KEDA has no fallback for cpu and memory triggers: add another trigger or drop it",
+        );
+    }
+    if let Some(m) = &s.scaling_modifiers
+        && m.target.fract() != 0.0
+    {
+        return fail(
+            format!("{path}.scalingModifiers.target"),
+            "must be a whole number when `fallback` is set (KEDA's fallback needs it)",
+        );
+    }
+    Ok(())
 }
 
 /// The name of the cron trigger generated from `businessHours`.
