@@ -182,6 +182,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "services.yaml:10:7: services[0].scalingModifiers.target: must be a whole number when `fallback` is set (KEDA's fallback needs it)",
     ),
     (
+        "bad label value",
+        "    kind: celery\n",
+        "    kind: celery\n    labels:\n      team: ml platform\n",
+        "services.yaml:14:7: services[1].labels.team: a label value has at most 63 characters: alphanumerics, `-`, `_`, `.`",
+    ),
+    (
         "not YAML",
         "kind: vllm",
         "kind: \"vllm",

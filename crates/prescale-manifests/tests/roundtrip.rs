@@ -72,7 +72,11 @@ prop_compose! {
         min in 0u32..3,
         extra in 1u32..20,
         text in "[ -~]{0,16}",
-        labels in proptest::collection::btree_map("[a-z]{1,8}(/[a-z]{1,5})?", "[ -~]{0,12}", 0..3),
+        labels in proptest::collection::btree_map(
+            "([a-z]{1,5}\\.[a-z]{2,3}/)?[a-zA-Z0-9]([a-zA-Z0-9._-]{0,8}[a-zA-Z0-9])?",
+            "([a-zA-Z0-9]([a-zA-Z0-9._-]{0,8}[a-zA-Z0-9])?)?",
+            0..3,
+        ),
         modifiers in any::<bool>(),
     ) -> Service {
         let types = types_of(kind);

@@ -156,6 +156,7 @@ fn check_service(s: &Service, path: &str) -> Check {
             );
         }
     }
+    check_metadata_maps(s, path)?;
     if s.triggers.is_empty() {
         return fail(format!("{path}.triggers"), "must list at least one trigger");
     }
@@ -172,6 +173,53 @@ fn check_service(s: &Service, path: &str) -> Check {
     }
     check_scale_to_zero(s, path)?;
     check_modifiers(s, path)
+}
+
+/// A label name or value segment: alphanumerics, `-`, `_`, `.`, starting and ending with an
+/// alphanumeric, at most 63 characters.
+fn is_label_name(s: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    s.len() <= 63
+        && s.starts_with(alnum)
+        && s.ends_with(alnum)
+        && s.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
+}
+
+/// A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain.
+fn is_label_key(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => {
+            prefix.len() <= 253
+                && prefix.split('.').all(|p| is_dns_label(p, 63))
+                && is_label_name(name)
+        }
+        None => is_label_name(key),
+    }
+}
+
+/// Kubernetes' rules for label keys and values and annotation keys.
+fn check_metadata_maps(s: &Service, path: &str) -> Check {
+    for (k, v) in &s.labels {
+        if !is_label_key(k) {
+            return fail(
+                format!("{path}.labels.{k}"),
+                "not a valid Kubernetes label key",
+            );
+        }
+        if !(v.is_empty() || is_label_name(v)) {
+            return fail(
+                format!("{path}.labels.{k}"),
+                "a label value has at most 63 characters: alphanumerics, `-`, `_`, `.`",
+            );
+        }
+    }
+    if let Some(k) = s.annotations.keys().find(|k| !is_label_key(k)) {
+        return fail(
+            format!("{path}.annotations.{k}"),
+            "not a valid Kubernetes annotation key",
+        );
+    }
+    Ok(())
 }
 
 /// KEDA's fallback rules: not with cpu/memory-only triggers, and an integer
