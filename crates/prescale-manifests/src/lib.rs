@@ -119,34 +119,62 @@ pub fn parse_manifests(text: &str, file: &str) -> Result<Vec<Value>> {
 
 /// Checks every resource of a manifest file against `schemas` and the KEDA runtime rules;
 /// returns how many resources were checked, or the first violation with its position.
+/// Documents of kind `List` (`kubectl get -o yaml`) are checked item by item.
 pub fn validate_manifests(text: &str, file: &str, schemas: &Schemas) -> Result<usize> {
     let docs = parse_manifests(text, file)?;
     let mut checked = 0;
     for (i, doc) in docs.iter().enumerate() {
-        if doc.is_null() {
-            continue;
+        let resources: Vec<(String, &Value)> = match doc {
+            Value::Null => Vec::new(),
+            _ if doc.get("kind").and_then(Value::as_str) == Some("List") => doc
+                .get("items")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(j, item)| (format!("items[{j}]."), item))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => vec![(String::new(), doc)],
+        };
+        for (prefix, resource) in resources {
+            check_resource(text, file, schemas, i, &prefix, resource)?;
+            checked += 1;
         }
-        let mut violations = schemas.validate(doc);
-        if violations.is_empty() {
-            violations = rules::check_resource(doc);
-        }
-        if let Some(v) = violations.into_iter().next() {
-            let kind = doc
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("resource");
-            let name = doc
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            return Err(Error::Invalid {
-                file: file.to_string(),
-                position: Locator::new(text).find(i, &v.path),
-                path: v.path,
-                message: format!("{} ({kind} {name})", v.message),
-            });
-        }
-        checked += 1;
     }
     Ok(checked)
+}
+
+fn check_resource(
+    text: &str,
+    file: &str,
+    schemas: &Schemas,
+    doc_index: usize,
+    prefix: &str,
+    resource: &Value,
+) -> Result<()> {
+    let mut violations = schemas.validate(resource);
+    if violations.is_empty() {
+        violations = rules::check_resource(resource);
+    }
+    let Some(v) = violations.into_iter().next() else {
+        return Ok(());
+    };
+    let kind = resource
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("resource");
+    let name = resource
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let path = format!("{prefix}{}", v.path);
+    Err(Error::Invalid {
+        file: file.to_string(),
+        position: Locator::new(text).find(doc_index, &path),
+        path,
+        message: format!("{} ({kind} {name})", v.message),
+    })
 }

@@ -137,6 +137,36 @@ proptest! {
     }
 
     #[test]
+    fn damaged_examples_give_errors_not_panics(
+        which in 0usize..4,
+        at in 0usize..2000,
+        len in 0usize..40,
+        insert in "[ -~\n]{0,12}",
+    ) {
+        let names = ["vllm", "celery-rabbitmq", "celery-redis", "training"];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+        let schemas = Schemas::embedded().expect("schemas");
+        for sub in ["", "generated/"] {
+            let text = std::fs::read_to_string(dir.join(format!("{sub}{}.yaml", names[which])))
+                .expect("example");
+            let chars: Vec<char> = text.chars().collect();
+            let start = at.min(chars.len());
+            let end = (start + len).min(chars.len());
+            let damaged: String = chars[..start]
+                .iter()
+                .chain(insert.chars().collect::<Vec<_>>().iter())
+                .chain(chars[end..].iter())
+                .collect();
+            if let Err(e) = generate(&damaged, "x.yaml") {
+                prop_assert!(e.to_string().starts_with("x.yaml:"), "{}", e);
+            }
+            if let Err(e) = validate_manifests(&damaged, "x.yaml", &schemas) {
+                prop_assert!(!e.to_string().contains('\n') || e.to_string().starts_with("x.yaml:"));
+            }
+        }
+    }
+
+    #[test]
     fn no_input_panics(text in "[ -~\n]{0,200}") {
         let _ = generate(&text, "x.yaml");
         let schemas = Schemas::embedded().expect("schemas");

@@ -13,7 +13,7 @@ pub(crate) const EXAMPLES: &str = "\
 Examples:
   prescale validate -f services.yaml            # the spec, and the resources it generates
   prescale validate --manifests keda.yaml       # any ScaledObject/ScaledJob/TriggerAuthentication
-  kubectl get so -A -o yaml | yq '.items[]' -y | prescale validate --manifests -
+  kubectl get scaledobjects -A -o yaml | prescale validate --manifests -   # a List too
 
 Errors name the file, line, column and field, and exit with status 1:
   services.yaml:12:9: services[1].triggers[0].threshold: must be > 0";

@@ -245,3 +245,51 @@ fn a_missing_file_is_an_error_not_a_panic() {
             "error: cannot read /nonexistent/services.yaml",
         ));
 }
+
+#[test]
+fn validate_checks_the_items_of_a_kubectl_list() {
+    let dir = TempDir::new().expect("temp dir");
+    let generated =
+        std::fs::read_to_string(example("generated/celery-redis.yaml")).expect("golden file");
+    let docs: Vec<&str> = generated.split("---\n").collect();
+    let indent = |d: &str| {
+        d.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("- {l}")
+                } else {
+                    format!("  {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let list = format!(
+        "apiVersion: v1\nkind: List\nitems:\n{}\n",
+        docs.iter()
+            .map(|d| indent(d))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let file = write(&dir, "list.yaml", &list);
+    prescale()
+        .args(["validate", "--manifests"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2 resource(s) valid"));
+    let bad = write(
+        &dir,
+        "bad.yaml",
+        &list.replace("type: redis", "type: rediss"),
+    );
+    prescale()
+        .args(["validate", "--manifests"])
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "items[1].spec.triggers[0].type: unknown KEDA trigger type `rediss`",
+        ));
+}
