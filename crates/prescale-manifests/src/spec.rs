@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 
 use prescale_forecast::calendar::CalendarConfig;
-use prescale_policy::Behavior;
 use serde::{Deserialize, Serialize};
+
+pub use crate::behavior::{HpaBehavior, HpaPolicy, HpaPolicyType, HpaRules, HpaSelectPolicy};
 
 /// A spec file: a list of services.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,11 +77,10 @@ pub struct Service {
     /// Seconds after creation before the first scale-in (KEDA default 0).
     #[serde(default)]
     pub initial_cooldown_period: Option<u32>,
-    /// HPA scaling behavior, in prescale's policy form (`scale_up`/`scale_down` with
-    /// `stabilization_secs`, `policies: [{type: pods|percent, value, period_secs}]`, `select`);
-    /// omitted: the Kubernetes defaults.
-    #[serde(default)]
-    pub behavior: Option<Behavior>,
+    /// HPA scaling behavior as in Kubernetes `autoscaling/v2` (`scaleUp`/`scaleDown` with
+    /// `stabilizationWindowSeconds`, `selectPolicy`, `policies`, `tolerance`); omitted parts
+    /// take the Kubernetes defaults.
+    pub behavior: Option<HpaBehavior>,
     /// Replicas to hold while the triggers fail (ScaledObject only).
     #[serde(default)]
     pub fallback: Option<Fallback>,

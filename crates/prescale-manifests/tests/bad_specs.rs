@@ -160,8 +160,8 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     (
         "bad behavior",
         "    maxReplicas: 4\n",
-        "    maxReplicas: 4\n    behavior:\n      scale_down:\n        stabilization_secs: 7200\n",
-        "services.yaml:7:5: services[0].behavior: invalid `behavior.scale_down`: stabilization_secs must be in [0, 3600], got 7200",
+        "    maxReplicas: 4\n    behavior:\n      scaleDown:\n        stabilizationWindowSeconds: 7200\n",
+        "services.yaml:9:9: services[0].behavior.scaleDown.stabilizationWindowSeconds: must be in [0, 3600], got 7200",
     ),
     (
         "secret and authentication",
@@ -186,6 +186,18 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "    kind: celery\n",
         "    kind: celery\n    labels:\n      team: ml platform\n",
         "services.yaml:14:7: services[1].labels.team: a label value has at most 63 characters: alphanumerics, `-`, `_`, `.`",
+    ),
+    (
+        "bad behavior policy period",
+        "    maxReplicas: 4\n",
+        "    maxReplicas: 4\n    behavior:\n      scaleUp:\n        policies:\n          - {type: Pods, value: 2, periodSeconds: 0}\n",
+        "services.yaml:10:36: services[0].behavior.scaleUp.policies[0].periodSeconds: must be in [1, 1800], got 0",
+    ),
+    (
+        "behavior in the wrong spelling",
+        "    maxReplicas: 4\n",
+        "    maxReplicas: 4\n    behavior:\n      scale_down: {}\n",
+        "services.yaml:8:7: services[0].behavior: unknown field `scale_down`, expected `scaleUp` or `scaleDown`",
     ),
     (
         "not YAML",

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use prescale_manifests::schema::Schemas;
 use prescale_manifests::spec::{
-    AuthRef, Kind, MetricType, ScalingModifiers, SecretRef, Service, SpecFile, Trigger, TriggerType,
+    AuthRef, HpaBehavior, HpaPolicy, HpaPolicyType, HpaRules, HpaSelectPolicy, Kind, MetricType,
+    ScalingModifiers, SecretRef, Service, SpecFile, Trigger, TriggerType,
 };
 use prescale_manifests::{generate, parse_manifests, render, validate_manifests};
 use proptest::prelude::*;
@@ -107,6 +108,19 @@ prop_compose! {
         spec.triggers = triggers;
         spec.job = job;
         spec.scaling_modifiers = scaling_modifiers;
+        spec.behavior = (kind != Kind::Training && extra % 2 == 0).then(|| HpaBehavior {
+            scale_up: None,
+            scale_down: Some(HpaRules {
+                stabilization_window_seconds: Some(i64::from(extra) * 60),
+                select_policy: Some(HpaSelectPolicy::Min),
+                policies: Some(vec![HpaPolicy {
+                    kind: HpaPolicyType::Percent,
+                    value: extra,
+                    period_seconds: 60,
+                }]),
+                tolerance: modifiers.then_some(0.05),
+            }),
+        });
         spec.labels = labels;
         spec.annotations = BTreeMap::from([("note".to_string(), text)]);
         spec

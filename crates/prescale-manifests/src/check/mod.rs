@@ -112,8 +112,11 @@ fn check_service(s: &Service, path: &str) -> Check {
     }
     check_kind_fields(s, path)?;
     if let Some(b) = &s.behavior {
-        b.validate()
-            .or_else(|e| fail(format!("{path}.behavior"), e.to_string()))?;
+        for (dir, rules) in [("scaleUp", &b.scale_up), ("scaleDown", &b.scale_down)] {
+            if let Some(Err((field, message))) = rules.as_ref().map(|r| r.check()) {
+                return fail(format!("{path}.behavior.{dir}.{field}"), message);
+            }
+        }
     }
     check_fallback(s, path)?;
     if let Some(f) = &s.fallback
