@@ -35,6 +35,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     if let Some(path) = args.manifests {
         let (text, name) = read_input(&path)?;
         let n = prescale_manifests::validate_manifests(&text, &name, &schemas)?;
+        anyhow::ensure!(n > 0, "{name}: no resources to validate");
         return emit(&format!(
             "{name}: {n} resource(s) valid (KEDA v2.20 CRD schemas and runtime rules)\n"
         ));

@@ -236,6 +236,16 @@ fn explain_documents_every_trigger_type_and_help_has_examples() {
 }
 
 #[test]
+fn an_empty_manifest_file_is_an_error() {
+    prescale()
+        .args(["validate", "--manifests", "-"])
+        .write_stdin("# nothing\n")
+        .assert()
+        .code(1)
+        .stderr("error: <stdin>: no resources to validate\n");
+}
+
+#[test]
 fn a_missing_file_is_an_error_not_a_panic() {
     prescale()
         .args(["generate", "-f", "/nonexistent/services.yaml"])
