@@ -5,7 +5,9 @@ mod evaluate;
 mod forecast;
 mod generate;
 mod input;
+mod metrics;
 mod output;
+mod serve;
 mod synth;
 mod validate;
 
@@ -59,6 +61,12 @@ enum Command {
     /// Check a service spec, or KEDA manifests against the KEDA CRD schemas and runtime rules.
     #[command(after_help = validate::EXAMPLES)]
     Validate(validate::Args),
+    /// Read ML metrics from Prometheus, a /metrics endpoint, RabbitMQ or Redis.
+    #[command(after_help = metrics::EXAMPLES)]
+    Metrics(metrics::Args),
+    /// Run the KEDA external scaler (gRPC) with its HTTP API and /metrics.
+    #[command(after_help = serve::EXAMPLES)]
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +86,8 @@ fn main() -> ExitCode {
         Command::Synth(args) => synth::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Metrics(args) => metrics::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
