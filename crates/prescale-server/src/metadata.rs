@@ -1,0 +1,502 @@
+//! Per-ScaledObject settings from a trigger's `scalerMetadata`.
+//!
+//! KEDA copies every key of the trigger's `metadata` into `ScaledObjectRef.scalerMetadata`
+//! (values are strings). The keys use KEDA's own Prometheus-trigger names where those exist:
+//!
+//! | key | required | default | meaning |
+//! |---|---|---|---|
+//! | `serverAddress` | yes | | Prometheus base URL, e.g. `http://prometheus:9090` |
+//! | `query` | yes | | PromQL giving the demand signal (one series) |
+//! | `threshold` | yes | | demand one replica serves (> 0, at least 0.001); the metric target |
+//! | `activationThreshold` | no | `0` | live demand at or below it counts as no demand |
+//! | `coldStart` | no | `3m` | lead time: how long a new replica takes to serve |
+//! | `quantile` | no | `0.9` | forecast quantile provisioned for, in (0, 1) |
+//! | `minReplicas` | no | `0` | fewest replicas the policy asks for |
+//! | `maxReplicas` | no | `100` | most replicas the policy asks for |
+//! | `scaleToZero` | no | `true` | whether the policy may deactivate the service |
+//! | `history` | no | `14d` | history kept and fitted on (at least 1 h, at most 90 d) |
+//! | `mode` | no | `predictive` | `predictive`, or `forecast-only` (shadow: KEDA gets reactive values) |
+//! | `ignoreNullValues` | no | `true` | an empty query result reads as 0 (KEDA's default) |
+//! | `calendar` | no | | business calendar, JSON (`{"timezone":"Europe/Berlin","open":"09:00",...}`) |
+//! | `metricName` | no | `prescale` | metric name in the metric spec |
+//! | `service` | no | | free-form label of the service (`namespace/name`), shown in the API |
+//!
+//! `scalerAddress`, `enableTLS` and `unsafeSsl` (KEDA's own keys, sent along) are accepted
+//! and ignored; `serverAddressFromEnv` and `queryFromEnv` (resolved by KEDA from the
+//! workload's environment) stand for `serverAddress` and `query`. Any other key, and any bad
+//! value, is an error naming the key: the gRPC answer is `INVALID_ARGUMENT`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use prescale_forecast::calendar::BusinessCalendar;
+use prescale_policy::ScalingSpec;
+use serde::Serialize;
+
+/// The most history a service may keep: 90 days.
+pub const MAX_HISTORY_SECS: i64 = 90 * 86_400;
+/// The least history a service may keep: 1 hour.
+pub const MIN_HISTORY_SECS: i64 = 3_600;
+/// The smallest threshold: KEDA passes quantities with milli precision.
+pub const MIN_THRESHOLD: f64 = 0.001;
+
+/// Keys KEDA itself sends along (accepted, not used).
+const KEDA_KEYS: [&str; 3] = ["scalerAddress", "enableTLS", "unsafeSsl"];
+
+/// A bad metadata key or value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scalerMetadata.{key}: {reason}")]
+pub struct MetadataError {
+    /// The key at fault.
+    pub key: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl MetadataError {
+    fn new(key: &str, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What KEDA is told for a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The policy's decisions drive the replicas.
+    Predictive,
+    /// Shadow mode: decisions are computed and reported, KEDA gets reactive values only.
+    ForecastOnly,
+}
+
+impl Mode {
+    /// The name used in metadata (`predictive`, `forecast-only`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Predictive => "predictive",
+            Self::ForecastOnly => "forecast-only",
+        }
+    }
+}
+
+/// The settings of one ScaledObject's prescale trigger. See the
+/// [module documentation](self) for the keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Prometheus base URL.
+    pub server_address: String,
+    /// PromQL giving the demand signal.
+    pub query: String,
+    /// Demand one replica serves (the metric spec's target).
+    pub threshold: f64,
+    /// Live demand at or below it counts as no demand.
+    pub activation_threshold: f64,
+    /// Lead time in seconds.
+    pub cold_start_secs: i64,
+    /// Forecast quantile provisioned for.
+    pub quantile: f64,
+    /// Fewest replicas.
+    pub min_replicas: u32,
+    /// Most replicas.
+    pub max_replicas: u32,
+    /// Whether the service may scale to zero.
+    pub scale_to_zero: bool,
+    /// History kept and fitted on, in seconds.
+    pub history_secs: i64,
+    /// Predictive or shadow.
+    pub mode: Mode,
+    /// Whether an empty query result reads as 0.
+    pub ignore_null_values: bool,
+    /// Business calendar.
+    pub calendar: Option<BusinessCalendar>,
+    /// Metric name in the metric spec.
+    pub metric_name: String,
+    /// Free-form service label.
+    pub service: Option<String>,
+}
+
+impl Settings {
+    /// Parses and validates `metadata`. See the [module documentation](self).
+    pub fn from_metadata(metadata: &HashMap<String, String>) -> Result<Self, MetadataError> {
+        let md: BTreeMap<&str, &str> = metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for key in md.keys() {
+            if !KNOWN_KEYS.contains(key) && !KEDA_KEYS.contains(key) {
+                return Err(MetadataError::new(
+                    key,
+                    format!("unknown key (known keys: {})", KNOWN_KEYS.join(", ")),
+                ));
+            }
+        }
+        let get = |key: &str| md.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let either = |key: &'static str, alias: &'static str| {
+            get(key)
+                .or_else(|| get(alias))
+                .ok_or_else(|| MetadataError::new(key, "missing (required)"))
+        };
+        let server_address = either("serverAddress", "serverAddressFromEnv")?;
+        if !(server_address.starts_with("http://") || server_address.starts_with("https://")) {
+            return Err(MetadataError::new(
+                "serverAddress",
+                format!("`{server_address}` is not an http:// or https:// URL"),
+            ));
+        }
+        let query = either("query", "queryFromEnv")?;
+        let threshold = number(
+            "threshold",
+            get("threshold")
+                .ok_or_else(|| MetadataError::new("threshold", "missing (required)"))?,
+        )?;
+        if threshold < MIN_THRESHOLD {
+            return Err(MetadataError::new(
+                "threshold",
+                format!(
+                    "must be at least {MIN_THRESHOLD} (KEDA's milli precision), got {threshold}"
+                ),
+            ));
+        }
+        let activation_threshold = match get("activationThreshold") {
+            Some(v) => number("activationThreshold", v)?,
+            None => 0.0,
+        };
+        let cold_start_secs = match get("coldStart") {
+            Some(v) => duration_secs("coldStart", v, 0, prescale_policy::spec::MAX_SECS)?,
+            None => 180,
+        };
+        let quantile = match get("quantile") {
+            Some(v) => {
+                let q = number("quantile", v)?;
+                if !(q > 0.0 && q < 1.0) {
+                    return Err(MetadataError::new(
+                        "quantile",
+                        format!("must be in (0, 1), got {q}"),
+                    ));
+                }
+                q
+            }
+            None => 0.9,
+        };
+        let min_replicas = match get("minReplicas") {
+            Some(v) => count("minReplicas", v)?,
+            None => 0,
+        };
+        let max_replicas = match get("maxReplicas") {
+            Some(v) => count("maxReplicas", v)?,
+            None => 100,
+        };
+        if max_replicas == 0 {
+            return Err(MetadataError::new("maxReplicas", "must be at least 1"));
+        }
+        if min_replicas > max_replicas {
+            return Err(MetadataError::new(
+                "minReplicas",
+                format!("must not exceed maxReplicas ({min_replicas} > {max_replicas})"),
+            ));
+        }
+        let scale_to_zero = match get("scaleToZero") {
+            Some(v) => boolean("scaleToZero", v)?,
+            None => true,
+        };
+        let history_secs = match get("history") {
+            Some(v) => duration_secs("history", v, MIN_HISTORY_SECS, MAX_HISTORY_SECS)?,
+            None => 14 * 86_400,
+        };
+        let mode = match get("mode") {
+            None | Some("predictive") => Mode::Predictive,
+            Some("forecast-only") => Mode::ForecastOnly,
+            Some(other) => {
+                return Err(MetadataError::new(
+                    "mode",
+                    format!("`{other}` is not one of predictive, forecast-only"),
+                ));
+            }
+        };
+        let ignore_null_values = match get("ignoreNullValues") {
+            Some(v) => boolean("ignoreNullValues", v)?,
+            None => true,
+        };
+        let calendar =
+            match get("calendar") {
+                Some(v) => Some(serde_json::from_str::<BusinessCalendar>(v).map_err(|e| {
+                    MetadataError::new("calendar", format!("bad calendar JSON: {e}"))
+                })?),
+                None => None,
+            };
+        let metric_name = get("metricName").unwrap_or("prescale");
+        if metric_name.len() > 200
+            || !metric_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(MetadataError::new(
+                "metricName",
+                format!("`{metric_name}` must be at most 200 of [A-Za-z0-9._-]"),
+            ));
+        }
+        let settings = Self {
+            server_address: server_address.trim_end_matches('/').to_string(),
+            query: query.to_string(),
+            threshold,
+            activation_threshold,
+            cold_start_secs,
+            quantile,
+            min_replicas,
+            max_replicas,
+            scale_to_zero,
+            history_secs,
+            mode,
+            ignore_null_values,
+            calendar,
+            metric_name: metric_name.to_string(),
+            service: get("service").map(str::to_string),
+        };
+        settings
+            .spec()
+            .validate()
+            .map_err(|e| MetadataError::new("(policy)", e.to_string()))?;
+        Ok(settings)
+    }
+
+    /// The policy spec: capacity = `threshold` per step of one minute (the demand signal is a
+    /// level, read once a minute), and the bounds, lead, quantile and calendar.
+    pub fn spec(&self) -> ScalingSpec {
+        let mut spec = ScalingSpec::new(self.threshold);
+        spec.min_replicas = self.min_replicas;
+        spec.max_replicas = self.max_replicas;
+        spec.cold_start_secs = self.cold_start_secs;
+        spec.quantile = self.quantile;
+        spec.scale_to_zero = self.scale_to_zero;
+        spec.calendar = self.calendar.clone();
+        spec
+    }
+
+    /// The metric target KEDA will use: the threshold at milli precision (KEDA formats
+    /// quantities with three decimals).
+    pub fn target(&self) -> f64 {
+        milli(self.threshold)
+    }
+
+    /// The target in the deprecated int64 field: the threshold rounded, at least 1.
+    pub fn target_int(&self) -> i64 {
+        (self.threshold.round() as i64).max(1)
+    }
+}
+
+/// Every key this scaler reads.
+pub const KNOWN_KEYS: [&str; 17] = [
+    "serverAddress",
+    "serverAddressFromEnv",
+    "query",
+    "queryFromEnv",
+    "threshold",
+    "activationThreshold",
+    "coldStart",
+    "quantile",
+    "minReplicas",
+    "maxReplicas",
+    "scaleToZero",
+    "history",
+    "mode",
+    "ignoreNullValues",
+    "calendar",
+    "metricName",
+    "service",
+];
+
+/// `x` rounded to three decimals.
+pub fn milli(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn number(key: &str, v: &str) -> Result<f64, MetadataError> {
+    let x: f64 = v
+        .parse()
+        .map_err(|_| MetadataError::new(key, format!("`{v}` is not a number")))?;
+    if !x.is_finite() || x < 0.0 {
+        return Err(MetadataError::new(
+            key,
+            format!("must be a finite number >= 0, got `{v}`"),
+        ));
+    }
+    Ok(x)
+}
+
+fn count(key: &str, v: &str) -> Result<u32, MetadataError> {
+    v.parse()
+        .map_err(|_| MetadataError::new(key, format!("`{v}` is not a whole number >= 0")))
+}
+
+fn boolean(key: &str, v: &str) -> Result<bool, MetadataError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(MetadataError::new(
+            key,
+            format!("`{v}` is not true or false"),
+        )),
+    }
+}
+
+/// A duration such as `3m`, `90s`, `14d`, or plain seconds, within `[min, max]` seconds.
+fn duration_secs(key: &str, v: &str, min: i64, max: i64) -> Result<i64, MetadataError> {
+    let secs = match v.parse::<i64>() {
+        Ok(s) => s,
+        Err(_) => humantime::parse_duration(v)
+            .map_err(|e| MetadataError::new(key, format!("`{v}`: {e} (e.g. 3m, 14d)")))?
+            .as_secs()
+            .try_into()
+            .unwrap_or(i64::MAX),
+    };
+    if !(min..=max).contains(&secs) {
+        return Err(MetadataError::new(
+            key,
+            format!("must be between {min} and {max} seconds, got `{v}`"),
+        ));
+    }
+    Ok(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("serverAddress", "http://prometheus:9090/"),
+            ("query", "sum(rate(http_requests_total[1m]))"),
+            ("threshold", "10"),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> HashMap<String, String> {
+        let mut pairs = base();
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        md(&pairs)
+    }
+
+    #[test]
+    fn defaults_from_the_three_required_keys() {
+        let s = Settings::from_metadata(&md(&base())).unwrap();
+        assert_eq!(s.server_address, "http://prometheus:9090");
+        assert_eq!(s.threshold, 10.0);
+        assert_eq!(s.cold_start_secs, 180);
+        assert_eq!(s.quantile, 0.9);
+        assert_eq!((s.min_replicas, s.max_replicas), (0, 100));
+        assert!(s.scale_to_zero && s.ignore_null_values);
+        assert_eq!(s.history_secs, 14 * 86_400);
+        assert_eq!(s.mode, Mode::Predictive);
+        assert_eq!(s.metric_name, "prescale");
+        assert_eq!(s.spec().capacity_per_replica, 10.0);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let s = Settings::from_metadata(&with(&[
+            ("coldStart", "4m"),
+            ("quantile", "0.95"),
+            ("minReplicas", "1"),
+            ("maxReplicas", "8"),
+            ("scaleToZero", "false"),
+            ("history", "28d"),
+            ("mode", "forecast-only"),
+            ("ignoreNullValues", "false"),
+            ("activationThreshold", "0.5"),
+            ("calendar", r#"{"timezone":"Europe/Berlin","open":"08:00"}"#),
+            ("metricName", "llama-demand"),
+            ("service", "inference/llama-chat"),
+            ("scalerAddress", "prescale:6000"),
+            ("enableTLS", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(s.cold_start_secs, 240);
+        assert_eq!(s.quantile, 0.95);
+        assert_eq!((s.min_replicas, s.max_replicas), (1, 8));
+        assert!(!s.scale_to_zero && !s.ignore_null_values);
+        assert_eq!(s.history_secs, 28 * 86_400);
+        assert_eq!(s.mode, Mode::ForecastOnly);
+        assert_eq!(s.activation_threshold, 0.5);
+        assert!(s.calendar.is_some());
+        assert_eq!(s.metric_name, "llama-demand");
+        assert_eq!(s.service.as_deref(), Some("inference/llama-chat"));
+    }
+
+    #[test]
+    fn from_env_keys_stand_for_their_base_key() {
+        let s = Settings::from_metadata(&md(&[
+            ("serverAddressFromEnv", "http://prom:9090"),
+            ("queryFromEnv", "up"),
+            ("threshold", "1"),
+        ]))
+        .unwrap();
+        assert_eq!(s.server_address, "http://prom:9090");
+        assert_eq!(s.query, "up");
+    }
+
+    #[test]
+    fn bad_metadata_names_the_key() {
+        let cases: Vec<(HashMap<String, String>, &str)> = vec![
+            (with(&[("threshold", "-1")]), "threshold"),
+            (with(&[("threshold", "abc")]), "threshold"),
+            (with(&[("threshold", "0")]), "threshold"),
+            (with(&[("threshold", "NaN")]), "threshold"),
+            (with(&[("coldStart", "soon")]), "coldStart"),
+            (with(&[("coldStart", "-5")]), "coldStart"),
+            (with(&[("quantile", "1.5")]), "quantile"),
+            (with(&[("minReplicas", "-1")]), "minReplicas"),
+            (with(&[("maxReplicas", "0")]), "maxReplicas"),
+            (
+                with(&[("minReplicas", "9"), ("maxReplicas", "8")]),
+                "minReplicas",
+            ),
+            (with(&[("scaleToZero", "maybe")]), "scaleToZero"),
+            (with(&[("history", "10m")]), "history"),
+            (with(&[("history", "1y")]), "history"),
+            (with(&[("mode", "yolo")]), "mode"),
+            (with(&[("calendar", "{}")]), "calendar"),
+            (with(&[("metricName", "a b")]), "metricName"),
+            (
+                with(&[("serverAddress", "prometheus:9090")]),
+                "serverAddress",
+            ),
+            (with(&[("tresholds", "1")]), "tresholds"),
+            (md(&[("query", "up"), ("threshold", "1")]), "serverAddress"),
+            (
+                md(&[("serverAddress", "http://p"), ("threshold", "1")]),
+                "query",
+            ),
+            (
+                md(&[("serverAddress", "http://p"), ("query", "up")]),
+                "threshold",
+            ),
+        ];
+        for (metadata, key) in cases {
+            let err = Settings::from_metadata(&metadata).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("scalerMetadata.{key}: "))
+            );
+        }
+    }
+
+    #[test]
+    fn the_target_has_milli_precision() {
+        let s = Settings::from_metadata(&with(&[("threshold", "0.33333")])).unwrap();
+        assert_eq!(s.target(), 0.333);
+        assert_eq!(s.target_int(), 1);
+        let s = Settings::from_metadata(&with(&[("threshold", "12.6")])).unwrap();
+        assert_eq!(s.target_int(), 13);
+    }
+}

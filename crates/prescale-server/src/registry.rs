@@ -1,0 +1,426 @@
+//! Registered ScaledObjects and what KEDA is answered for each.
+//!
+//! A ScaledObject is registered on the first call that names it (or from the config file, or
+//! from the store after a restart). Each has a [`Slot`] that outlives changes of its metadata:
+//! the slot holds the latest [`Answer`] and [`MetricTarget`] in `watch` channels, so that
+//! `GetMetrics` reads a value without computing anything and the streams
+//! (`StreamIsActive`, `StreamMetricSpec`) wake on changes. A [`Registration`] is one version
+//! of the settings with its background worker; new metadata for the same ScaledObject
+//! replaces it (the old worker stops) while the slot, and open streams, stay.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::metadata::{MetadataError, Settings};
+use crate::status::ServiceStatus;
+
+/// A ScaledObject's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ObjectKey {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// The key of `namespace/name`.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// What KEDA is told for a ScaledObject: the latest decision, in KEDA's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Answer {
+    /// Replicas the HPA should arrive at.
+    pub replicas: u32,
+    /// `IsActive`.
+    pub active: bool,
+    /// `metricValueFloat`: `replicas × target` (the target at milli precision), so that the
+    /// HPA's `ceil(value / target)` is exactly `replicas`.
+    pub metric_value: f64,
+    /// `metricValue` (deprecated int64): `replicas × targetSize`.
+    pub metric_value_int: i64,
+    /// When the decision was made (on the decision grid).
+    pub decided_at: DateTime<Utc>,
+}
+
+impl Answer {
+    /// The answer for `replicas` and `active` under `settings`, decided at `at`.
+    pub fn new(settings: &Settings, replicas: u32, active: bool, at: DateTime<Utc>) -> Self {
+        Self {
+            replicas,
+            active,
+            metric_value: crate::metadata::milli(f64::from(replicas) * settings.target()),
+            metric_value_int: i64::from(replicas).saturating_mul(settings.target_int()),
+            decided_at: at,
+        }
+    }
+}
+
+/// The metric spec KEDA is given: name and target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricTarget {
+    /// `metricName`.
+    pub metric_name: String,
+    /// `targetSizeFloat`: the threshold at milli precision.
+    pub target: f64,
+    /// `targetSize` (deprecated int64).
+    pub target_int: i64,
+}
+
+impl MetricTarget {
+    /// The spec of `settings`.
+    pub fn of(settings: &Settings) -> Self {
+        Self {
+            metric_name: settings.metric_name.clone(),
+            target: settings.target(),
+            target_int: settings.target_int(),
+        }
+    }
+}
+
+/// One version of a ScaledObject's settings, with its worker.
+#[derive(Debug)]
+pub struct Registration {
+    /// Which ScaledObject.
+    pub key: ObjectKey,
+    /// Its settings.
+    pub settings: Settings,
+    /// The metadata they were parsed from.
+    pub metadata: HashMap<String, String>,
+    /// What the API shows; written by the worker.
+    pub status: Mutex<ServiceStatus>,
+    stop: watch::Sender<bool>,
+}
+
+impl Registration {
+    /// A registration of `key` with `settings` parsed from `metadata`, not started.
+    pub fn new(key: ObjectKey, settings: Settings, metadata: HashMap<String, String>) -> Self {
+        let status = ServiceStatus::new(&key, &settings);
+        Self {
+            key,
+            settings,
+            metadata,
+            status: Mutex::new(status),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    /// A receiver that turns `true` when the registration is replaced or the server stops.
+    pub fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Tells the worker to stop.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// A copy of the status.
+    pub fn status(&self) -> ServiceStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Edits the status.
+    pub fn update_status(&self, edit: impl FnOnce(&mut ServiceStatus)) {
+        edit(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+/// A ScaledObject's place in the registry: its current registration and what KEDA is told.
+#[derive(Debug)]
+pub struct Slot {
+    /// Which ScaledObject.
+    pub key: ObjectKey,
+    current: RwLock<Arc<Registration>>,
+    answer: watch::Sender<Option<Answer>>,
+    target: watch::Sender<MetricTarget>,
+}
+
+impl Slot {
+    /// The current registration.
+    pub fn registration(&self) -> Arc<Registration> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The latest answer (`None` before the first decision).
+    pub fn answer(&self) -> Option<Answer> {
+        *self.answer.borrow()
+    }
+
+    /// Publishes an answer (streams wake when `active` changes).
+    pub fn publish(&self, answer: Answer) {
+        self.answer.send_replace(Some(answer));
+    }
+
+    /// Subscribes to answers.
+    pub fn answers(&self) -> watch::Receiver<Option<Answer>> {
+        self.answer.subscribe()
+    }
+
+    /// The metric spec.
+    pub fn target(&self) -> MetricTarget {
+        self.target.borrow().clone()
+    }
+
+    /// Subscribes to metric specs.
+    pub fn targets(&self) -> watch::Receiver<MetricTarget> {
+        self.target.subscribe()
+    }
+}
+
+/// Starts the background work of a registration.
+pub trait Starter: Send + Sync {
+    /// Starts the worker of `registration` in `slot` (must not block).
+    fn start(&self, slot: Arc<Slot>, registration: Arc<Registration>);
+
+    /// Called when a registration is dropped for good (not replaced).
+    fn forgotten(&self, registration: &Registration) {
+        let _ = registration;
+    }
+}
+
+/// Why a ScaledObject could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// Its metadata is invalid.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// Its name or namespace is empty.
+    #[error("ScaledObjectRef.{0} is empty")]
+    MissingName(&'static str),
+}
+
+/// Every registered ScaledObject.
+pub struct Registry {
+    slots: RwLock<HashMap<ObjectKey, Arc<Slot>>>,
+    starter: Arc<dyn Starter>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// An empty registry whose registrations `starter` starts.
+    pub fn new(starter: Arc<dyn Starter>) -> Self {
+        Self {
+            slots: RwLock::new(HashMap::new()),
+            starter,
+        }
+    }
+
+    /// The slot and registration of `namespace/name` with `metadata`: the existing ones when
+    /// the metadata is unchanged (the fast path of every call), else a new registration
+    /// (first sight, or new metadata), started at once.
+    pub fn resolve(
+        &self,
+        namespace: &str,
+        name: &str,
+        metadata: &HashMap<String, String>,
+    ) -> Result<(Arc<Slot>, Arc<Registration>), RegisterError> {
+        if let Some(slot) = self.read().get(&ObjectKey::new(namespace, name)) {
+            let reg = slot.registration();
+            if &reg.metadata == metadata {
+                return Ok((slot.clone(), reg));
+            }
+        }
+        if namespace.is_empty() {
+            return Err(RegisterError::MissingName("namespace"));
+        }
+        if name.is_empty() {
+            return Err(RegisterError::MissingName("name"));
+        }
+        let settings = Settings::from_metadata(metadata)?;
+        Ok(self.register(ObjectKey::new(namespace, name), settings, metadata.clone()))
+    }
+
+    /// Registers `key` with `settings` (replacing and stopping an older registration) and
+    /// starts it.
+    pub fn register(
+        &self,
+        key: ObjectKey,
+        settings: Settings,
+        metadata: HashMap<String, String>,
+    ) -> (Arc<Slot>, Arc<Registration>) {
+        let target = MetricTarget::of(&settings);
+        let reg = Arc::new(Registration::new(key.clone(), settings, metadata));
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        let slot = match slots.get(&key) {
+            Some(slot) => {
+                let mut current = slot.current.write().unwrap_or_else(|e| e.into_inner());
+                if current.metadata == reg.metadata {
+                    // Another call registered the same metadata first.
+                    return (slot.clone(), current.clone());
+                }
+                current.stop();
+                *current = reg.clone();
+                drop(current);
+                slot.target.send_if_modified(|t| {
+                    let changed = *t != target;
+                    *t = target;
+                    changed
+                });
+                slot.clone()
+            }
+            None => {
+                let slot = Arc::new(Slot {
+                    key: key.clone(),
+                    current: RwLock::new(reg.clone()),
+                    answer: watch::channel(None).0,
+                    target: watch::channel(target).0,
+                });
+                slots.insert(key.clone(), slot.clone());
+                slot
+            }
+        };
+        drop(slots);
+        tracing::info!(scaled_object = %key, "Registered ScaledObject.");
+        self.starter.start(slot.clone(), reg.clone());
+        (slot, reg)
+    }
+
+    /// The slot of `key`, if registered.
+    pub fn get(&self, key: &ObjectKey) -> Option<Arc<Slot>> {
+        self.read().get(key).cloned()
+    }
+
+    /// Drops `key`'s registration; returns whether it was there.
+    pub fn remove(&self, key: &ObjectKey) -> bool {
+        let slot = self
+            .slots
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        if let Some(slot) = &slot {
+            let reg = slot.registration();
+            reg.stop();
+            self.starter.forgotten(&reg);
+        }
+        slot.is_some()
+    }
+
+    /// Every slot, sorted by key.
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        let mut v: Vec<Arc<Slot>> = self.read().values().cloned().collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    /// Number of registered ScaledObjects.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether none is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops every worker (at shutdown).
+    pub fn stop_all(&self) {
+        for slot in self.read().values() {
+            slot.registration().stop();
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ObjectKey, Arc<Slot>>> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl Starter for Counting {
+        fn start(&self, _: Arc<Slot>, _: Arc<Registration>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn md(threshold: &str) -> HashMap<String, String> {
+        [
+            ("serverAddress", "http://prom:9090"),
+            ("query", "up"),
+            ("threshold", threshold),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn same_metadata_reuses_the_registration_new_metadata_replaces_it() {
+        let starter = Arc::new(Counting::default());
+        let registry = Registry::new(starter.clone());
+        let (slot, first) = registry.resolve("ns", "a", &md("10")).unwrap();
+        let (_, again) = registry.resolve("ns", "a", &md("10")).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(starter.0.load(Ordering::SeqCst), 1);
+        let mut targets = slot.targets();
+        let (slot2, second) = registry.resolve("ns", "a", &md("20")).unwrap();
+        assert!(Arc::ptr_eq(&slot, &slot2));
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(*first.stopped().borrow());
+        assert!(targets.has_changed().unwrap());
+        assert_eq!(targets.borrow_and_update().target, 20.0);
+        assert_eq!(starter.0.load(Ordering::SeqCst), 2);
+        assert_eq!(registry.len(), 1);
+        assert!(registry.remove(&ObjectKey::new("ns", "a")));
+        assert!(*second.stopped().borrow());
+        assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn bad_metadata_and_empty_names_are_refused() {
+        let registry = Registry::new(Arc::new(Counting::default()));
+        let err = registry.resolve("ns", "a", &md("-1")).unwrap_err();
+        assert!(err.to_string().contains("threshold"), "{err}");
+        let err = registry.resolve("", "a", &md("1")).unwrap_err();
+        assert_eq!(err, RegisterError::MissingName("namespace"));
+        assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn answers_give_hpa_exact_replicas_at_milli_precision() {
+        let s = Settings::from_metadata(&md("0.33333")).unwrap();
+        let a = Answer::new(&s, 7, true, DateTime::from_timestamp(0, 0).unwrap());
+        // KEDA sends milli quantities: 7 × 0.333 = 2.331 → ceil(2.331 / 0.333) = 7.
+        assert_eq!(a.metric_value, 2.331);
+        assert_eq!(
+            (a.metric_value * 1000.0).round() / (s.target() * 1000.0),
+            7.0
+        );
+        assert_eq!(a.metric_value_int, 7);
+    }
+}
