@@ -1,0 +1,3 @@
+//! Parse benchmarks (being built).
+
+fn main() {}

@@ -1,0 +1,39 @@
+//! ML metrics collection for prescale.
+//!
+//! prescale must see what the services do — inference, training, GPU and queue metrics — from
+//! the places where they really live. Each source is a module behind the one [`Source`] trait:
+//!
+//! - [`prometheus`]: the Prometheus HTTP API, instant `query` and chunked `query_range` for
+//!   history backfill, with timeouts, retries, basic/bearer auth and TLS (rustls).
+//!
+//! Every failure is a typed [`CollectError`] whose [`kind`](CollectError::kind) labels
+//! `prescale_collector_errors_total{source,kind}` (see [`CollectorMetrics`]); nothing panics on
+//! what a source sends. Values are kept as read: NaN and infinities are reported, not dropped,
+//! and missing steps of a range are reported as [`Gap`]s, never filled with zeros.
+
+pub mod error;
+mod http;
+pub mod metrics;
+pub mod prometheus;
+pub mod series;
+
+use std::future::Future;
+
+pub use error::{CollectError, Result, SourceKind};
+pub use http::{Auth, TlsOptions};
+pub use metrics::CollectorMetrics;
+pub use series::{Gap, Labels, LabelsDisplay, Sample, Series};
+
+/// A place metrics are read from.
+///
+/// Implemented by every source; `collect` reads the current values once.
+pub trait Source {
+    /// Which kind of source this is (the `source` label of the collector's metrics).
+    fn kind(&self) -> SourceKind;
+
+    /// Where the values come from, for messages (a URL, a queue, a key).
+    fn describe(&self) -> String;
+
+    /// Reads the current values, one series per labelled value.
+    fn collect(&self) -> impl Future<Output = Result<Vec<Series>>> + Send;
+}
