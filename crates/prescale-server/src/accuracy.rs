@@ -1,0 +1,103 @@
+//! Accuracy of past forecasts: each step's forecast made one lead time ahead, scored against
+//! what then happened, over a rolling 24 hours.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use prescale_core::Forecast;
+
+use crate::status::AccuracyView;
+
+/// How long scored steps are kept.
+const WINDOW_SECS: i64 = 86_400;
+
+/// The scorer. See the [module documentation](self).
+#[derive(Debug, Clone, Default)]
+pub struct Accuracy {
+    /// Step timestamp → (point, upper) forecast.
+    pending: BTreeMap<i64, (f64, f64)>,
+    /// (timestamp, actual, point, upper).
+    scored: VecDeque<(i64, f64, f64, f64)>,
+}
+
+impl Accuracy {
+    /// Records the forecast of the steps in `[from, to)` (steps already recorded keep their
+    /// earlier forecast).
+    pub fn predict(
+        &mut self,
+        forecast: &Forecast,
+        quantile: f64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) {
+        let upper = forecast.quantile(quantile).unwrap_or(&forecast.point);
+        for (i, (&point, &up)) in forecast.point.iter().zip(upper).enumerate() {
+            let t = forecast.timestamp(i);
+            if t >= from && t < to {
+                self.pending.entry(t.timestamp()).or_insert((point, up));
+            }
+        }
+    }
+
+    /// Scores the step at `t` with its actual value.
+    pub fn observe(&mut self, t: DateTime<Utc>, actual: f64) {
+        let ts = t.timestamp();
+        if let Some((p, u)) = self.pending.remove(&ts) {
+            self.scored.push_back((ts, actual, p, u));
+        }
+        // Forecasts of steps already past without an actual are dropped.
+        self.pending = self.pending.split_off(&ts);
+        while self.scored.front().is_some_and(|s| s.0 <= ts - WINDOW_SECS) {
+            self.scored.pop_front();
+        }
+    }
+
+    /// 1 − WAPE and coverage over the window.
+    pub fn view(&self) -> AccuracyView {
+        let n = self.scored.len();
+        let actual: f64 = self.scored.iter().map(|s| s.1).sum();
+        let error: f64 = self.scored.iter().map(|s| (s.1 - s.2).abs()).sum();
+        let covered = self.scored.iter().filter(|s| s.1 <= s.3 + 1e-9).count();
+        AccuracyView {
+            ratio: (n > 0 && actual > 0.0).then(|| 1.0 - error / actual),
+            coverage: (n > 0).then(|| covered as f64 / n as f64),
+            scored: n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prescale_core::QuantileForecast;
+
+    #[test]
+    fn scores_forecasts_made_ahead() {
+        let t0 = DateTime::from_timestamp(0, 0).unwrap();
+        let f = Forecast {
+            start: t0,
+            step_secs: 60,
+            point: vec![10.0, 10.0, 10.0, 10.0],
+            quantiles: vec![QuantileForecast {
+                level: 0.9,
+                values: vec![12.0; 4],
+            }],
+        };
+        let mut a = Accuracy::default();
+        a.predict(
+            &f,
+            0.9,
+            t0 + chrono::Duration::minutes(1),
+            t0 + chrono::Duration::minutes(3),
+        );
+        assert_eq!(a.view().scored, 0);
+        a.observe(t0, 5.0); // not predicted: ignored
+        a.observe(t0 + chrono::Duration::minutes(1), 8.0);
+        a.observe(t0 + chrono::Duration::minutes(2), 14.0);
+        let v = a.view();
+        assert_eq!(v.scored, 2);
+        // WAPE = (2 + 4) / 22.
+        assert!((v.ratio.unwrap() - (1.0 - 6.0 / 22.0)).abs() < 1e-12);
+        assert_eq!(v.coverage, Some(0.5));
+    }
+}

@@ -1,0 +1,224 @@
+//! The background runtime: one worker per registered ScaledObject.
+//!
+//! Every worker runs the loop the simulator's `prescale` policy runs (see
+//! `prescale-sim/src/policies/prescale.rs`), so that backtests describe what the server does:
+//!
+//! - **Decisions** every [`RuntimeConfig::decision_interval`] (15 s), on a wall-clock grid:
+//!   the live value of the query (evaluated [`RuntimeConfig::data_delay`] in the past, so that
+//!   the data has settled), the latest forecast and [`prescale_policy::decide`].
+//! - **Refreshes** every [`RuntimeConfig::refresh_interval`] (5 min): the completed one-minute
+//!   steps since the last refresh are read with a range query (on first sight: the whole
+//!   `history`, the backfill), the model is brought up to date with them (incremental update)
+//!   and forecasts lead + window + one refresh ahead with P50 and the service's quantile.
+//! - **Refits** every [`RuntimeConfig::refit_interval`] (6 h): the `prescale` model is refit on
+//!   the last [`RuntimeConfig::fit_window`] (14 days) of history ending at the refit point,
+//!   and patterns, trend and anomalies are analysed.
+//!
+//! Refresh and refit points lie on grids shifted by a per-ScaledObject offset (a stable hash
+//! of its name, so that a thousand services do not all query Prometheus at the same second);
+//! a refresh computes everything *as of* its grid point, even when retried later. Two servers
+//! reading the same Prometheus therefore fit the same data at the same points, update with the
+//! same steps and decide at the same ticks: they give KEDA the same answers.
+//!
+//! Forecast fits run on the blocking pool, at most [`RuntimeConfig::forecast_threads`] at a
+//! time, never on the request path.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::persist::StateStore;
+use crate::registry::{Registration, Slot, Starter};
+use crate::source::{DemandSource, Scaled, SourceError, SourceFactory};
+use crate::telemetry::Telemetry;
+use crate::timebase::TimeBase;
+use crate::worker::Worker;
+
+/// Schedules and limits of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Decision period (default 15 s, the HPA's sync period).
+    pub decision_interval: Duration,
+    /// Forecast refresh period (default 5 min).
+    pub refresh_interval: Duration,
+    /// Model refit period (default 6 h).
+    pub refit_interval: Duration,
+    /// How far in the past the live value is evaluated, and how long a one-minute step must
+    /// have been over before it is read into the history (default 10 s: Prometheus' default
+    /// scrape timeout).
+    pub data_delay: Duration,
+    /// A forecast older than this is not used: decisions fall back to reactive (default
+    /// 15 min, three refreshes).
+    pub forecast_stale_after: Duration,
+    /// History the model is fitted on (default 14 days; the `history` key bounds it).
+    pub fit_window: Duration,
+    /// Forecast window after the lead time (default 5 min).
+    pub window: Duration,
+    /// Shadow mode for every service: KEDA gets reactive values only.
+    pub dry_run: bool,
+    /// Concurrent forecast fits (default: one less than the cores, at least one).
+    pub forecast_threads: usize,
+    /// Server time.
+    pub time: TimeBase,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self {
+            decision_interval: Duration::from_secs(15),
+            refresh_interval: Duration::from_secs(300),
+            refit_interval: Duration::from_secs(6 * 3600),
+            data_delay: Duration::from_secs(10),
+            forecast_stale_after: Duration::from_secs(900),
+            fit_window: Duration::from_secs(14 * 86_400),
+            window: Duration::from_secs(300),
+            dry_run: false,
+            forecast_threads: cores.saturating_sub(1).max(1),
+            time: TimeBase::real(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Checks the schedules: each at least one second, the refresh a multiple of the decision
+    /// interval, the refit a multiple of the refresh, the data delay at most one minute.
+    pub fn validate(&self) -> Result<(), String> {
+        let s = |d: Duration| d.as_secs();
+        for (name, d) in [
+            ("decisionInterval", self.decision_interval),
+            ("refreshInterval", self.refresh_interval),
+            ("refitInterval", self.refit_interval),
+            ("forecastStaleAfter", self.forecast_stale_after),
+            ("fitWindow", self.fit_window),
+        ] {
+            if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
+                return Err(format!("{name} must be a whole number of seconds >= 1"));
+            }
+        }
+        if s(self.refresh_interval) % s(self.decision_interval) != 0 {
+            return Err("refreshInterval must be a multiple of decisionInterval".into());
+        }
+        if s(self.refresh_interval) % 60 != 0
+            || s(self.refit_interval) % s(self.refresh_interval) != 0
+        {
+            return Err(
+                "refreshInterval must be whole minutes, and refitInterval a multiple of it".into(),
+            );
+        }
+        if self.data_delay > Duration::from_secs(60) {
+            return Err("dataDelay must be at most 1m".into());
+        }
+        if self.forecast_threads == 0 {
+            return Err("forecastThreads must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What every worker shares.
+pub(crate) struct Shared {
+    pub(crate) config: RuntimeConfig,
+    sources: Arc<dyn SourceFactory>,
+    cache: Mutex<HashMap<String, Arc<dyn DemandSource>>>,
+    pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) compute: Semaphore,
+    pub(crate) store: Option<Arc<dyn StateStore>>,
+}
+
+impl Shared {
+    /// The source of `server_address` (built once).
+    pub(crate) fn source(
+        &self,
+        server_address: &str,
+    ) -> Result<Arc<dyn DemandSource>, SourceError> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = cache.get(server_address) {
+            return Ok(s.clone());
+        }
+        let mut s = self.sources.source(server_address)?;
+        if !self.config.time.is_real() {
+            s = Arc::new(Scaled::new(s, self.config.time));
+        }
+        cache.insert(server_address.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+/// The runtime: starts a [`Worker`] for every registration (it is the registry's
+/// [`Starter`]).
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    handle: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime reading demand from `sources`, saving to `store`, spawning on the current
+    /// tokio runtime (call from within one).
+    pub fn new(
+        config: RuntimeConfig,
+        sources: Arc<dyn SourceFactory>,
+        telemetry: Arc<Telemetry>,
+        store: Option<Arc<dyn StateStore>>,
+    ) -> Self {
+        let permits = config.forecast_threads.max(1);
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                sources,
+                cache: Mutex::new(HashMap::new()),
+                telemetry,
+                compute: Semaphore::new(permits),
+                store,
+            }),
+            handle: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.shared.config
+    }
+
+    /// A worker for `registration` in `slot`, not started (tests drive its ticks).
+    pub fn worker(&self, slot: Arc<Slot>, registration: Arc<Registration>) -> Worker {
+        Worker::new(self.shared.clone(), slot, registration)
+    }
+}
+
+impl Starter for Runtime {
+    fn start(&self, slot: Arc<Slot>, registration: Arc<Registration>) {
+        let worker = self.worker(slot, registration);
+        self.handle.spawn(worker.run());
+    }
+
+    fn forgotten(&self, registration: &Registration) {
+        self.shared
+            .telemetry
+            .forget(&registration.key, registration.settings.quantile);
+        if let Some(store) = self.shared.store.clone() {
+            let keys = [
+                crate::persist::registration_key(&registration.key),
+                crate::persist::decision_key(&registration.key),
+            ];
+            self.handle.spawn_blocking(move || {
+                for k in keys {
+                    if let Err(e) = store.delete_state(&k) {
+                        tracing::warn!(key = %k, error = %e, "Could not delete saved state.");
+                    }
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,627 @@
+//! One ScaledObject's background loop: collect → forecast → decide → answer. See
+//! [`crate::runtime`] for the schedule.
+//!
+//! Safety rules:
+//!
+//! - Live data missing (query failed, or an empty result without `ignoreNullValues`): the
+//!   policy holds the last decision, or the forecast's need when larger, and never
+//!   deactivates ([`Phase::Holding`]).
+//! - Forecast missing or older than `forecastStaleAfter` (history unreadable, too short to
+//!   fit): decisions are reactive, on live data only; without a forecast the policy never
+//!   scales a running service to zero ([`Phase::ReactiveFallback`]).
+//! - Until the first decision made on fresh live data, KEDA is answered `UNAVAILABLE`, so
+//!   that it and the HPA keep the current replicas.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use prescale_core::Forecast;
+use prescale_forecast::model::{FitInput, Fitted, predict};
+use prescale_forecast::models::{ModelKind, ModelOptions};
+use prescale_policy::{BudgetState, Decision, PolicyInput, Reason, ScalingSpec, decide};
+
+use crate::accuracy::Accuracy;
+use crate::analysis::{analyse, summary};
+use crate::history::{Fill, History};
+use crate::metadata::{Mode, Settings};
+use crate::persist::{SavedDecision, decision_key, history_series, registration_key};
+use crate::registry::{Answer, Registration, Slot};
+use crate::runtime::Shared;
+use crate::source::{DemandSource, SourceError};
+use crate::status::{
+    Analysis, DecisionView, ErrorView, ForecastStep, ForecastView, HistoryView, Observed, Phase,
+};
+use crate::timebase::{floor_to, next_after, stable_hash};
+
+/// Step of the history and the forecasts: one minute.
+pub const STEP_SECS: i64 = 60;
+
+/// A fitted model and what it has seen.
+struct ModelState {
+    fitted: Box<dyn Fitted>,
+    /// The refit point it was fitted at.
+    fitted_at: DateTime<Utc>,
+    /// End of the history it has consumed.
+    seen_end: DateTime<Utc>,
+    description: String,
+}
+
+/// The worker of one registration. See the [module documentation](self).
+pub struct Worker {
+    shared: Arc<Shared>,
+    slot: Arc<Slot>,
+    reg: Arc<Registration>,
+    spec: ScalingSpec,
+    shadow: bool,
+    /// Offset of the refresh and refit grids, seconds.
+    offset: i64,
+    history: History,
+    series: String,
+    model: Option<ModelState>,
+    forecast: Option<Forecast>,
+    /// The refresh point of the latest successful refresh.
+    refreshed_at: Option<DateTime<Utc>>,
+    accuracy: Accuracy,
+    /// Anomalies already counted up to this time.
+    anomalies_until: Option<DateTime<Utc>>,
+    last: Option<SavedDecision>,
+    zero_since: Option<DateTime<Utc>>,
+    restored: bool,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("key", &self.reg.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub(crate) fn new(shared: Arc<Shared>, slot: Arc<Slot>, reg: Arc<Registration>) -> Self {
+        let s = &reg.settings;
+        let mut spec = s.spec();
+        spec.window_secs = shared.config.window.as_secs() as i64;
+        let refresh = shared.config.refresh_interval.as_secs() as i64;
+        let decision = shared.config.decision_interval.as_secs().max(1) as i64;
+        // On the decision grid, within the first half of the refresh period.
+        let slots = (refresh / 2 / decision).max(1) as u64;
+        let offset = (stable_hash(&reg.key.to_string()) % slots) as i64 * decision;
+        // The history reaches one refit period further back than `history`, so that a fit at
+        // the latest refit point always has its whole window, whenever the worker started.
+        let keep = s.history_secs + shared.config.refit_interval.as_secs() as i64;
+        let max_len = (keep / STEP_SECS) as usize;
+        Self {
+            shadow: shared.config.dry_run || s.mode == Mode::ForecastOnly,
+            series: history_series(&reg.key, s),
+            history: History::new(STEP_SECS, max_len),
+            spec,
+            offset,
+            shared,
+            slot,
+            reg,
+            model: None,
+            forecast: None,
+            refreshed_at: None,
+            accuracy: Accuracy::default(),
+            anomalies_until: None,
+            last: None,
+            zero_since: None,
+            restored: false,
+        }
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.reg.settings
+    }
+
+    fn secs(d: std::time::Duration) -> i64 {
+        d.as_secs() as i64
+    }
+
+    /// Runs until the registration stops: restores saved state, then ticks on the decision
+    /// grid (the first tick at once, as of the latest grid point).
+    pub async fn run(mut self) {
+        let mut stopped = self.reg.stopped();
+        let time = self.shared.config.time;
+        let period = Self::secs(self.shared.config.decision_interval);
+        let mut tick = floor_to(time.now(), period, 0);
+        loop {
+            self.tick(tick).await;
+            tick = next_after(time.now(), period, 0);
+            tokio::select! {
+                () = time.sleep_until(tick) => {}
+                _ = stopped.wait_for(|s| *s) => break,
+            }
+        }
+        tracing::debug!(scaled_object = %self.reg.key, "Worker stopped.");
+    }
+
+    /// One decision tick at `now` (a point of the decision grid): refresh when due, read the
+    /// live value, decide, answer.
+    pub async fn tick(&mut self, now: DateTime<Utc>) {
+        if !self.restored {
+            self.restored = true;
+            self.restore(now).await;
+        }
+        let refresh_at = floor_to(
+            now,
+            Self::secs(self.shared.config.refresh_interval),
+            self.offset,
+        );
+        if self.refreshed_at != Some(refresh_at) {
+            match self.refresh(refresh_at).await {
+                Ok(()) => self.refreshed_at = Some(refresh_at),
+                Err(e) => self.error(now, &e),
+            }
+        }
+        let live = self.live(now).await;
+        self.decide(now, live).await;
+    }
+
+    fn source(&self) -> Result<Arc<dyn DemandSource>, SourceError> {
+        self.shared.source(&self.settings().server_address)
+    }
+
+    fn error(&self, now: DateTime<Utc>, e: &SourceError) {
+        tracing::warn!(scaled_object = %self.reg.key, kind = %e.kind, error = %e, "Collection failed.");
+        self.reg.update_status(|s| {
+            s.last_error = Some(ErrorView {
+                at: now,
+                kind: e.kind.clone(),
+                message: e.message.clone(),
+            });
+        });
+    }
+
+    /// Saves the registration, loads saved history and the last decision.
+    async fn restore(&mut self, now: DateTime<Utc>) {
+        let Some(store) = self.shared.store.clone() else {
+            return;
+        };
+        let key = self.reg.key.clone();
+        let metadata = serde_json::to_vec(&self.reg.metadata).unwrap_or_default();
+        let series = self.series.clone();
+        let from = now - Duration::seconds(self.settings().history_secs);
+        let loaded = tokio::task::spawn_blocking(move || {
+            store.put_state(&registration_key(&key), &metadata)?;
+            let points = store.range(&series, from, now)?;
+            let decision = store.get_state(&decision_key(&key))?;
+            Ok::<_, crate::persist::PersistError>((points, decision))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((points, decision))) => {
+                self.history.restore(&points);
+                self.last = decision.and_then(|d| serde_json::from_slice(&d).ok());
+                self.zero_since = self.last.as_ref().and_then(|d| d.zero_since);
+                if !points.is_empty() {
+                    tracing::info!(scaled_object = %self.reg.key, samples = self.history.len(), "Restored history.");
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(scaled_object = %self.reg.key, error = %e, "Could not restore state.")
+            }
+            Err(e) => {
+                tracing::warn!(scaled_object = %self.reg.key, error = %e, "Restore task failed.")
+            }
+        }
+    }
+
+    /// Brings history, model and forecast up to date as of the refresh point `at`.
+    async fn refresh(&mut self, at: DateTime<Utc>) -> Result<(), SourceError> {
+        let step = Duration::seconds(STEP_SECS);
+        let cfg = self.shared.config.clone();
+        let settle = Duration::seconds(Self::secs(cfg.data_delay).max(STEP_SECS));
+        let last = floor_to(at - settle, STEP_SECS, 0);
+        let keep = self.settings().history_secs + Self::secs(cfg.refit_interval);
+        let oldest = floor_to(at - Duration::seconds(keep), STEP_SECS, 0);
+        let end = self.history.end().filter(|e| *e >= oldest);
+        let from = end.unwrap_or(oldest);
+        if from <= last {
+            let source = self.source()?;
+            let points = source
+                .range(
+                    &self.settings().query,
+                    from,
+                    last,
+                    std::time::Duration::from_secs(STEP_SECS as u64),
+                )
+                .await?;
+            // A new history starts at the first value the source has.
+            let from = match (end, points.first()) {
+                (Some(e), _) => e,
+                (None, Some(p)) => floor_to(p.0, STEP_SECS, 0),
+                (None, None) => last + step,
+            };
+            let fill = if self.settings().ignore_null_values {
+                Fill::Zero
+            } else {
+                Fill::Previous
+            };
+            let appended = if from <= last {
+                self.history.extend(from, last, &points, fill)
+            } else {
+                Vec::new()
+            };
+            for (t, v) in &appended {
+                self.accuracy.observe(*t, *v);
+            }
+            self.save_history(appended);
+        }
+        self.update_model(at).await;
+        let end = self.history.end().unwrap_or(at);
+        self.forecast = self.model.as_ref().and_then(|m| {
+            let secs = self.spec.cold_start_secs
+                + self.spec.window_secs
+                + Self::secs(cfg.refresh_interval)
+                + (at - end).num_seconds().max(0);
+            let horizon = (secs as f64 / STEP_SECS as f64).ceil() as usize + 1;
+            predict(
+                m.fitted.as_ref(),
+                end,
+                STEP_SECS,
+                horizon,
+                &[0.5, self.spec.quantile],
+            )
+            .ok()
+        });
+        if let Some(f) = &self.forecast {
+            let lead = at + Duration::seconds(self.spec.cold_start_secs);
+            self.accuracy.predict(
+                f,
+                self.spec.quantile,
+                lead,
+                lead + Duration::seconds(Self::secs(cfg.refresh_interval)),
+            );
+        }
+        self.publish_refresh(at, step);
+        Ok(())
+    }
+
+    /// Refits at refit points, else updates the model with the new steps.
+    async fn update_model(&mut self, at: DateTime<Utc>) {
+        let cfg = self.shared.config.clone();
+        let refit_at = floor_to(at, Self::secs(cfg.refit_interval), self.offset);
+        let (Some(hist_start), Some(hist_end)) = (self.history.start(), self.history.end()) else {
+            self.model = None;
+            return;
+        };
+        if self.model.as_ref().is_none_or(|m| m.fitted_at != refit_at) {
+            // The fit ends at the refit point (or at the history's end when the history is
+            // younger); later steps come in as updates.
+            let fit_end = refit_at
+                .max(hist_start + Duration::seconds(STEP_SECS))
+                .min(hist_end);
+            let window =
+                Duration::seconds(Self::secs(cfg.fit_window).min(self.settings().history_secs));
+            let (wstart, values) = self.history.window(fit_end - window, fit_end);
+            let all = self.history.values();
+            let horizon = ((self.spec.cold_start_secs
+                + self.spec.window_secs
+                + Self::secs(cfg.refresh_interval))
+                / STEP_SECS) as usize
+                + 1;
+            let calendar = self.settings().calendar.clone();
+            let permit = self.shared.compute.acquire().await;
+            let job = tokio::task::spawn_blocking(move || {
+                let model = ModelKind::Prescale.build_with(&ModelOptions { calendar });
+                let input = FitInput {
+                    values: &values,
+                    start: wstart,
+                    step_secs: STEP_SECS,
+                    horizon,
+                };
+                let fitted = model.fit(&input).ok();
+                let analysis = analyse(&all, hist_start, STEP_SECS, at);
+                (fitted, analysis)
+            })
+            .await;
+            drop(permit);
+            let Ok((fitted, analysis)) = job else {
+                self.model = None;
+                return;
+            };
+            self.publish_analysis(analysis, hist_start);
+            self.model = fitted.map(|fitted| ModelState {
+                description: fitted.describe(),
+                fitted,
+                fitted_at: refit_at,
+                seen_end: fit_end,
+            });
+            self.shared.telemetry.service(&self.reg.key).refit();
+            self.reg.update_status(|s| s.refits += 1);
+        }
+        if let Some(m) = &mut self.model
+            && m.seen_end < hist_end
+        {
+            let (_, new) = self.history.window(m.seen_end, hist_end);
+            if m.fitted.update(&new) {
+                m.seen_end = hist_end;
+            } else {
+                // The model cannot update: refit at the next refresh.
+                self.model = None;
+            }
+        }
+    }
+
+    fn publish_analysis(&mut self, analysis: Analysis, hist_start: DateTime<Utc>) {
+        let metrics = self.shared.telemetry.service(&self.reg.key);
+        let (daily, weekly, direction) = summary(&analysis);
+        metrics.patterns(daily, weekly, direction);
+        let since = self
+            .anomalies_until
+            .unwrap_or(hist_start - Duration::seconds(1));
+        let new = analysis
+            .anomalies
+            .iter()
+            .filter(|a| a.timestamp > since)
+            .count();
+        metrics.anomalies(new as u64);
+        self.anomalies_until = self.history.last();
+        self.reg.update_status(|s| s.analysis = Some(analysis));
+    }
+
+    fn publish_refresh(&self, at: DateTime<Utc>, step: Duration) {
+        let metrics = self.shared.telemetry.service(&self.reg.key);
+        metrics.history_samples(self.history.len());
+        let acc = self.accuracy.view();
+        metrics.accuracy(acc.ratio, acc.coverage);
+        let q = self.spec.quantile;
+        let forecast = self
+            .forecast
+            .as_ref()
+            .zip(self.model.as_ref())
+            .map(|(f, m)| ForecastView {
+                made_at: at,
+                model: m.description.clone(),
+                fitted_at: m.fitted_at,
+                quantile: q,
+                steps: (0..f.len())
+                    .map(|i| ForecastStep {
+                        timestamp: f.timestamp(i),
+                        point: f.point[i],
+                        p50: f.quantile(0.5).map_or(f.point[i], |v| v[i]),
+                        upper: f.quantile(q).map_or(f.point[i], |v| v[i]),
+                    })
+                    .collect(),
+            });
+        let history = HistoryView {
+            samples: self.history.len(),
+            start: self.history.start(),
+            end: self.history.end().map(|e| e - step),
+        };
+        self.reg.update_status(|s| {
+            s.history = history;
+            s.accuracy = acc;
+            s.forecast = forecast;
+        });
+    }
+
+    fn save_history(&self, points: Vec<crate::source::Point>) {
+        let Some(store) = self.shared.store.clone() else {
+            return;
+        };
+        if points.is_empty() {
+            return;
+        }
+        let series = self.series.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.append(&series, &points) {
+                tracing::warn!(series = %series, error = %e, "Could not save history.");
+            }
+        });
+    }
+
+    /// The live value at `now` (evaluated `data_delay` earlier), after the activation
+    /// threshold; `None` when missing.
+    async fn live(&mut self, now: DateTime<Utc>) -> Option<(f64, DateTime<Utc>)> {
+        let at = now - Duration::from_std(self.shared.config.data_delay).unwrap_or_default();
+        let s = self.settings();
+        let read = match self.source() {
+            Ok(source) => source.instant(&s.query, at).await,
+            Err(e) => Err(e),
+        };
+        let value = match read {
+            Ok(Some(v)) if v.is_finite() => Some(v.max(0.0)),
+            Ok(_) if s.ignore_null_values => Some(0.0),
+            Ok(v) => {
+                let e = SourceError::new(
+                    "empty",
+                    format!(
+                        "query `{}` gave no usable value ({v:?}) and ignoreNullValues is false",
+                        s.query
+                    ),
+                );
+                self.error(now, &e);
+                None
+            }
+            Err(e) => {
+                self.error(now, &e);
+                None
+            }
+        }?;
+        let value = if value <= s.activation_threshold {
+            0.0
+        } else {
+            value
+        };
+        let metrics = self.shared.telemetry.service(&self.reg.key);
+        metrics.observed(value, (now - at).num_milliseconds() as f64 / 1000.0);
+        self.reg
+            .update_status(|st| st.observed = Some(Observed { value, at }));
+        Some((value, at))
+    }
+
+    /// Decides at `now` and answers KEDA.
+    async fn decide(&mut self, now: DateTime<Utc>, live: Option<(f64, DateTime<Utc>)>) {
+        let cfg = self.shared.config.clone();
+        match live {
+            Some((v, at)) if v <= 0.0 => {
+                self.zero_since.get_or_insert(at);
+            }
+            Some(_) => self.zero_since = None,
+            None => {}
+        }
+        let stale_after = Duration::from_std(cfg.forecast_stale_after).unwrap_or_default();
+        let fresh = self.refreshed_at.is_some_and(|r| now - r <= stale_after);
+        let forecast = self.forecast.as_ref().filter(|_| fresh);
+        let current = self.last.as_ref().map_or(0, |d| d.desired);
+        let input = PolicyInput {
+            now,
+            live_demand: live.map(|l| l.0),
+            last_sample_at: live.map(|l| l.1),
+            zero_since: self.zero_since,
+            forecast,
+            current_replicas: current,
+            live_anomalous: false,
+            budget: BudgetState::Ok,
+        };
+        let decision = decide(&self.spec, &input);
+        let (phase, safety) = match (live, forecast) {
+            (None, _) => (
+                Phase::Holding,
+                Some(format!(
+                    "live data missing: holding the last decision ({})",
+                    decision.explanation
+                )),
+            ),
+            (Some(_), None) => (
+                Phase::ReactiveFallback,
+                Some(match self.refreshed_at {
+                    Some(r) => format!("forecast stale (last refresh {r}): reactive on live data"),
+                    None => "no forecast yet: reactive on live data".to_string(),
+                }),
+            ),
+            (Some(_), Some(_)) => (Phase::Ok, None),
+        };
+        // Before any decision on fresh data there is nothing trustworthy to tell KEDA.
+        if live.is_none() && self.last.is_none() {
+            self.reg.update_status(|s| {
+                s.phase = Phase::Starting;
+                s.safety = Some(
+                    "no live data yet: KEDA is answered UNAVAILABLE and keeps the current replicas"
+                        .into(),
+                );
+            });
+            return;
+        }
+        let (reported, reported_active) = self.reported(&decision, live);
+        let answer = Answer::new(self.settings(), reported, reported_active, now);
+        self.slot.publish(answer);
+        self.count_events(&decision);
+        let metrics = self.shared.telemetry.service(&self.reg.key);
+        metrics.decision(
+            decision.desired_replicas,
+            decision.reactive_replicas,
+            reported_active,
+            decision.reason.as_str(),
+            self.spec.cold_start_secs,
+            self.shadow,
+        );
+        if let Some((from, to)) = decision.window
+            && let Some(f) = forecast
+        {
+            let to = to + Duration::seconds(1);
+            for q in [0.5, self.spec.quantile] {
+                if let Some(v) = f.max_over(Some(q), from, to) {
+                    metrics.forecast(q, v * 60.0 / f.step_secs as f64);
+                }
+            }
+        }
+        metrics.business_hours(self.spec.calendar.as_ref().is_none_or(|c| c.is_open(now)));
+        let saved = SavedDecision {
+            at: now,
+            desired: decision.desired_replicas,
+            active: decision.active,
+            reported,
+            reported_active,
+            zero_since: self.zero_since,
+        };
+        let changed = self.last.as_ref().is_none_or(|l| {
+            (
+                l.desired,
+                l.active,
+                l.reported,
+                l.reported_active,
+                l.zero_since,
+            ) != (
+                saved.desired,
+                saved.active,
+                saved.reported,
+                saved.reported_active,
+                saved.zero_since,
+            )
+        });
+        self.last = Some(saved.clone());
+        if changed {
+            self.save_decision(saved);
+        }
+        let view = DecisionView {
+            at: now,
+            summary: decision.to_string(),
+            decision,
+        };
+        self.reg.update_status(|s| {
+            s.phase = phase;
+            s.safety = safety;
+            s.decision = Some(view);
+            s.reported = Some(answer);
+        });
+    }
+
+    /// What KEDA is told: the decision, or in shadow mode what reactive scaling would do
+    /// (`ceil(live / threshold)` within the bounds; held when live data is missing).
+    fn reported(&self, d: &Decision, live: Option<(f64, DateTime<Utc>)>) -> (u32, bool) {
+        if !self.shadow {
+            return (d.desired_replicas, d.active);
+        }
+        let s = self.settings();
+        match live {
+            Some((v, _)) => {
+                let need = (v / s.threshold)
+                    .ceil()
+                    .clamp(0.0, f64::from(s.max_replicas)) as u32;
+                let may_sleep = s.scale_to_zero && s.min_replicas == 0;
+                if need == 0 && may_sleep {
+                    (0, false)
+                } else {
+                    (need.max(s.min_replicas).max(1), true)
+                }
+            }
+            None => {
+                let held = self.last.as_ref().map_or(1, |l| l.reported.max(1));
+                (held, true)
+            }
+        }
+    }
+
+    fn count_events(&self, d: &Decision) {
+        let prev = self.last.as_ref().map(|l| l.desired);
+        let Some(prev) = prev else { return };
+        let m = self.shared.telemetry.service(&self.reg.key);
+        let now = d.desired_replicas;
+        if d.reason == Reason::Wakeup && prev == 0 && now > 0 {
+            m.proactive("wake_up");
+        } else if prev > 0 && now == 0 {
+            m.proactive("scale_to_zero");
+        } else if d.reason == Reason::Predictive && now > prev {
+            m.proactive("prewarm");
+        } else if now < prev && now > 0 && matches!(d.reason, Reason::Predictive | Reason::Floor) {
+            m.proactive("scale_down");
+        }
+    }
+
+    fn save_decision(&self, saved: SavedDecision) {
+        let Some(store) = self.shared.store.clone() else {
+            return;
+        };
+        let key = decision_key(&self.reg.key);
+        tokio::task::spawn_blocking(move || {
+            let bytes = serde_json::to_vec(&saved).unwrap_or_default();
+            if let Err(e) = store.put_state(&key, &bytes) {
+                tracing::warn!(key = %key, error = %e, "Could not save the decision.");
+            }
+        });
+    }
+}

@@ -1,0 +1,280 @@
+//! The runtime's loop on a demand source in memory, driven tick by tick: pre-warming ahead of
+//! a predictable morning and releasing after, holding on missing data, reactive fallback on a
+//! stale forecast, the same answers from two workers that started at different times, and
+//! state kept across a restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use prescale_core::synth::{SyntheticSpec, generate};
+use prescale_server::persist::{MemoryStore, StateStore};
+use prescale_server::registry::{Registration, Registry, Slot, Starter};
+use prescale_server::runtime::{Runtime, RuntimeConfig};
+use prescale_server::source::{MemorySource, SameSource, SourceError};
+use prescale_server::status::Phase;
+use prescale_server::telemetry::Telemetry;
+use prescale_server::worker::Worker;
+
+const QUERY: &str = "sum(rate(requests_total[1m]))*60";
+
+struct Manual;
+
+impl Starter for Manual {
+    fn start(&self, _: Arc<Slot>, _: Arc<Registration>) {}
+}
+
+struct Harness {
+    runtime: Runtime,
+    registry: Registry,
+    telemetry: Arc<Telemetry>,
+}
+
+fn harness(source: Arc<MemorySource>, store: Option<Arc<dyn StateStore>>) -> Harness {
+    let telemetry = Arc::new(Telemetry::new());
+    let runtime = Runtime::new(
+        RuntimeConfig::default(),
+        Arc::new(SameSource(source.clone())),
+        telemetry.clone(),
+        store,
+    );
+    Harness {
+        runtime,
+        registry: Registry::new(Arc::new(Manual)),
+        telemetry,
+    }
+}
+
+fn metadata(extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut md: HashMap<String, String> = [
+        ("serverAddress", "http://prometheus:9090"),
+        ("query", QUERY),
+        ("threshold", "30"),
+        ("history", "3d"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        md.insert(k.to_string(), v.to_string());
+    }
+    md
+}
+
+impl Harness {
+    fn worker(&self, name: &str, extra: &[(&str, &str)]) -> (Worker, Arc<Slot>, Arc<Registration>) {
+        let (slot, reg) = self.registry.resolve("ml", name, &metadata(extra)).unwrap();
+        (self.runtime.worker(slot.clone(), reg.clone()), slot, reg)
+    }
+}
+
+/// Four days of the demo workload (idle 01:00-06:00 UTC every night), from a Monday.
+fn demo() -> (DateTime<Utc>, Vec<f64>) {
+    let s = generate(&SyntheticSpec {
+        days: 4.0,
+        spikes_per_day: 0.0,
+        ..SyntheticSpec::demo()
+    });
+    (s.start(), s.values().to_vec())
+}
+
+fn ticks(from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> {
+    let n = (to - from).num_seconds() / 15;
+    (0..n).map(move |i| from + Duration::seconds(15 * i))
+}
+
+#[tokio::test]
+async fn wakes_before_the_morning_and_sleeps_at_night() {
+    let (start, values) = demo();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values.clone());
+    let h = harness(source, None);
+    let (mut w, slot, reg) = h.worker("chat", &[]);
+    let day3 = start + Duration::days(3);
+    let mut first_active = None;
+    let mut asleep_at_night = false;
+    for t in ticks(day3 - Duration::hours(3), day3 + Duration::hours(7)) {
+        w.tick(t).await;
+        let a = slot.answer().expect("a decision on fresh data");
+        let hour = (t - day3).num_minutes() as f64 / 60.0;
+        if (3.0..5.0).contains(&hour) && !a.active {
+            asleep_at_night = true;
+        }
+        if hour >= 5.0 && a.active && first_active.is_none() {
+            first_active = Some(t);
+        }
+    }
+    assert!(asleep_at_night, "never scaled to zero in the idle night");
+    let morning = day3 + Duration::hours(6);
+    let woke = first_active.expect("woke up");
+    // Demand resumes at 06:00: the pods were requested at least one cold start (3 min) before.
+    assert!(woke <= morning - Duration::minutes(3), "woke at {woke}");
+    assert!(
+        woke >= morning - Duration::minutes(15),
+        "woke too early, at {woke}"
+    );
+    let status = reg.status();
+    assert_eq!(status.phase, Phase::Ok);
+    assert!(status.refits >= 1);
+    let analysis = status.analysis.expect("analysed");
+    assert!(
+        analysis.patterns.iter().any(|p| p.seconds == 86_400),
+        "{:?}",
+        analysis.patterns
+    );
+    let f = status.forecast.expect("a forecast");
+    assert!(f.steps.len() >= 13);
+    assert!(status.accuracy.scored > 0);
+    let text = h.telemetry.encode();
+    for name in [
+        "prescale_desired_replicas{",
+        "prescale_forecast_demand{",
+        "prescale_pattern_detected{",
+        "prescale_refits_total{",
+        "prescale_proactive_events_total{",
+        "prescale_forecast_accuracy_ratio{",
+    ] {
+        assert!(text.contains(name), "{name} missing from\n{text}");
+    }
+    assert!(
+        text.contains(
+            r#"prescale_proactive_events_total{namespace="ml",service="chat",kind="wake_up"} 1"#
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn missing_live_data_holds_and_never_deactivates() {
+    let (start, values) = demo();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values);
+    let h = harness(source.clone(), None);
+    let (mut w, slot, reg) = h.worker("chat", &[]);
+    let day2 = start + Duration::days(2);
+    // Busy at 10:00.
+    for t in ticks(day2 + Duration::hours(9), day2 + Duration::hours(10)) {
+        w.tick(t).await;
+    }
+    let before = slot.answer().unwrap();
+    assert!(before.active && before.replicas >= 2, "{before:?}");
+    source.fail(Some(SourceError::new("connect", "connection refused")));
+    for t in ticks(day2 + Duration::hours(10), day2 + Duration::hours(11)) {
+        w.tick(t).await;
+        let a = slot.answer().unwrap();
+        assert!(a.active && a.replicas >= before.replicas.min(a.replicas).max(1));
+    }
+    let status = reg.status();
+    assert_eq!(status.phase, Phase::Holding);
+    assert!(status.safety.unwrap().contains("live data missing"));
+    assert_eq!(status.last_error.unwrap().kind, "connect");
+    // Back: decisions follow live data again.
+    source.fail(None);
+    w.tick(day2 + Duration::hours(11)).await;
+    assert_ne!(reg.status().phase, Phase::Holding);
+}
+
+#[tokio::test]
+async fn no_answer_before_fresh_live_data() {
+    let source = Arc::new(MemorySource::new());
+    source.fail(Some(SourceError::new("connect", "connection refused")));
+    let h = harness(source, None);
+    let (mut w, slot, reg) = h.worker("cold", &[]);
+    w.tick(DateTime::from_timestamp(1_704_067_200, 0).unwrap())
+        .await;
+    assert!(slot.answer().is_none());
+    assert_eq!(reg.status().phase, Phase::Starting);
+}
+
+#[tokio::test]
+async fn a_stale_forecast_falls_back_to_reactive() {
+    let (start, values) = demo();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values);
+    let h = harness(source.clone(), None);
+    let (mut w, slot, reg) = h.worker("chat", &[]);
+    let day2 = start + Duration::days(2);
+    for t in ticks(day2 + Duration::hours(9), day2 + Duration::hours(10)) {
+        w.tick(t).await;
+    }
+    assert_eq!(reg.status().phase, Phase::Ok);
+    // History reads fail from 10:00; live reads work.
+    source.fail_ranges(Some(SourceError::new("timeout", "query_range timed out")));
+    let mut phases = Vec::new();
+    for t in ticks(
+        day2 + Duration::hours(10),
+        day2 + Duration::hours(10) + Duration::minutes(30),
+    ) {
+        w.tick(t).await;
+        let a = slot.answer().unwrap();
+        assert!(a.active);
+        phases.push(reg.status().phase);
+    }
+    // The forecast made before 10:00 is used for up to 15 minutes, then dropped.
+    assert_eq!(phases.first(), Some(&Phase::Ok));
+    assert_eq!(phases.last(), Some(&Phase::ReactiveFallback));
+    let status = reg.status();
+    let d = status.decision.unwrap();
+    assert!(d.decision.predictive_replicas.is_none(), "{d:?}");
+    assert!(status.safety.unwrap().contains("reactive"));
+    assert_eq!(status.last_error.unwrap().kind, "timeout");
+}
+
+#[tokio::test]
+async fn two_workers_started_at_different_times_give_the_same_answers() {
+    let (start, values) = demo();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values);
+    let a = harness(source.clone(), None);
+    let b = harness(source, None);
+    // One day of history: both fit the day before the same refit point.
+    let (mut wa, sa, _) = a.worker("chat", &[("history", "1d")]);
+    let (mut wb, sb, _) = b.worker("chat", &[("history", "1d")]);
+    let day3 = start + Duration::days(3);
+    let late = day3 + Duration::hours(4) + Duration::minutes(7);
+    let mut compared = 0;
+    for t in ticks(day3, day3 + Duration::hours(8)) {
+        wa.tick(t).await;
+        if t >= late {
+            wb.tick(t).await;
+            assert_eq!(sa.answer(), sb.answer(), "at {t}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 900, "{compared}");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_history_and_the_last_decision() {
+    let (start, values) = demo();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values);
+    let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+    let day2 = start + Duration::days(2);
+    let before = {
+        let h = harness(source.clone(), Some(store.clone()));
+        let (mut w, slot, _) = h.worker("chat", &[]);
+        for t in ticks(day2 + Duration::hours(9), day2 + Duration::hours(10)) {
+            w.tick(t).await;
+        }
+        // Let the blocking saves finish.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        slot.answer().unwrap()
+    };
+    let saved = prescale_server::persist::load_registrations(store.as_ref()).unwrap();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].0.name, "chat");
+    // A new server: the history comes from the store, only the gap from the source.
+    let (_, ranges_before) = source.calls();
+    let h = harness(source.clone(), Some(store));
+    let (mut w, slot, reg) = h.worker("chat", &[]);
+    w.tick(day2 + Duration::hours(10) + Duration::minutes(30))
+        .await;
+    let status = reg.status();
+    assert_eq!(status.phase, Phase::Ok);
+    assert!(status.history.samples >= 2 * 1440, "{:?}", status.history);
+    let (_, ranges_after) = source.calls();
+    assert_eq!(ranges_after - ranges_before, 1);
+    let after = slot.answer().unwrap();
+    assert!(after.active && before.active);
+}
