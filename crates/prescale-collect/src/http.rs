@@ -165,7 +165,6 @@ impl HttpClient {
     }
 
     /// GETs `url` (with retries) and maps any non-2xx status onto an error.
-    #[allow(dead_code)] // used by the scrape and RabbitMQ sources
     pub(crate) async fn get(&self, url: &Url) -> Result<Vec<u8>, CollectError> {
         let resp = self.get_raw(url).await?;
         self.check_status(url, resp)

@@ -5,6 +5,8 @@
 //!
 //! - [`prometheus`]: the Prometheus HTTP API, instant `query` and chunked `query_range` for
 //!   history backfill, with timeouts, retries, basic/bearer auth and TLS (rustls).
+//! - [`scrape`]: a target's `/metrics` page (vLLM, DCGM exporter) in the text exposition
+//!   format, with histograms, when no Prometheus is around.
 //!
 //! Every failure is a typed [`CollectError`] whose [`kind`](CollectError::kind) labels
 //! `prescale_collector_errors_total{source,kind}` (see [`CollectorMetrics`]); nothing panics on
@@ -15,6 +17,7 @@ pub mod error;
 mod http;
 pub mod metrics;
 pub mod prometheus;
+pub mod scrape;
 pub mod series;
 
 use std::future::Future;

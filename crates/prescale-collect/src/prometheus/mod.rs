@@ -297,6 +297,29 @@ impl PrometheusClient {
 /// One request's share of a range: its first and last grid point.
 pub type Chunk = (DateTime<Utc>, DateTime<Utc>);
 
+/// One PromQL expression on one server, as a [`Source`](crate::Source) of its current values.
+#[derive(Debug, Clone)]
+pub struct PrometheusQuery {
+    /// The client.
+    pub client: PrometheusClient,
+    /// The expression.
+    pub promql: String,
+}
+
+impl crate::Source for PrometheusQuery {
+    fn kind(&self) -> SourceKind {
+        SRC
+    }
+
+    fn describe(&self) -> String {
+        format!("{} `{}`", self.client.url(), self.promql)
+    }
+
+    async fn collect(&self) -> Result<Vec<Series>, CollectError> {
+        Ok(self.client.query(&self.promql, None).await?.series)
+    }
+}
+
 /// Splits `[start, end]` on a grid of `step` into consecutive chunks of at most `max_points`
 /// grid points each (the next chunk starts one step after the previous one ends).
 pub fn plan_chunks(
