@@ -47,8 +47,12 @@ impl Rec {
         last: 0.0,
     };
 
-    /// Adds one sample taken `offset_ms` after the bucket's start.
-    fn add(&mut self, offset_ms: u32, value: f64) {
+    /// Adds one sample taken `offset_ms` after the bucket's start; returns false (and changes
+    /// nothing) for a repeat of the latest sample (same offset, same value).
+    fn add(&mut self, offset_ms: u32, value: f64) -> bool {
+        if self.count > 0 && offset_ms == self.last_offset_ms && value == self.last {
+            return false;
+        }
         if self.count == 0 {
             *self = Rec {
                 count: 1,
@@ -58,7 +62,7 @@ impl Rec {
                 max: value,
                 last: value,
             };
-            return;
+            return true;
         }
         self.count = self.count.saturating_add(1);
         self.sum += value;
@@ -68,6 +72,7 @@ impl Rec {
             self.last_offset_ms = offset_ms;
             self.last = value;
         }
+        true
     }
 
     /// Folds in the aggregates of `other`, whose bucket starts `shift_ms` after this one's
@@ -174,10 +179,12 @@ impl ChunkBuf {
         self.present == 0
     }
 
-    /// Adds a sample to bucket `bucket`, `offset_ms` after its start.
-    pub(crate) fn add(&mut self, bucket: usize, offset_ms: u32, value: f64) {
-        self.recs[bucket].add(offset_ms, value);
+    /// Adds a sample to bucket `bucket`, `offset_ms` after its start; returns false for a
+    /// repeat of the bucket's latest sample, which is skipped.
+    pub(crate) fn add(&mut self, bucket: usize, offset_ms: u32, value: f64) -> bool {
+        let added = self.recs[bucket].add(offset_ms, value);
         self.present |= 1 << bucket;
+        added
     }
 
     /// Folds `rec` into bucket `bucket`; `rec`'s bucket starts `shift_ms` after it.
@@ -286,10 +293,21 @@ mod tests {
     #[test]
     fn equal_timestamps_keep_the_later_write_as_last() {
         let mut buf = ChunkBuf::empty();
-        buf.add(0, 5, 1.0);
-        buf.add(0, 5, 3.0);
+        assert!(buf.add(0, 5, 1.0));
+        assert!(buf.add(0, 5, 3.0));
         let (_, r) = last(&encoded(&buf)).expect("valid").expect("a bucket");
         assert_eq!((r.count, r.last), (2, 3.0));
+    }
+
+    #[test]
+    fn a_repeat_of_the_latest_sample_is_skipped() {
+        let mut buf = ChunkBuf::empty();
+        assert!(buf.add(0, 5, 1.0));
+        assert!(!buf.add(0, 5, 1.0));
+        assert!(buf.add(0, 6, 1.0), "another timestamp is another sample");
+        assert!(buf.add(0, 5, 1.0), "not the latest any more");
+        let (_, r) = last(&encoded(&buf)).expect("valid").expect("a bucket");
+        assert_eq!((r.count, r.sum), (3, 3.0));
     }
 
     #[test]

@@ -68,6 +68,7 @@ pub use error::{Result, StoreError};
 pub use read::{Aggregation, Bucket};
 pub use retention::StoreStats;
 pub use store::Store;
+pub use write::WriteBatch;
 
 /// One sample: its timestamp and value.
 pub type Sample = (chrono::DateTime<chrono::Utc>, f64);

@@ -6,10 +6,66 @@ use crate::Sample;
 use crate::chunk::ChunkBuf;
 use crate::error::{Result, StoreError};
 use crate::grid::{Position, key};
-use crate::store::{DIRTY, META, SERIES, Store, chunks, horizon_key};
+use crate::store::{DIRTY, META, SERIES, STATE, Store, chunks, horizon_key};
 
 /// Longest series name or state key, in bytes.
 pub(crate) const MAX_NAME_BYTES: usize = 1024;
+
+/// Samples of many series and state-record changes, written together in one transaction by
+/// [`Store::write`]: all of it is stored, or none.
+///
+/// For example, history backfilled from Prometheus and the record of how far the backfill
+/// got, so that a crash cannot leave one without the other.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use prescale_store::{Store, StoreConfig, WriteBatch};
+///
+/// # let dir = tempfile::tempdir().expect("a temporary directory");
+/// # let store = Store::open(&dir.path().join("h.redb"), StoreConfig::default()).expect("opens");
+/// let t = Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap();
+/// let samples = [(t, 12.0)];
+/// let mut batch = WriteBatch::new();
+/// batch
+///     .append("prometheus/chat", &samples)
+///     .put_state("backfill/prometheus/chat", b"2024-05-01T00:00:00Z");
+/// assert_eq!(store.write(&batch).expect("stored"), 1);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch<'a> {
+    samples: Vec<(&'a str, &'a [Sample])>,
+    states: Vec<(&'a str, Option<&'a [u8]>)>,
+}
+
+impl<'a> WriteBatch<'a> {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds samples of `series` (as [`Store::append`] would write them).
+    pub fn append(&mut self, series: &'a str, samples: &'a [Sample]) -> &mut Self {
+        self.samples.push((series, samples));
+        self
+    }
+
+    /// Sets state record `key` to `value` (as [`Store::put_state`]).
+    pub fn put_state(&mut self, key: &'a str, value: &'a [u8]) -> &mut Self {
+        self.states.push((key, Some(value)));
+        self
+    }
+
+    /// Removes state record `key` (as [`Store::delete_state`]).
+    pub fn delete_state(&mut self, key: &'a str) -> &mut Self {
+        self.states.push((key, None));
+        self
+    }
+
+    /// Whether the batch holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.states.is_empty()
+    }
+}
 
 /// One series' samples, checked and placed on the base grid, in time order.
 struct Prepared<'a> {
@@ -28,10 +84,11 @@ impl Store {
     ///   timestamp before 1970 ([`StoreError::TimestampOutOfRange`]) or an empty or over-long
     ///   name ([`StoreError::InvalidName`]).
     /// - Samples may come in any order, across calls too: each lands in its bucket.
-    /// - Appending is not idempotent: a sample appended twice (same timestamp, or not) counts
-    ///   twice in its bucket's count, sum and mean (min, max and last are unaffected when the
-    ///   value is the same). Of samples with equal timestamps, the one appended last is the
-    ///   bucket's `last`.
+    /// - A sample equal to its bucket's latest sample (same millisecond, same value) is a
+    ///   duplicate: it is skipped and not counted. So re-sending the latest sample, or a
+    ///   backfill written at the store's resolution (one sample per bucket), changes nothing.
+    ///   Any other repeated sample counts again in its bucket's count, sum and mean. Of two
+    ///   different values at the same timestamp, the one appended last is the bucket's `last`.
     /// - Samples older than the retention horizon set by the last
     ///   [`enforce_retention`](Store::enforce_retention) are skipped (they would be removed at
     ///   once) and not counted in the return value.
@@ -46,6 +103,30 @@ impl Store {
         let prepared = self.prepare(batch)?;
         let txn = self.begin_write()?;
         let written = self.write_prepared(&txn, &prepared)?;
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(written)
+    }
+
+    /// Writes a [`WriteBatch`] in one transaction and returns how many samples were stored.
+    /// The rules of [`append`](Store::append) and [`put_state`](Store::put_state) apply; state
+    /// changes apply in the order they were added. All or nothing, durable when it returns.
+    pub fn write(&self, batch: &WriteBatch<'_>) -> Result<usize> {
+        let prepared = self.prepare(&batch.samples)?;
+        for (key, _) in &batch.states {
+            check_name("state key", key)?;
+        }
+        let txn = self.begin_write()?;
+        let written = self.write_prepared(&txn, &prepared)?;
+        if !batch.states.is_empty() {
+            let mut table = txn.open_table(STATE).map_err(|e| self.err(e))?;
+            for &(key, value) in &batch.states {
+                match value {
+                    Some(value) => table.insert(key, value).map(|_| ()),
+                    None => table.remove(key).map(|_| ()),
+                }
+                .map_err(|e| self.err(e))?;
+            }
+        }
         txn.commit().map_err(|e| self.err(e))?;
         Ok(written)
     }
@@ -116,8 +197,12 @@ impl Store {
                         .map_err(|reason| self.corrupt_chunk(0, k, reason))?,
                     None => ChunkBuf::empty(),
                 };
+                let before = written;
                 for &(_, pos, value) in group {
-                    buf.add(pos.bucket, pos.offset_ms, value);
+                    written += usize::from(buf.add(pos.bucket, pos.offset_ms, value));
+                }
+                if written == before {
+                    continue; // Only duplicates.
                 }
                 encoded.clear();
                 buf.encode(&mut encoded);
@@ -127,7 +212,6 @@ impl Store {
                 if let Some(dirty) = dirty.as_mut() {
                     dirty.insert(k, ()).map_err(|e| self.err(e))?;
                 }
-                written += group.len();
             }
         }
         Ok(written)

@@ -5,7 +5,7 @@ mod common;
 
 use chrono::Duration;
 use common::{minute, open_temp, t0, temp_store_path};
-use prescale_store::{Aggregation, Store, StoreConfig, StoreError};
+use prescale_store::{Aggregation, Store, StoreConfig, StoreError, WriteBatch};
 
 #[test]
 fn samples_are_aggregated_per_bucket_and_gaps_stay_gaps() {
@@ -120,6 +120,76 @@ fn out_of_order_and_duplicate_samples_land_in_their_buckets() {
 }
 
 #[test]
+fn resending_samples_at_the_resolution_changes_nothing() {
+    let (_dir, _path, store) = open_temp(StoreConfig::default());
+    let backfill: Vec<_> = (0..90).map(|m| (minute(m), (m * 3 % 11) as f64)).collect();
+    assert_eq!(store.append("s", &backfill).expect("stored"), 90);
+    assert_eq!(store.append("s", &backfill).expect("only duplicates"), 0);
+    let buckets = store.buckets("s", 0, t0(), minute(90)).expect("readable");
+    assert!(buckets.iter().all(|b| b.count == 1));
+    // Within one call too (samples are put in time order first).
+    let scrape = [
+        (minute(100) + Duration::seconds(15), 2.0),
+        (minute(100), 1.0),
+        (minute(100), 1.0),
+    ];
+    assert_eq!(store.append("s", &scrape).expect("stored"), 2);
+    // A repeat that is not the bucket's latest sample counts again.
+    assert_eq!(store.append("s", &[(minute(100), 1.0)]).expect("stored"), 1);
+    let b = store
+        .buckets("s", 0, minute(100), minute(101))
+        .expect("readable")[0];
+    assert_eq!((b.count, b.sum, b.last), (3, 4.0, 2.0));
+}
+
+#[test]
+fn a_write_batch_stores_samples_and_state_together() {
+    let (_dir, _path, store) = open_temp(StoreConfig::default());
+    store.put_state("old", b"x").expect("stored");
+    let a = [(minute(0), 1.0), (minute(1), 2.0)];
+    let mut batch = WriteBatch::new();
+    assert!(batch.is_empty());
+    batch
+        .append("a", &a)
+        .put_state("backfill/a", b"2")
+        .delete_state("old");
+    assert_eq!(store.write(&batch).expect("stored"), 2);
+    assert_eq!(
+        store.range("a", t0(), minute(2)).expect("readable"),
+        a.to_vec()
+    );
+    assert_eq!(
+        store.get_state("backfill/a").expect("readable"),
+        Some(b"2".to_vec())
+    );
+    assert_eq!(store.get_state("old").expect("readable"), None);
+
+    // A bad sample or key stops everything.
+    let bad = [(minute(5), f64::NAN)];
+    let mut batch = WriteBatch::new();
+    batch.put_state("backfill/a", b"5").append("a", &bad);
+    assert!(matches!(
+        store.write(&batch),
+        Err(StoreError::NonFinite { .. })
+    ));
+    let mut batch = WriteBatch::new();
+    let five = [(minute(5), 5.0)];
+    batch.append("a", &five).put_state("", b"5");
+    assert!(matches!(
+        store.write(&batch),
+        Err(StoreError::InvalidName { .. })
+    ));
+    assert_eq!(
+        store.get_state("backfill/a").expect("readable"),
+        Some(b"2".to_vec())
+    );
+    assert_eq!(
+        store.range("a", t0(), minute(10)).expect("readable").len(),
+        2
+    );
+}
+
+#[test]
 fn bad_samples_reject_the_whole_call() {
     let (_dir, _path, store) = open_temp(StoreConfig::default());
     let good = [(minute(0), 1.0)];
@@ -174,7 +244,8 @@ fn batches_span_many_series_and_list_them() {
         store
             .append_batch(&[("redis/b", &b), ("rabbitmq/a", &a), ("redis/b", &b)])
             .expect("stored"),
-        4
+        3,
+        "the second redis/b sample is a duplicate"
     );
     assert_eq!(
         store.series().expect("readable"),
