@@ -25,7 +25,8 @@ fn range_response(points: usize) -> String {
             body.push(',');
         }
         // Values with the decimals Prometheus prints for rates.
-        let value = 40.0 + 25.0 * ((i as f64) / 229.0).sin() + (i % 7) as f64 * 0.137_931_034_482_758_6;
+        let value =
+            40.0 + 25.0 * ((i as f64) / 229.0).sin() + (i % 7) as f64 * 0.137_931_034_482_758_6;
         let _ = write!(body, "[{},\"{}\"]", start + 60 * i as u64, value);
     }
     body.push_str("]}]}}");
@@ -42,9 +43,16 @@ fn exposition_page(bytes: usize) -> String {
     let mut engine = 0;
     while page.len() < bytes {
         let labels = format!("engine=\"{engine}\",model_name=\"meta-llama/Llama-3.1-8B\"");
-        let _ = writeln!(page, "# HELP vllm:num_requests_waiting Number of requests waiting.");
+        let _ = writeln!(
+            page,
+            "# HELP vllm:num_requests_waiting Number of requests waiting."
+        );
         let _ = writeln!(page, "# TYPE vllm:num_requests_waiting gauge");
-        let _ = writeln!(page, "vllm:num_requests_waiting{{{labels}}} {}.0", engine % 13);
+        let _ = writeln!(
+            page,
+            "vllm:num_requests_waiting{{{labels}}} {}.0",
+            engine % 13
+        );
         let _ = writeln!(page, "# TYPE vllm:request_success_total counter");
         for reason in ["stop", "length", "abort"] {
             let _ = writeln!(
@@ -61,8 +69,14 @@ fn exposition_page(bytes: usize) -> String {
                 (i + 1) * 17
             );
         }
-        let _ = writeln!(page, "vllm:e2e_request_latency_seconds_sum{{{labels}}} 1234.5678");
-        let _ = writeln!(page, "vllm:e2e_request_latency_seconds_count{{{labels}}} 272.0");
+        let _ = writeln!(
+            page,
+            "vllm:e2e_request_latency_seconds_sum{{{labels}}} 1234.5678"
+        );
+        let _ = writeln!(
+            page,
+            "vllm:e2e_request_latency_seconds_count{{{labels}}} 272.0"
+        );
         engine += 1;
     }
     page

@@ -7,6 +7,14 @@
 //!   history backfill, with timeouts, retries, basic/bearer auth and TLS (rustls).
 //! - [`scrape`]: a target's `/metrics` page (vLLM, DCGM exporter) in the text exposition
 //!   format, with histograms, when no Prometheus is around.
+//! - [`rabbitmq`]: queue depth and publish/deliver rates from the management HTTP API.
+//! - [`redis`]: list lengths, with the priority sub-lists of Celery's Redis broker.
+//!
+//!
+//! [`ml`] names the ML metrics (request rate, P50/P95/P99 latency, TTFT, tokens/s, queue,
+//! KV-cache, GPU, training progress, cost per request and per 1k tokens) with their units,
+//! renders their PromQL per service, and reads a workload's summary from Prometheus or from
+//! two scrapes.
 //!
 //! Every failure is a typed [`CollectError`] whose [`kind`](CollectError::kind) labels
 //! `prescale_collector_errors_total{source,kind}` (see [`CollectorMetrics`]); nothing panics on
@@ -16,7 +24,10 @@
 pub mod error;
 mod http;
 pub mod metrics;
+pub mod ml;
 pub mod prometheus;
+pub mod rabbitmq;
+pub mod redis;
 pub mod scrape;
 pub mod series;
 

@@ -115,7 +115,11 @@ impl ScrapeClient {
         let result = async {
             let body = self.http.get(&self.url).await?;
             let text = std::str::from_utf8(&body).map_err(|e| {
-                CollectError::bad(SRC, self.url.as_str(), format!("the page is not UTF-8: {e}"))
+                CollectError::bad(
+                    SRC,
+                    self.url.as_str(),
+                    format!("the page is not UTF-8: {e}"),
+                )
             })?;
             let page = parse_exposition(text).map_err(|e| match e {
                 CollectError::BadResponse { place, reason, .. } => CollectError::BadResponse {

@@ -203,7 +203,9 @@ impl Builder {
             "HELP" | "TYPE" => {
                 let (name, value) = split_word(rest.trim_start_matches([' ', '\t']));
                 if name.is_empty() || !is_metric_name(name) {
-                    return Err(format!("# {keyword} needs a valid metric name, found {name:?}"));
+                    return Err(format!(
+                        "# {keyword} needs a valid metric name, found {name:?}"
+                    ));
                 }
                 let value = value.strip_prefix([' ', '\t']).unwrap_or(value);
                 let slot = self.family_slot(name);
@@ -232,12 +234,16 @@ impl Builder {
             help: None,
             samples: Vec::new(),
         });
-        self.by_name.insert(name.to_owned(), self.families.len() - 1);
+        self.by_name
+            .insert(name.to_owned(), self.families.len() - 1);
         self.families.len() - 1
     }
 
     fn sample(&mut self, sample: ExpositionSample) {
-        let slot = match self.current.filter(|&i| belongs(&self.families[i], &sample.name)) {
+        let slot = match self
+            .current
+            .filter(|&i| belongs(&self.families[i], &sample.name))
+        {
             Some(i) => i,
             None => self.lookup(&sample.name),
         };
@@ -269,9 +275,9 @@ impl Builder {
 
 fn belongs(family: &MetricFamily, name: &str) -> bool {
     name == family.name
-        || name.strip_prefix(family.name.as_str()).is_some_and(|suffix| {
-            family.kind.suffixes().contains(&suffix)
-        })
+        || name
+            .strip_prefix(family.name.as_str())
+            .is_some_and(|suffix| family.kind.suffixes().contains(&suffix))
 }
 
 /// Parses `name{labels} value [timestamp]` (or `{"name", labels} value` with a quoted name).
@@ -288,7 +294,10 @@ fn parse_sample(line: &str) -> Result<ExpositionSample, String> {
         pos = parse_labels(line, pos + 1, &mut labels, &mut name)?;
     }
     if name.is_empty() {
-        return Err(format!("expected a metric name at the start of {:?}", shorten(line)));
+        return Err(format!(
+            "expected a metric name at the start of {:?}",
+            shorten(line)
+        ));
     }
     let rest = &line[pos..];
     if !rest.starts_with([' ', '\t']) {
@@ -309,7 +318,9 @@ fn parse_sample(line: &str) -> Result<ExpositionSample, String> {
         ),
     };
     if let Some(extra) = parts.next() {
-        return Err(format!("unexpected {extra:?} after the timestamp (metric {name})"));
+        return Err(format!(
+            "unexpected {extra:?} after the timestamp (metric {name})"
+        ));
     }
     Ok(ExpositionSample {
         name,
@@ -374,7 +385,12 @@ fn parse_labels(
         match bytes.get(pos) {
             Some(b',') => pos += 1,
             Some(b'}') => {}
-            _ => return Err(format!("expected `,` or `}}` after label {:?}", labels.keys().last())),
+            _ => {
+                return Err(format!(
+                    "expected `,` or `}}` after label {:?}",
+                    labels.keys().last()
+                ));
+            }
         }
     }
 }

@@ -56,12 +56,17 @@ fn vllm_page_groups_families_and_keeps_colons() {
     let success = page.family("vllm:request_success_total").expect("counter");
     assert_eq!(success.kind, MetricType::Counter);
     assert_eq!(success.samples.len(), 2);
-    let latency = page.family("vllm:e2e_request_latency_seconds").expect("hist");
+    let latency = page
+        .family("vllm:e2e_request_latency_seconds")
+        .expect("hist");
     assert_eq!(latency.kind, MetricType::Histogram);
     assert_eq!(latency.samples.len(), 6);
     let hs = latency.histograms().expect("buckets");
     assert_eq!(hs.len(), 1);
-    assert_eq!(hs[0].buckets, vec![(0.3, 10.0), (1.0, 60.0), (f64::INFINITY, 100.0)]);
+    assert_eq!(
+        hs[0].buckets,
+        vec![(0.3, 10.0), (1.0, 60.0), (f64::INFINITY, 100.0)]
+    );
     assert_eq!(hs[0].sum, Some(71.5));
     assert_eq!(hs[0].count, Some(100.0));
     assert!(!hs[0].labels.contains_key("le"));
@@ -75,7 +80,10 @@ fn dcgm_page_with_crlf() {
     assert_eq!(util.samples.len(), 2);
     assert_eq!(util.samples[0].labels["modelName"], "NVIDIA H100 80GB HBM3");
     assert_eq!(util.samples[0].value, 87.0);
-    assert_eq!(page.family("DCGM_FI_DEV_FB_USED").expect("fb").samples[0].value, 71234.0);
+    assert_eq!(
+        page.family("DCGM_FI_DEV_FB_USED").expect("fb").samples[0].value,
+        71234.0
+    );
 }
 
 #[test]
@@ -104,8 +112,14 @@ fn escapes_timestamps_special_values_and_untyped() {
     assert_eq!(s.labels["msg"], "say \"hi\"\n");
     assert_eq!(s.labels["empty"], "");
     assert_eq!(weird.kind, MetricType::Untyped);
-    assert_eq!(page.family("indented_metric").expect("x").samples[0].value, f64::INFINITY);
-    assert_eq!(page.family("neg").expect("x").samples[0].value, f64::NEG_INFINITY);
+    assert_eq!(
+        page.family("indented_metric").expect("x").samples[0].value,
+        f64::INFINITY
+    );
+    assert_eq!(
+        page.family("neg").expect("x").samples[0].value,
+        f64::NEG_INFINITY
+    );
     assert_eq!(page.family("exp").expect("x").samples[0].value, 0.0015);
     let utf8 = page.family("my.utf8.metric").expect("quoted name");
     assert_eq!(utf8.samples[0].labels["label.with.dots"], "x");
@@ -132,7 +146,10 @@ fn errors_name_the_line() {
         let err = parse_exposition(text).expect_err(text);
         assert_eq!(err.kind(), "bad_response", "{text}");
         let msg = err.to_string();
-        assert!(msg.contains(line) && msg.contains(reason), "{text:?}: {msg}");
+        assert!(
+            msg.contains(line) && msg.contains(reason),
+            "{text:?}: {msg}"
+        );
         assert!(msg.starts_with("scrape: "), "{msg}");
     }
 }
@@ -149,7 +166,11 @@ fn histogram_bucket_errors_and_multiple_series() {
     assert_eq!(hs[1].sum, Some(9.0));
     assert_eq!(hs[0].count, None);
     let bad = parse_exposition("# TYPE h histogram\nh_bucket{le=\"x\"} 1\n").expect("parses");
-    let err = bad.family("h").expect("h").histograms().expect_err("bad le");
+    let err = bad
+        .family("h")
+        .expect("h")
+        .histograms()
+        .expect_err("bad le");
     assert!(err.to_string().contains("le=\"x\""), "{err}");
     let missing = parse_exposition("# TYPE h histogram\nh_bucket 1\n").expect("parses");
     assert!(missing.family("h").expect("h").histograms().is_err());
