@@ -85,7 +85,7 @@ impl ScalerService {
             _ => {
                 let status = slot.registration().status();
                 Err(Status::unavailable(format!(
-                    "{}: no decision yet ({}); KEDA keeps the current replicas",
+                    "{}: no decision yet ({})",
                     slot.key,
                     status.safety.unwrap_or_else(|| "starting".into())
                 )))

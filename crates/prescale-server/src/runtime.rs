@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::cost::Signals;
 use crate::persist::StateStore;
 use crate::registry::{Registration, Slot, Starter};
 use crate::source::{DemandSource, Scaled, SourceError, SourceFactory};
@@ -88,31 +89,32 @@ impl RuntimeConfig {
     pub fn validate(&self) -> Result<(), String> {
         let s = |d: Duration| d.as_secs();
         for (name, d) in [
-            ("decisionInterval", self.decision_interval),
-            ("refreshInterval", self.refresh_interval),
-            ("refitInterval", self.refit_interval),
-            ("forecastStaleAfter", self.forecast_stale_after),
-            ("fitWindow", self.fit_window),
+            ("decision_interval", self.decision_interval),
+            ("refresh_interval", self.refresh_interval),
+            ("refit_interval", self.refit_interval),
+            ("forecast_stale_after", self.forecast_stale_after),
+            ("fit_window", self.fit_window),
         ] {
             if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
                 return Err(format!("{name} must be a whole number of seconds >= 1"));
             }
         }
         if s(self.refresh_interval) % s(self.decision_interval) != 0 {
-            return Err("refreshInterval must be a multiple of decisionInterval".into());
+            return Err("refresh_interval must be a multiple of decision_interval".into());
         }
         if s(self.refresh_interval) % 60 != 0
             || s(self.refit_interval) % s(self.refresh_interval) != 0
         {
             return Err(
-                "refreshInterval must be whole minutes, and refitInterval a multiple of it".into(),
+                "refresh_interval must be whole minutes, and refit_interval a multiple of it"
+                    .into(),
             );
         }
         if self.data_delay > Duration::from_secs(60) {
-            return Err("dataDelay must be at most 1m".into());
+            return Err("data_delay must be at most 1m".into());
         }
         if self.forecast_threads == 0 {
-            return Err("forecastThreads must be at least 1".into());
+            return Err("forecast_threads must be at least 1".into());
         }
         Ok(())
     }
@@ -126,6 +128,7 @@ pub(crate) struct Shared {
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) compute: Semaphore,
     pub(crate) store: Option<Arc<dyn StateStore>>,
+    pub(crate) signals: Arc<Signals>,
 }
 
 impl Shared {
@@ -172,6 +175,23 @@ impl Runtime {
         telemetry: Arc<Telemetry>,
         store: Option<Arc<dyn StateStore>>,
     ) -> Self {
+        Self::with_signals(
+            config,
+            sources,
+            telemetry,
+            store,
+            Arc::new(Signals::default()),
+        )
+    }
+
+    /// Like [`Runtime::new`], with the budget states and replica counts of a cost loop.
+    pub fn with_signals(
+        config: RuntimeConfig,
+        sources: Arc<dyn SourceFactory>,
+        telemetry: Arc<Telemetry>,
+        store: Option<Arc<dyn StateStore>>,
+        signals: Arc<Signals>,
+    ) -> Self {
         let permits = config.forecast_threads.max(1);
         Self {
             shared: Arc::new(Shared {
@@ -181,6 +201,7 @@ impl Runtime {
                 telemetry,
                 compute: Semaphore::new(permits),
                 store,
+                signals,
             }),
             handle: tokio::runtime::Handle::current(),
         }
@@ -189,6 +210,11 @@ impl Runtime {
     /// The configuration.
     pub fn config(&self) -> &RuntimeConfig {
         &self.shared.config
+    }
+
+    /// Budget states and running replicas the workers read (written by the cost loop).
+    pub fn signals(&self) -> Arc<Signals> {
+        self.shared.signals.clone()
     }
 
     /// A worker for `registration` in `slot`, not started (tests drive its ticks).

@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use prescale_core::Forecast;
 use prescale_forecast::model::{FitInput, Fitted, predict};
 use prescale_forecast::models::{ModelKind, ModelOptions};
-use prescale_policy::{BudgetState, Decision, PolicyInput, Reason, ScalingSpec, decide};
+use prescale_policy::{Decision, PolicyInput, Reason, ScalingSpec, decide};
 
 use crate::accuracy::Accuracy;
 use crate::analysis::{analyse, summary};
@@ -164,7 +164,7 @@ impl Worker {
     }
 
     fn error(&self, now: DateTime<Utc>, e: &SourceError) {
-        tracing::warn!(scaled_object = %self.reg.key, kind = %e.kind, error = %e, "Collection failed.");
+        tracing::debug!(scaled_object = %self.reg.key, kind = %e.kind, error = %e, "Collection failed.");
         self.reg.update_status(|s| {
             s.last_error = Some(ErrorView {
                 at: now,
@@ -466,7 +466,10 @@ impl Worker {
         let stale_after = Duration::from_std(cfg.forecast_stale_after).unwrap_or_default();
         let fresh = self.refreshed_at.is_some_and(|r| now - r <= stale_after);
         let forecast = self.forecast.as_ref().filter(|_| fresh);
-        let current = self.last.as_ref().map_or(0, |d| d.desired);
+        let signals = &self.shared.signals;
+        let current = signals
+            .running(&self.reg.key)
+            .unwrap_or_else(|| self.last.as_ref().map_or(0, |d| d.desired));
         let input = PolicyInput {
             now,
             live_demand: live.map(|l| l.0),
@@ -475,7 +478,7 @@ impl Worker {
             forecast,
             current_replicas: current,
             live_anomalous: false,
-            budget: BudgetState::Ok,
+            budget: signals.budget(&self.reg.key),
         };
         let decision = decide(&self.spec, &input);
         let (phase, safety) = match (live, forecast) {

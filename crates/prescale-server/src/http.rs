@@ -1,0 +1,112 @@
+//! The HTTP side: `/metrics`, `/healthz`, `/readyz` and the JSON API.
+//!
+//! | path | answer |
+//! |---|---|
+//! | `GET /metrics` | OpenMetrics text of every metric in `docs/metrics.md` |
+//! | `GET /healthz` | 200 while the process serves |
+//! | `GET /readyz` | 200 once the gRPC listener is up and saved registrations are loaded, else 503 |
+//! | `GET /api/v1/services` | every ScaledObject: mode, phase, decision and reason |
+//! | `GET /api/v1/services/{namespace}/{name}` | one ScaledObject: settings, patterns, trend, anomalies, forecast, decision with reason, safety state, accuracy, last error |
+//! | `GET /api/v1/cost` | replica-hours and dollars per service (when cost tracking is on) |
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::registry::{ObjectKey, Registry};
+use crate::status::ServiceSummary;
+use crate::telemetry::Telemetry;
+
+/// Gives the body of `/api/v1/cost`.
+pub trait CostReport: Send + Sync {
+    /// The cost snapshot as JSON.
+    fn cost_json(&self) -> serde_json::Value;
+}
+
+/// What the handlers read.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The registered ScaledObjects.
+    pub registry: Arc<Registry>,
+    /// The metrics.
+    pub telemetry: Arc<Telemetry>,
+    /// Set once the server is ready.
+    pub ready: Arc<AtomicBool>,
+    /// Cost tracking, when on.
+    pub cost: Option<Arc<dyn CostReport>>,
+}
+
+/// The router.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/services", get(services))
+        .route("/api/v1/services/{namespace}/{name}", get(service))
+        .route("/api/v1/cost", get(cost))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<HttpState>) -> Response {
+    s.telemetry.set_scaled_objects(s.registry.len());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.telemetry.encode(),
+    )
+        .into_response()
+}
+
+async fn readyz(State(s): State<HttpState>) -> Response {
+    if s.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn services(State(s): State<HttpState>) -> Json<serde_json::Value> {
+    let list: Vec<ServiceSummary> = s
+        .registry
+        .slots()
+        .iter()
+        .map(|slot| ServiceSummary::from(&slot.registration().status()))
+        .collect();
+    Json(json!({ "services": list }))
+}
+
+async fn service(
+    State(s): State<HttpState>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Response {
+    let key = ObjectKey::new(namespace, name);
+    match s.registry.get(&key) {
+        Some(slot) => Json(slot.registration().status()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("ScaledObject {key} is not registered") })),
+        )
+            .into_response(),
+    }
+}
+
+async fn cost(State(s): State<HttpState>) -> Response {
+    match &s.cost {
+        Some(c) => Json(c.cost_json()).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "cost tracking is off (no `cost` section in the config file)" })),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,101 @@
+//! Demand from Prometheus, through `prescale-collect`'s client (instant `query` for the live
+//! value, chunked `query_range` for history; typed errors counted in
+//! `prescale_collector_requests_total` and `prescale_collector_errors_total`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prescale_collect::prometheus::{PrometheusClient, PrometheusConfig};
+use prescale_collect::{CollectError, CollectorMetrics, Series};
+
+use crate::source::{BoxFuture, DemandSource, Point, SourceError, SourceFactory};
+
+/// Builds a Prometheus client per `serverAddress`.
+#[derive(Debug, Clone)]
+pub struct PrometheusSources {
+    metrics: CollectorMetrics,
+    /// Timeout of one HTTP request (default 5 s).
+    pub timeout: Duration,
+    /// Retries after a transient failure (default 1).
+    pub retries: u32,
+}
+
+impl PrometheusSources {
+    /// Clients counting their requests and errors in `metrics`.
+    pub fn new(metrics: CollectorMetrics) -> Self {
+        Self {
+            metrics,
+            timeout: Duration::from_secs(5),
+            retries: 1,
+        }
+    }
+}
+
+impl SourceFactory for PrometheusSources {
+    fn source(&self, server_address: &str) -> Result<Arc<dyn DemandSource>, SourceError> {
+        let mut cfg = PrometheusConfig::new(server_address);
+        cfg.timeout = self.timeout;
+        cfg.retries = self.retries;
+        let client = PrometheusClient::new(cfg)
+            .map_err(|e| convert(&e))?
+            .with_metrics(self.metrics.clone());
+        Ok(Arc::new(Prometheus(client)))
+    }
+}
+
+/// One Prometheus server.
+struct Prometheus(PrometheusClient);
+
+fn convert(e: &CollectError) -> SourceError {
+    SourceError::new(e.kind(), e.to_string())
+}
+
+/// The one series of a result; more is an error naming the query.
+fn one<'a>(query: &str, series: &'a [Series]) -> Result<Option<&'a Series>, SourceError> {
+    let with_samples: Vec<&Series> = series.iter().filter(|s| !s.samples.is_empty()).collect();
+    match with_samples.len() {
+        0 => Ok(None),
+        1 => Ok(Some(with_samples[0])),
+        n => Err(SourceError::new(
+            "many_series",
+            format!(
+                "query `{query}` returned {n} series; aggregate it into one (e.g. with sum(...))"
+            ),
+        )),
+    }
+}
+
+impl DemandSource for Prometheus {
+    fn instant<'a>(
+        &'a self,
+        query: &'a str,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<f64>, SourceError>> {
+        Box::pin(async move {
+            match self.0.query(query, Some(at)).await {
+                Ok(r) => Ok(one(query, &r.series)?.and_then(|s| s.samples.last().map(|x| x.value))),
+                Err(CollectError::Empty { .. }) => Ok(None),
+                Err(e) => Err(convert(&e)),
+            }
+        })
+    }
+
+    fn range<'a>(
+        &'a self,
+        query: &'a str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
+        Box::pin(async move {
+            match self.0.query_range(query, start, end, step).await {
+                Ok(r) => Ok(one(query, &r.series)?
+                    .map(|s| s.samples.iter().map(|x| (x.timestamp, x.value)).collect())
+                    .unwrap_or_default()),
+                Err(CollectError::Empty { .. }) => Ok(Vec::new()),
+                Err(e) => Err(convert(&e)),
+            }
+        })
+    }
+}

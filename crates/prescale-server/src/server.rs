@@ -1,0 +1,396 @@
+//! The whole server: gRPC (KEDA's external scaler, with reflection), HTTP, the runtime, the
+//! store, cost tracking, and a graceful shutdown.
+//!
+//! [`Server::bind`] opens the store, binds both listeners and registers the ScaledObjects of
+//! the config file and those saved in the store; [`Server::run`] serves until its shutdown
+//! future completes, then ends the streams, stops the workers and drains the listeners.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use prescale_collect::CollectorMetrics;
+use prescale_kube::cost::CostConfig;
+use prescale_kube::{KubeReplicaSource, ReplicaSource};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::ServerTlsConfig;
+
+use crate::cost::CostLoop;
+use crate::grpc::ScalerService;
+use crate::http::{CostReport, HttpState, router};
+use crate::metadata::Settings;
+use crate::persist::{PersistError, StateStore, load_registrations};
+use crate::prometheus::PrometheusSources;
+use crate::proto::external_scaler_server::ExternalScalerServer;
+use crate::registry::{ObjectKey, Registry};
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::source::SourceFactory;
+use crate::store::EmbeddedStore;
+use crate::telemetry::Telemetry;
+use crate::tls::{TlsError, TlsFiles};
+
+/// Default gRPC address.
+pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:6000";
+/// Default HTTP address.
+pub const DEFAULT_HTTP_ADDR: &str = "0.0.0.0:8080";
+/// The store's file name in the data directory.
+pub const STORE_FILE: &str = "prescale.redb";
+
+/// Everything the server is started with.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Directory of the embedded store; without one nothing survives a restart.
+    pub data_dir: Option<PathBuf>,
+    /// gRPC TLS.
+    pub tls: Option<TlsFiles>,
+    /// Schedules, shadow mode, time.
+    pub runtime: RuntimeConfig,
+    /// How long a call waits for a new ScaledObject's first decision.
+    pub first_answer_wait: Duration,
+    /// ScaledObjects registered at start.
+    pub preregistered: Vec<(ObjectKey, HashMap<String, String>)>,
+    /// Prometheus request timeout.
+    pub prometheus_timeout: Duration,
+    /// Prometheus retries after transient failures.
+    pub prometheus_retries: u32,
+    /// Cost tracking.
+    pub cost: Option<CostConfig>,
+    /// Read running replicas from the Kubernetes API.
+    pub kubernetes: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            grpc_addr: DEFAULT_GRPC_ADDR
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 6000))),
+            http_addr: DEFAULT_HTTP_ADDR
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 8080))),
+            data_dir: None,
+            tls: None,
+            runtime: RuntimeConfig::default(),
+            first_answer_wait: Duration::from_secs(3),
+            preregistered: Vec::new(),
+            prometheus_timeout: Duration::from_secs(5),
+            prometheus_retries: 1,
+            cost: None,
+            kubernetes: false,
+        }
+    }
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// `gRPC` or `HTTP`.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A TLS file is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// The store could not be opened.
+    #[error("{0}")]
+    Store(#[from] PersistError),
+    /// The data directory could not be created.
+    #[error("data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Kubernetes client could not be configured.
+    #[error("kubernetes: {0}")]
+    Kubernetes(String),
+    /// A listener failed while serving.
+    #[error("{what} server: {reason}")]
+    Serve {
+        /// `gRPC` or `HTTP`.
+        what: &'static str,
+        /// The reason.
+        reason: String,
+    },
+}
+
+/// A bound, not yet serving server.
+pub struct Server {
+    grpc: TcpListener,
+    http: TcpListener,
+    tls: Option<ServerTlsConfig>,
+    registry: Arc<Registry>,
+    telemetry: Arc<Telemetry>,
+    store: Option<Arc<EmbeddedStore>>,
+    cost: Option<Arc<CostLoop>>,
+    runtime: Runtime,
+    first_answer_wait: Duration,
+    shutdown: watch::Sender<bool>,
+    ready: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("grpc", &self.grpc.local_addr().ok())
+            .field("http", &self.http.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { what, addr, source })
+}
+
+impl Server {
+    /// Opens the store, binds both listeners and registers the configured and saved
+    /// ScaledObjects. Demand is read from Prometheus unless `sources` is given.
+    pub async fn bind(
+        options: ServerOptions,
+        sources: Option<Arc<dyn SourceFactory>>,
+    ) -> Result<Self, ServerError> {
+        let tls = options.tls.as_ref().map(TlsFiles::load).transpose()?;
+        let store = match &options.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let path = dir.join(STORE_FILE);
+                Some(Arc::new(
+                    tokio::task::spawn_blocking(move || EmbeddedStore::open(&path))
+                        .await
+                        .map_err(|e| PersistError(e.to_string()))??,
+                ))
+            }
+            None => None,
+        };
+        let mut telemetry = Telemetry::new();
+        let collector = CollectorMetrics::new();
+        collector.register(telemetry.registry_mut());
+        let sources = sources.unwrap_or_else(|| {
+            let mut p = PrometheusSources::new(collector);
+            p.timeout = options.prometheus_timeout;
+            p.retries = options.prometheus_retries;
+            Arc::new(p)
+        });
+        let replicas: Option<Arc<dyn ReplicaSource>> = if options.kubernetes {
+            let k = KubeReplicaSource::try_default()
+                .await
+                .map_err(|e| ServerError::Kubernetes(e.to_string()))?;
+            Some(Arc::new(k))
+        } else {
+            None
+        };
+        let time = options.runtime.time;
+        let signals = Arc::new(crate::cost::Signals::default());
+        let cost = options.cost.clone().map(|c| {
+            Arc::new(CostLoop::new(
+                c,
+                replicas,
+                time,
+                signals.clone(),
+                telemetry.registry_mut(),
+            ))
+        });
+        let telemetry = Arc::new(telemetry);
+        let state: Option<Arc<dyn StateStore>> = store.clone().map(|s| s as Arc<dyn StateStore>);
+        let runtime = Runtime::with_signals(
+            options.runtime.clone(),
+            sources,
+            telemetry.clone(),
+            state,
+            signals,
+        );
+        let registry = Arc::new(Registry::new(Arc::new(runtime.clone())));
+        let grpc = bind("gRPC", options.grpc_addr).await?;
+        let http = bind("HTTP", options.http_addr).await?;
+        let mut known = options.preregistered.clone();
+        if let Some(s) = &store {
+            let s = s.clone();
+            let saved = tokio::task::spawn_blocking(move || load_registrations(s.as_ref()))
+                .await
+                .map_err(|e| PersistError(e.to_string()))??;
+            for (key, md) in saved {
+                if !known.iter().any(|(k, _)| *k == key) {
+                    known.push((key, md));
+                }
+            }
+        }
+        for (key, md) in known {
+            match Settings::from_metadata(&md) {
+                Ok(settings) => {
+                    registry.register(key, settings, md);
+                }
+                Err(e) => {
+                    tracing::warn!(scaled_object = %key, error = %e, "Skipping a saved registration.")
+                }
+            }
+        }
+        telemetry.set_scaled_objects(registry.len());
+        Ok(Self {
+            grpc,
+            http,
+            tls,
+            registry,
+            telemetry,
+            store,
+            cost,
+            runtime,
+            first_answer_wait: options.first_answer_wait,
+            shutdown: watch::channel(false).0,
+            ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.local_addr().ok()
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.local_addr().ok()
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let stop = self.shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("Shutting down.");
+            stop.send_replace(true);
+        });
+        let stopped = self.shutdown.subscribe();
+        let wait = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let cost: Option<Arc<dyn CostReport>> = self.cost.clone().map(|c| c as Arc<dyn CostReport>);
+        let app = router(HttpState {
+            registry: self.registry.clone(),
+            telemetry: self.telemetry.clone(),
+            ready: self.ready.clone(),
+            cost,
+        });
+        let http = tokio::spawn(
+            axum::serve(self.http, app)
+                .with_graceful_shutdown(wait(stopped.clone()))
+                .into_future(),
+        );
+        if let Some(c) = &self.cost {
+            tokio::spawn(c.clone().run(
+                self.registry.clone(),
+                self.runtime.config().time,
+                stopped.clone(),
+            ));
+        }
+        if let Some(store) = self.store.clone() {
+            tokio::spawn(retention(
+                store,
+                self.runtime.config().time,
+                stopped.clone(),
+            ));
+        }
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServerError::Serve {
+                what: "gRPC",
+                reason: e.to_string(),
+            })?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| ServerError::Serve {
+                what: "gRPC",
+                reason: e.to_string(),
+            })?;
+        let mut svc = ScalerService::new(
+            self.registry.clone(),
+            self.telemetry.clone(),
+            stopped.clone(),
+        );
+        svc.first_answer_wait = self.first_answer_wait;
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls).map_err(|e| ServerError::Serve {
+                what: "gRPC",
+                reason: e.to_string(),
+            })?;
+        }
+        let grpc = builder
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(ExternalScalerServer::new(svc))
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(self.grpc),
+                wait(stopped.clone()),
+            );
+        self.ready.store(true, Ordering::Release);
+        tracing::info!(scaled_objects = self.registry.len(), "Serving.");
+        let grpc = grpc.await.map_err(|e| ServerError::Serve {
+            what: "gRPC",
+            reason: e.to_string(),
+        });
+        self.registry.stop_all();
+        let http = match http.await {
+            Ok(r) => r.map_err(|e| ServerError::Serve {
+                what: "HTTP",
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(ServerError::Serve {
+                what: "HTTP",
+                reason: e.to_string(),
+            }),
+        };
+        grpc.and(http)
+    }
+}
+
+/// Drops history past the retention once an hour.
+async fn retention(
+    store: Arc<EmbeddedStore>,
+    time: crate::timebase::TimeBase,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let s = store.clone();
+        let now = time.now();
+        match tokio::task::spawn_blocking(move || s.enforce_retention(now)).await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "Retention failed."),
+            Err(e) => tracing::warn!(error = %e, "Retention task failed."),
+            Ok(Ok(_)) => {}
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stopped.wait_for(|s| *s) => break,
+        }
+    }
+}
