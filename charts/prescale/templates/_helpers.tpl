@@ -1,0 +1,70 @@
+{{/* Names and labels of the server's resources. */}}
+
+{{- define "prescale.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* `<release>-prescale`, or the release name when it already contains the chart name. */}}
+{{- define "prescale.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "prescale.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "prescale.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "prescale.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The `helm test` pod: not selected by the server's Service. */}}
+{{- define "prescale.testLabels" -}}
+app.kubernetes.io/name: {{ include "prescale.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end }}
+
+{{- define "prescale.labels" -}}
+helm.sh/chart: {{ include "prescale.chart" . }}
+{{ include "prescale.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: prescale
+{{- end }}
+
+{{- define "prescale.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "prescale.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "prescale.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The gRPC address KEDA calls: the server's Service in the release namespace. */}}
+{{- define "prescale.scalerAddress" -}}
+{{- printf "%s.%s.svc:%d" (include "prescale.fullname" .) .Release.Namespace (int .Values.server.grpcPort) }}
+{{- end }}
+
+{{/* Name of the ClusterTriggerAuthentication carrying KEDA's TLS material. */}}
+{{- define "prescale.tlsAuthName" -}}
+{{- printf "%s-tls" (include "prescale.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Where things are mounted in the server container. */}}
+{{- define "prescale.configPath" -}}/etc/prescale/config.yaml{{- end }}
+{{- define "prescale.dataDir" -}}/var/lib/prescale{{- end }}
+{{- define "prescale.tlsDir" -}}/etc/prescale/tls{{- end }}
