@@ -141,15 +141,15 @@ pub struct LoadProfile {
 }
 
 impl LoadProfile {
-    /// A profile with `shape` and defaults: model `test-model`; latencies 0.2 s (50 %),
-    /// 0.9 s (40 %), 4 s (10 %); TTFT 0.03 s (90 %), 0.2 s (10 %); 200 prompt and 100
+    /// A profile with `shape` and defaults: model `test-model`; latencies 0.2 s (40 %),
+    /// 0.9 s (50 %), 4 s (10 %) (so P50 0.84 s, P95 3.75 s, P99 4.75 s in vLLM's buckets); TTFT 0.03 s (90 %), 0.2 s (10 %); 200 prompt and 100
     /// generated tokens per request; 0.5 s of queueing; KV cache 0.4.
     #[must_use]
     pub fn new(shape: Shape) -> Self {
         Self {
             shape,
             model_name: "test-model".into(),
-            latency_mix: vec![(0.2, 0.5), (0.9, 0.4), (4.0, 0.1)],
+            latency_mix: vec![(0.2, 0.4), (0.9, 0.5), (4.0, 0.1)],
             ttft_mix: vec![(0.03, 0.9), (0.2, 0.1)],
             prompt_tokens_per_request: 200.0,
             generation_tokens_per_request: 100.0,
@@ -439,8 +439,8 @@ mod tests {
         assert!(
             page.contains("vllm:num_requests_waiting{engine=\"0\",model_name=\"test-model\"} 2")
         );
-        // 50 % of 40 requests at 0.2 s: in the 0.3 s bucket; 90 % ≤ 1 s.
-        assert!(page.contains("vllm:e2e_request_latency_seconds_bucket{engine=\"0\",model_name=\"test-model\",le=\"0.3\"} 20"));
+        // 40 % of 40 requests at 0.2 s: in the 0.3 s bucket; 90 % ≤ 1 s.
+        assert!(page.contains("vllm:e2e_request_latency_seconds_bucket{engine=\"0\",model_name=\"test-model\",le=\"0.3\"} 16"));
         assert!(page.contains("vllm:e2e_request_latency_seconds_bucket{engine=\"0\",model_name=\"test-model\",le=\"1\"} 36"));
         assert!(page.contains("le=\"+Inf\"} 40"));
     }
