@@ -232,10 +232,18 @@ impl HttpClient {
                 after: self.settings.timeout,
             }
         } else {
+            // reqwest repeats the URL ("error sending request for url (...)"): the error names
+            // it already.
+            let text = chain(e);
+            let reason = text
+                .strip_prefix("error sending request for url (")
+                .and_then(|rest| rest.split_once("): "))
+                .map_or(text.as_str(), |(_, cause)| cause)
+                .to_owned();
             CollectError::Unreachable {
                 origin: self.source,
                 place: redact(url),
-                reason: chain(e),
+                reason,
             }
         }
     }
