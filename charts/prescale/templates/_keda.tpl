@@ -97,6 +97,9 @@ namespace="{{ .s.namespace }}",pod=~"{{ $target }}-.*"
   {{- if hasKey $t "activationThreshold" }}{{ $_ := set $md "activationThreshold" (include "prescale.num" $t.activationThreshold) }}{{ end }}
   {{- $_ := set $md "quantile" (include "prescale.num" (ternary $t.quantile 0.9 (hasKey $t "quantile"))) }}
   {{- $_ := set $md "coldStart" (default "3m" $t.coldStart) }}
+  {{- $_ := set $md "minReplicas" (toString (int64 $s.minReplicas)) }}
+  {{- $_ := set $md "maxReplicas" (toString (int64 $s.maxReplicas)) }}
+  {{- $_ := set $md "scaleToZero" (ternary "true" "false" (eq (int64 $s.minReplicas) 0)) }}
   {{- with $s.businessHours }}
   {{- $cal := printf "{\"timezone\":%s,\"weekdays\":%s,\"open\":%s,\"close\":%s,\"holidays\":%s}" (toJson .timezone) (toJson (default (list "mon" "tue" "wed" "thu" "fri") .weekdays)) (toJson (default "09:00" .open)) (toJson (default "17:00" .close)) (toJson (default (list) .holidays)) }}
   {{- $_ := set $md "calendar" $cal }}

@@ -11,7 +11,7 @@ pub const KEDA_API_VERSION: &str = "keda.sh/v1alpha1";
 /// Prometheus address when the service names none.
 pub const DEFAULT_PROMETHEUS: &str = "http://prometheus-operated.monitoring.svc:9090";
 /// The prescale server (KEDA external scaler) address when the trigger names none.
-pub const DEFAULT_PRESCALE_SERVER: &str = "prescale.prescale-system.svc:9090";
+pub const DEFAULT_PRESCALE_SERVER: &str = "prescale.prescale-system.svc:6000";
 
 /// The resources of every service, in spec order.
 pub(crate) fn build(services: &[Service]) -> Vec<Value> {
@@ -426,6 +426,11 @@ fn trigger(s: &Service, t: &Trigger) -> Value {
                 "coldStart",
                 t.cold_start.clone().unwrap_or_else(|| "3m".into()),
             );
+            // The scaler's own bounds: the decision it reports stays within KEDA's, and the
+            // server's cost tracking prices static provisioning at maxReplicas.
+            put("minReplicas", s.min_replicas.to_string());
+            put("maxReplicas", s.max_replicas.to_string());
+            put("scaleToZero", (s.min_replicas == 0).to_string());
             if let Some(h) = &s.business_hours {
                 put(
                     "calendar",

@@ -386,7 +386,7 @@ pub struct Trigger {
     #[serde(default)]
     pub mode: Option<String>,
     /// Server address: Redis `host:port` (`redis`, required) or the prescale server
-    /// `host:port` (`predictive`, default `prescale.prescale-system.svc:9090`). No
+    /// `host:port` (`predictive`, default `prescale.prescale-system.svc:6000`). No
     /// credentials.
     #[serde(default)]
     pub address: Option<String>,
