@@ -127,11 +127,16 @@ pub(crate) struct Shared {
     cache: Mutex<HashMap<String, Arc<dyn DemandSource>>>,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) compute: Semaphore,
-    pub(crate) store: Option<Arc<dyn StateStore>>,
+    store: std::sync::RwLock<Option<Arc<dyn StateStore>>>,
     pub(crate) signals: Arc<Signals>,
 }
 
 impl Shared {
+    /// The store, until it is closed.
+    pub(crate) fn store(&self) -> Option<Arc<dyn StateStore>> {
+        self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// The source of `server_address` (built once).
     pub(crate) fn source(
         &self,
@@ -156,6 +161,7 @@ impl Shared {
 pub struct Runtime {
     shared: Arc<Shared>,
     handle: tokio::runtime::Handle,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -200,11 +206,31 @@ impl Runtime {
                 cache: Mutex::new(HashMap::new()),
                 telemetry,
                 compute: Semaphore::new(permits),
-                store,
+                store: std::sync::RwLock::new(store),
                 signals,
             }),
             handle: tokio::runtime::Handle::current(),
+            tasks: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Lets go of the store (at shutdown, after the workers ended), so that it closes even
+    /// while connections still hold the gRPC service.
+    pub fn close_store(&self) {
+        *self.shared.store.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Waits (at most `limit`) for every started worker to end (after their registrations
+    /// were stopped); returns whether all ended.
+    pub async fn join(&self, limit: std::time::Duration) -> bool {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        tokio::time::timeout(limit, async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        })
+        .await
+        .is_ok()
     }
 
     /// The configuration.
@@ -226,14 +252,17 @@ impl Runtime {
 impl Starter for Runtime {
     fn start(&self, slot: Arc<Slot>, registration: Arc<Registration>) {
         let worker = self.worker(slot, registration);
-        self.handle.spawn(worker.run());
+        let task = self.handle.spawn(worker.run());
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
     }
 
     fn forgotten(&self, registration: &Registration) {
         self.shared
             .telemetry
             .forget(&registration.key, registration.settings.quantile);
-        if let Some(store) = self.shared.store.clone() {
+        if let Some(store) = self.shared.store() {
             let keys = [
                 crate::persist::registration_key(&registration.key),
                 crate::persist::decision_key(&registration.key),

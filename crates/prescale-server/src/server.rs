@@ -168,6 +168,9 @@ impl Server {
         options: ServerOptions,
         sources: Option<Arc<dyn SourceFactory>>,
     ) -> Result<Self, ServerError> {
+        // Several rustls crypto providers are linked in (ring, and aws-lc-rs through the HTTP
+        // client): pick ring for the process. An error means one is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let tls = options.tls.as_ref().map(TlsFiles::load).transpose()?;
         let store = match &options.data_dir {
             Some(dir) => {
@@ -304,19 +307,14 @@ impl Server {
                 .with_graceful_shutdown(wait(stopped.clone()))
                 .into_future(),
         );
+        let time = self.runtime.config().time;
+        let mut background = Vec::new();
         if let Some(c) = &self.cost {
-            tokio::spawn(c.clone().run(
-                self.registry.clone(),
-                self.runtime.config().time,
-                stopped.clone(),
-            ));
+            let task = c.clone().run(self.registry.clone(), time, stopped.clone());
+            background.push(tokio::spawn(task));
         }
         if let Some(store) = self.store.clone() {
-            tokio::spawn(retention(
-                store,
-                self.runtime.config().time,
-                stopped.clone(),
-            ));
+            background.push(tokio::spawn(retention(store, time, stopped.clone())));
         }
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -360,6 +358,23 @@ impl Server {
             reason: e.to_string(),
         });
         self.registry.stop_all();
+        if !self.runtime.join(Duration::from_secs(10)).await {
+            tracing::warn!("Some workers did not stop within 10 s.");
+        }
+        for task in background {
+            let _ = task.await;
+        }
+        self.runtime.close_store();
+        // Saves still running on the blocking pool hold the store; wait for them, so that the
+        // file is closed when `run` returns.
+        if let Some(store) = &self.store {
+            for _ in 0..500 {
+                if Arc::strong_count(store) == 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         let http = match http.await {
             Ok(r) => r.map_err(|e| ServerError::Serve {
                 what: "HTTP",

@@ -547,3 +547,66 @@ pub fn code_name(code: tonic::Code) -> &'static str {
         C::Unauthenticated => "UNAUTHENTICATED",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name of docs/metrics.md this crate owns is exported once touched; the cost
+    /// metrics (prescale-kube) and the collector's (prescale-collect) are registered by
+    /// their crates, which check them against the same document.
+    #[test]
+    fn exports_the_documented_names() {
+        let t = Telemetry::new();
+        let key = ObjectKey::new("ns", "svc");
+        let m = t.service(&key);
+        m.observed(3.0, 10.0);
+        m.forecast(0.9, 4.0);
+        m.accuracy(Some(0.8), Some(0.9));
+        m.patterns(true, false, "stable");
+        m.anomalies(2);
+        m.business_hours(true);
+        m.history_samples(10);
+        m.refit();
+        m.decision(2, 1, true, "predictive", 180, false);
+        m.proactive("prewarm");
+        t.set_scaled_objects(1);
+        t.grpc_call("GetMetrics", tonic::Code::Ok, 0.001);
+        let text = t.encode();
+        let doc = include_str!("../../../docs/metrics.md");
+        let mut checked = 0;
+        let mut section = "";
+        for line in doc.lines() {
+            if let Some(h) = line.strip_prefix("## ") {
+                section = h;
+            }
+            if section == "Cost" || !line.starts_with("| `prescale_") {
+                continue;
+            }
+            let name = line.split('`').nth(1).unwrap_or_default();
+            if name.starts_with("prescale_collector_") {
+                continue;
+            }
+            let family = name.trim_end_matches("_total");
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{name} missing:\n{text}"
+            );
+            let sample = if name.ends_with("_seconds")
+                && family == "prescale_grpc_request_duration_seconds"
+            {
+                format!("{name}_count{{")
+            } else {
+                format!("{name}{{")
+            };
+            assert!(
+                text.contains(&sample) || text.contains(&format!("{name} ")),
+                "{name}: no sample\n{text}"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 21, "{text}");
+        t.forget(&key, 0.9);
+        assert!(!t.encode().contains("service=\"svc\""), "{}", t.encode());
+    }
+}

@@ -176,13 +176,14 @@ impl Worker {
 
     /// Saves the registration, loads saved history and the last decision.
     async fn restore(&mut self, now: DateTime<Utc>) {
-        let Some(store) = self.shared.store.clone() else {
+        let Some(store) = self.shared.store() else {
             return;
         };
         let key = self.reg.key.clone();
         let metadata = serde_json::to_vec(&self.reg.metadata).unwrap_or_default();
         let series = self.series.clone();
-        let from = now - Duration::seconds(self.settings().history_secs);
+        let keep = self.settings().history_secs + Self::secs(self.shared.config.refit_interval);
+        let from = now - Duration::seconds(keep);
         let loaded = tokio::task::spawn_blocking(move || {
             store.put_state(&registration_key(&key), &metadata)?;
             let points = store.range(&series, from, now)?;
@@ -399,7 +400,7 @@ impl Worker {
     }
 
     fn save_history(&self, points: Vec<crate::source::Point>) {
-        let Some(store) = self.shared.store.clone() else {
+        let Some(store) = self.shared.store() else {
             return;
         };
         if points.is_empty() {
@@ -616,7 +617,7 @@ impl Worker {
     }
 
     fn save_decision(&self, saved: SavedDecision) {
-        let Some(store) = self.shared.store.clone() else {
+        let Some(store) = self.shared.store() else {
             return;
         };
         let key = decision_key(&self.reg.key);

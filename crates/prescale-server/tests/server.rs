@@ -1,0 +1,333 @@
+//! The assembled server in-process, on a demand source in memory: KEDA's polling over gRPC,
+//! the HTTP API and every documented metric name, mutual TLS, and state kept across a
+//! restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prescale_core::synth::{SyntheticSpec, generate};
+use prescale_server::proto::external_scaler_client::ExternalScalerClient;
+use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
+use prescale_server::server::{Server, ServerOptions};
+use prescale_server::source::{MemorySource, SameSource, SourceError};
+use prescale_server::tls::TlsFiles;
+use prescale_testkit::http;
+use tokio::sync::oneshot;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+const QUERY: &str = "sum(rate(vllm:request_success_total[1m]))*60";
+
+/// Four days of the synthetic workload ending now, one value per minute.
+fn source() -> Arc<MemorySource> {
+    let now = Utc::now().timestamp();
+    let start = DateTime::from_timestamp(now - now % 60 - 4 * 86_400, 0).unwrap();
+    let s = generate(&SyntheticSpec {
+        start,
+        days: 4.0 + 10.0 / 1440.0,
+        ..SyntheticSpec::default()
+    });
+    let m = MemorySource::new();
+    m.set(QUERY, s.start(), 60, s.values().to_vec());
+    Arc::new(m)
+}
+
+fn loopback() -> ServerOptions {
+    ServerOptions {
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        ..ServerOptions::default()
+    }
+}
+
+struct Running {
+    grpc: String,
+    http: String,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<Result<(), prescale_server::server::ServerError>>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.done)
+            .await
+            .expect("graceful shutdown within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn start(options: ServerOptions, source: Arc<MemorySource>) -> Running {
+    let server = Server::bind(options, Some(Arc::new(SameSource(source))))
+        .await
+        .unwrap();
+    let grpc = server.grpc_addr().unwrap().to_string();
+    let http = format!("http://{}", server.http_addr().unwrap());
+    let (tx, rx) = oneshot::channel();
+    let done = tokio::spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    Running {
+        grpc,
+        http,
+        stop: Some(tx),
+        done,
+    }
+}
+
+fn object() -> ScaledObjectRef {
+    let md: HashMap<String, String> = [
+        ("scalerAddress", "prescale:6000"),
+        ("serverAddress", "http://prometheus:9090"),
+        ("query", QUERY),
+        ("threshold", "40"),
+        ("history", "3d"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    ScaledObjectRef {
+        name: "chat".into(),
+        namespace: "inference".into(),
+        scaler_metadata: md,
+    }
+}
+
+async fn get(url: String) -> http::HttpResponse {
+    tokio::task::spawn_blocking(move || http::get(&url).unwrap())
+        .await
+        .unwrap()
+}
+
+/// `GetMetricSpec`, `GetMetrics`, `IsActive`, as KEDA polls; returns the replicas the HPA
+/// would compute and the activity.
+async fn poll(client: &mut ExternalScalerClient<Channel>) -> (f64, bool) {
+    let spec = client.get_metric_spec(object()).await.unwrap().into_inner();
+    let target = spec.metric_specs[0].target_size_float;
+    let value = client
+        .get_metrics(GetMetricsRequest {
+            scaled_object_ref: Some(object()),
+            metric_name: spec.metric_specs[0].metric_name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .metric_values[0]
+        .metric_value_float;
+    let active = client
+        .is_active(object())
+        .await
+        .unwrap()
+        .into_inner()
+        .result;
+    ((value / target).ceil(), active)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_keda_and_the_http_api() {
+    let mut options = loopback();
+    options.cost = Some(Default::default());
+    let server = start(options, source()).await;
+    let mut client = ExternalScalerClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    let (replicas, active) = poll(&mut client).await;
+    // The synthetic service is busy at every hour: 20 to 200 requests a minute, 40 each.
+    assert!(active);
+    assert!((1.0..=10.0).contains(&replicas), "{replicas}");
+
+    assert_eq!(get(format!("{}/healthz", server.http)).await.status, 200);
+    assert_eq!(get(format!("{}/readyz", server.http)).await.status, 200);
+    let list = get(format!("{}/api/v1/services", server.http)).await;
+    let list: serde_json::Value = serde_json::from_str(&list.body).unwrap();
+    assert_eq!(list["services"][0]["name"], "chat");
+    let one = get(format!("{}/api/v1/services/inference/chat", server.http)).await;
+    assert_eq!(one.status, 200);
+    let one: serde_json::Value = serde_json::from_str(&one.body).unwrap();
+    assert_eq!(one["phase"], "ok", "{one}");
+    assert!(
+        one["analysis"]["patterns"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{one}"
+    );
+    assert!(one["analysis"]["trend"]["class"].is_string());
+    assert!(
+        one["forecast"]["steps"]
+            .as_array()
+            .is_some_and(|s| s.len() > 10)
+    );
+    assert!(one["decision"]["reason"].is_string());
+    assert!(
+        one["decision"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("scale to")
+    );
+    assert_eq!(one["reported"]["replicas"].as_f64(), Some(replicas));
+    let missing = get(format!("{}/api/v1/services/inference/nope", server.http)).await;
+    assert_eq!(missing.status, 404);
+    let cost = get(format!("{}/api/v1/cost", server.http)).await;
+    assert_eq!(cost.status, 200, "{}", cost.body);
+
+    // The metrics of the service, the server and the collector (every name of
+    // docs/metrics.md is checked in the telemetry's unit tests).
+    let metrics = get(format!("{}/metrics", server.http)).await.body;
+    for family in [
+        "prescale_observed_demand",
+        "prescale_forecast_demand",
+        "prescale_pattern_detected",
+        "prescale_trend_info",
+        "prescale_anomalies",
+        "prescale_history_samples",
+        "prescale_desired_replicas",
+        "prescale_reactive_replicas",
+        "prescale_decision_active",
+        "prescale_decision_info",
+        "prescale_lead_seconds",
+        "prescale_refits",
+        "prescale_shadow_mode",
+        "prescale_scaled_objects",
+        "prescale_grpc_requests",
+        "prescale_grpc_request_duration_seconds",
+    ] {
+        assert!(
+            metrics.contains(&format!("# TYPE {family} ")),
+            "{family} missing:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains(r#"prescale_desired_replicas{namespace="inference",service="chat"}"#));
+    assert!(metrics.contains(r#"prescale_grpc_requests_total{method="GetMetrics",code="OK"}"#));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = loopback();
+    options.data_dir = Some(dir.path().to_path_buf());
+    let src = source();
+    let first = start(options.clone(), src.clone()).await;
+    let mut client = ExternalScalerClient::connect(format!("http://{}", first.grpc))
+        .await
+        .unwrap();
+    let (before, _) = poll(&mut client).await;
+    // Let the history and the decision reach the store.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first.stop().await;
+
+    // History can no longer be read from the source: what the new server holds comes from
+    // the store, and it knows the ScaledObject before any call.
+    src.fail_ranges(Some(SourceError::new("unreachable", "prometheus is down")));
+    let second = start(options, src).await;
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..50 {
+        let one = get(format!("{}/api/v1/services/inference/chat", second.http)).await;
+        if one.status == 200 {
+            seen = serde_json::from_str(&one.body).unwrap();
+            if seen["history"]["samples"].as_u64().unwrap_or(0) > 0 && !seen["reported"].is_null() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen["history"]["samples"].as_u64().unwrap() >= 3 * 1440,
+        "{seen}"
+    );
+    let reported = seen["reported"]["replicas"].as_f64().unwrap();
+    assert!((reported - before).abs() <= 2.0, "{reported} vs {before}");
+    second.stop().await;
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write("ca.crt", ca.pem());
+        for (name, sans) in [
+            (
+                "server",
+                vec!["localhost".to_string(), "127.0.0.1".to_string()],
+            ),
+            ("client", vec!["keda".to_string()]),
+        ] {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(sans)
+                .unwrap()
+                .signed_by(&key, &ca)
+                .unwrap();
+            write(&format!("{name}.crt"), cert.pem());
+            write(&format!("{name}.key"), key.serialize_pem());
+        }
+        Self { dir }
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap()
+    }
+}
+
+async fn tls_client(
+    addr: &str,
+    tls: Option<ClientTlsConfig>,
+) -> Result<ExternalScalerClient<Channel>, tonic::transport::Error> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Channel::from_shared(format!("{scheme}://{addr}")).unwrap();
+    if let Some(t) = tls {
+        endpoint = endpoint.tls_config(t)?;
+    }
+    Ok(ExternalScalerClient::new(endpoint.connect().await?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_as_keda_trigger_authentication_expects() {
+    let pki = Pki::new();
+    let mut options = loopback();
+    options.tls = Some(TlsFiles {
+        cert_file: pki.dir.path().join("server.crt"),
+        key_file: pki.dir.path().join("server.key"),
+        client_ca_file: Some(pki.dir.path().join("ca.crt")),
+    });
+    let server = start(options, source()).await;
+    let ca = Certificate::from_pem(pki.read("ca.crt"));
+    // KEDA with caCert, tlsClientCert and tlsClientKey.
+    let full = ClientTlsConfig::new()
+        .ca_certificate(ca.clone())
+        .identity(Identity::from_pem(
+            pki.read("client.crt"),
+            pki.read("client.key"),
+        ))
+        .domain_name("localhost");
+    let mut client = tls_client(&server.grpc, Some(full)).await.unwrap();
+    let (replicas, _) = poll(&mut client).await;
+    assert!(replicas >= 1.0);
+    // Without a client certificate, the handshake (or the first call) is refused.
+    let no_cert = ClientTlsConfig::new()
+        .ca_certificate(ca)
+        .domain_name("localhost");
+    let refused = match tls_client(&server.grpc, Some(no_cert)).await {
+        Err(_) => true,
+        Ok(mut c) => c.get_metric_spec(object()).await.is_err(),
+    };
+    assert!(refused, "a client without a certificate was served");
+    // Plaintext is refused.
+    let plain = match tls_client(&server.grpc, None).await {
+        Err(_) => true,
+        Ok(mut c) => c.get_metric_spec(object()).await.is_err(),
+    };
+    assert!(plain, "a plaintext client was served");
+    server.stop().await;
+}
