@@ -9,6 +9,8 @@
 //!   format, with histograms, when no Prometheus is around.
 //! - [`rabbitmq`]: queue depth and publish/deliver rates from the management HTTP API.
 //! - [`redis`]: list lengths, with the priority sub-lists of Celery's Redis broker.
+//! - `nvml` (cargo feature `nvml`): GPU utilization, memory and temperature straight from
+//!   the NVIDIA driver, under the DCGM exporter's metric names.
 //!
 //!
 //! [`ml`] names the ML metrics (request rate, P50/P95/P99 latency, TTFT, tokens/s, queue,
@@ -25,6 +27,8 @@ pub mod error;
 mod http;
 pub mod metrics;
 pub mod ml;
+#[cfg(feature = "nvml")]
+pub mod nvml;
 pub mod prometheus;
 pub mod rabbitmq;
 pub mod redis;
