@@ -121,6 +121,17 @@ fn bench_read(c: &mut Criterion) {
         minute += 1440;
     }
     store.rollup().expect("rolled up");
+    if measuring() {
+        let bytes = std::fs::metadata(store.path()).map_or(0, |m| m.len());
+        eprintln!(
+            "read store: {} series x 28 days of 1-minute samples ({} samples) + 5-minute tier: \
+             file {:.1} MB ({:.1} bytes per sample)",
+            names.len(),
+            names.len() as i64 * MONTH_POINTS,
+            bytes as f64 / 1e6,
+            bytes as f64 / (names.len() as i64 * MONTH_POINTS) as f64
+        );
+    }
     let (from, to) = (start(), start() + chrono::Duration::minutes(MONTH_POINTS));
     assert_eq!(
         store.range("series-000", from, to).expect("readable").len(),
@@ -164,7 +175,81 @@ fn bench_read(c: &mut Criterion) {
         b.iter(|| store.latest(black_box("series-000")).expect("readable"))
     });
     group.finish();
+
+    // The first read after a restart: the store is reopened (untimed) before each read, so
+    // redb's page cache is empty (the operating system's file cache is not).
+    let path = store.path().to_path_buf();
+    let mut store = Some(store);
+    let mut group = c.benchmark_group("read_28d_1min");
+    group.throughput(Throughput::Elements(MONTH_POINTS as u64));
+    group.sample_size(20);
+    group.bench_function("range_mean_after_reopen", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                drop(store.take());
+                let reopened = Store::open(&path, StoreConfig::default()).expect("reopens");
+                let started = Instant::now();
+                let got = reopened
+                    .range(black_box("series-000"), from, to)
+                    .expect("readable");
+                total += started.elapsed();
+                assert_eq!(got.len(), MONTH_POINTS as usize);
+                store = Some(reopened);
+            }
+            total
+        })
+    });
+    group.finish();
 }
 
-criterion_group!(benches, bench_ingest, bench_read);
+/// Hourly maintenance of 1,000 series: each iteration appends one hour of 1-minute samples
+/// (untimed), then `enforce_retention` rolls the hour up into the 5-minute tier and removes
+/// the hour that fell out of a 2-hour retention.
+fn bench_maintenance(c: &mut Criterion) {
+    let names: Vec<String> = (0..1000).map(|i| format!("redis/list-{i:04}")).collect();
+    let config = StoreConfig {
+        retention: Duration::from_secs(2 * 3600),
+        tiers: vec![prescale_store::Tier {
+            resolution: Duration::from_secs(300),
+            retention: Duration::from_secs(2 * 3600),
+        }],
+        ..StoreConfig::default()
+    };
+    let mut group = c.benchmark_group("maintenance");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(if measuring() { 10 } else { 1 }));
+    group.bench_function("enforce_retention_1000_series_1h", |b| {
+        let dir = bench_dir();
+        let store =
+            Store::open(&dir.path().join("maintenance.redb"), config.clone()).expect("a new store");
+        let mut hour = 0i64;
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let data = batch(names.len(), 60, 60, hour * 60);
+                let refs: Vec<(&str, &[Sample])> = names
+                    .iter()
+                    .zip(&data)
+                    .map(|(n, d)| (n.as_str(), d.as_slice()))
+                    .collect();
+                store.append_batch(&refs).expect("stored");
+                hour += 1;
+                let now = start() + chrono::Duration::hours(hour);
+                let started = Instant::now();
+                let removed = store.enforce_retention(black_box(now)).expect("enforced");
+                total += started.elapsed();
+                // From the third hour on, one hour of base buckets goes each hour (and a 5-hour
+                // chunk of the tier every fifth hour).
+                if hour > 2 {
+                    assert!(removed >= names.len() * 60, "{removed} buckets removed");
+                }
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_ingest, bench_read, bench_maintenance);
 criterion_main!(benches);

@@ -2,19 +2,24 @@
 //!
 //! ```text
 //! u64 LE   presence bitmap: bit i set = bucket i holds samples (bits 60..64 are zero)
-//! then, for each present bucket in order, 40 bytes:
-//!   u32 LE count         samples aggregated
+//! then, for each present bucket in order:
+//!   u32 LE count         samples aggregated (at least 1)
 //!   u32 LE last_offset   milliseconds from the bucket's start to the last sample
-//!   f64 LE sum, min, max, last
+//!   count = 1:  f64 LE value                  (16 bytes in all)
+//!   count > 1:  f64 LE sum, min, max, last    (40 bytes in all)
 //! ```
 //!
-//! Absent buckets take no space, so a chunk written one sample at a time grows from 48 bytes to
-//! 2,408 bytes when full.
+//! Absent buckets take no space, and a bucket of one sample (a source sampled at the store's
+//! resolution, or a backfill at that step) takes 16 bytes: a full chunk of such buckets is 968
+//! bytes, so that four fit in one 4 KiB page. A full chunk of multi-sample buckets is 2,408
+//! bytes.
 
 use crate::grid::BUCKETS_PER_CHUNK;
 
-/// Bytes of one bucket's record.
-const REC_BYTES: usize = 40;
+/// Bytes of the record of a bucket of one sample.
+const SINGLE_BYTES: usize = 16;
+/// Bytes of the record of a bucket of several samples.
+const MULTI_BYTES: usize = 40;
 /// Bytes of the presence bitmap.
 const HEADER_BYTES: usize = 8;
 /// The bits a bitmap may have set.
@@ -99,30 +104,64 @@ impl Rec {
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.count.to_le_bytes());
         out.extend_from_slice(&self.last_offset_ms.to_le_bytes());
-        out.extend_from_slice(&self.sum.to_le_bytes());
-        out.extend_from_slice(&self.min.to_le_bytes());
-        out.extend_from_slice(&self.max.to_le_bytes());
-        out.extend_from_slice(&self.last.to_le_bytes());
+        if self.count == 1 {
+            out.extend_from_slice(&self.last.to_le_bytes());
+        } else {
+            out.extend_from_slice(&self.sum.to_le_bytes());
+            out.extend_from_slice(&self.min.to_le_bytes());
+            out.extend_from_slice(&self.max.to_le_bytes());
+            out.extend_from_slice(&self.last.to_le_bytes());
+        }
     }
 
-    fn read(b: &[u8]) -> Result<Rec, String> {
+    fn encoded_len(&self) -> usize {
+        if self.count == 1 {
+            SINGLE_BYTES
+        } else {
+            MULTI_BYTES
+        }
+    }
+
+    /// Reads the record at the start of `b`; returns it and its length.
+    fn read(b: &[u8]) -> Result<(Rec, usize), String> {
+        let short = || format!("bucket record cut short ({} bytes left)", b.len());
+        if b.len() < SINGLE_BYTES {
+            return Err(short());
+        }
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let f64_at = |i: usize| {
             let mut a = [0u8; 8];
             a.copy_from_slice(&b[i..i + 8]);
             f64::from_le_bytes(a)
         };
-        let rec = Rec {
-            count: u32_at(0),
-            last_offset_ms: u32_at(4),
-            sum: f64_at(8),
-            min: f64_at(16),
-            max: f64_at(24),
-            last: f64_at(32),
+        let (count, last_offset_ms) = (u32_at(0), u32_at(4));
+        let (rec, len) = match count {
+            0 => return Err("bucket record with a count of 0".to_string()),
+            1 => {
+                let value = f64_at(8);
+                let rec = Rec {
+                    count,
+                    last_offset_ms,
+                    sum: value,
+                    min: value,
+                    max: value,
+                    last: value,
+                };
+                (rec, SINGLE_BYTES)
+            }
+            _ if b.len() < MULTI_BYTES => return Err(short()),
+            _ => {
+                let rec = Rec {
+                    count,
+                    last_offset_ms,
+                    sum: f64_at(8),
+                    min: f64_at(16),
+                    max: f64_at(24),
+                    last: f64_at(32),
+                };
+                (rec, MULTI_BYTES)
+            }
         };
-        if rec.count == 0 {
-            return Err("bucket record with a count of 0".to_string());
-        }
         if !(rec.min.is_finite() && rec.max.is_finite() && rec.last.is_finite()) || rec.sum.is_nan()
         {
             return Err("bucket record with a non-finite value".to_string());
@@ -133,7 +172,7 @@ impl Rec {
                 rec.min, rec.max, rec.last
             ));
         }
-        Ok(rec)
+        Ok((rec, len))
     }
 }
 
@@ -165,12 +204,17 @@ impl ChunkBuf {
 
     /// Appends the encoding of this chunk to `out`.
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        out.reserve(HEADER_BYTES + REC_BYTES * self.present.count_ones() as usize);
+        let present = || {
+            self.recs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| self.present & (1 << i) != 0)
+                .map(|(_, rec)| rec)
+        };
+        out.reserve(HEADER_BYTES + present().map(Rec::encoded_len).sum::<usize>());
         out.extend_from_slice(&self.present.to_le_bytes());
-        for (i, rec) in self.recs.iter().enumerate() {
-            if self.present & (1 << i) != 0 {
-                rec.write(out);
-            }
+        for rec in present() {
+            rec.write(out);
         }
     }
 
@@ -202,7 +246,7 @@ impl ChunkBuf {
     }
 }
 
-/// The presence bitmap of an encoded chunk, checked against its length.
+/// The presence bitmap of an encoded chunk (its header; the records are not read).
 pub(crate) fn bitmap(bytes: &[u8]) -> Result<u64, String> {
     let Some(header) = bytes.get(..HEADER_BYTES) else {
         return Err(format!(
@@ -218,38 +262,35 @@ pub(crate) fn bitmap(bytes: &[u8]) -> Result<u64, String> {
             "chunk bitmap {present:#x} marks buckets past {BUCKETS_PER_CHUNK}"
         ));
     }
-    let expected = HEADER_BYTES + REC_BYTES * present.count_ones() as usize;
-    if bytes.len() != expected {
-        return Err(format!(
-            "chunk is {} bytes but its bitmap needs {expected}",
-            bytes.len()
-        ));
-    }
     Ok(present)
 }
 
-/// Calls `f(bucket, record)` for each present bucket of an encoded chunk, in order.
+/// Calls `f(bucket, record)` for each present bucket of an encoded chunk, in order, and
+/// checks that the records fill the chunk exactly.
 pub(crate) fn for_each(bytes: &[u8], mut f: impl FnMut(usize, Rec)) -> Result<(), String> {
     let mut present = bitmap(bytes)?;
     let mut at = HEADER_BYTES;
     while present != 0 {
         let i = present.trailing_zeros() as usize;
         present &= present - 1;
-        f(i, Rec::read(&bytes[at..at + REC_BYTES])?);
-        at += REC_BYTES;
+        let (rec, len) = Rec::read(&bytes[at..])?;
+        f(i, rec);
+        at += len;
+    }
+    if at != bytes.len() {
+        return Err(format!(
+            "chunk is {} bytes but its records end at {at}",
+            bytes.len()
+        ));
     }
     Ok(())
 }
 
 /// The last present bucket of an encoded chunk.
 pub(crate) fn last(bytes: &[u8]) -> Result<Option<(usize, Rec)>, String> {
-    let present = bitmap(bytes)?;
-    if present == 0 {
-        return Ok(None);
-    }
-    let i = 63 - present.leading_zeros() as usize;
-    let at = bytes.len() - REC_BYTES;
-    Ok(Some((i, Rec::read(&bytes[at..])?)))
+    let mut last = None;
+    for_each(bytes, |i, rec| last = Some((i, rec)))?;
+    Ok(last)
 }
 
 #[cfg(test)]
@@ -270,7 +311,11 @@ mod tests {
         buf.add(3, 20_000, 9.0); // out of order: not the last
         buf.add(59, 0, -1.5);
         let bytes = encoded(&buf);
-        assert_eq!(bytes.len(), 8 + 2 * 40);
+        assert_eq!(
+            bytes.len(),
+            8 + 40 + 16,
+            "one bucket of three samples, one of one"
+        );
         let mut seen = Vec::new();
         for_each(&bytes, |i, r| seen.push((i, r))).expect("valid chunk");
         assert_eq!(seen.len(), 2);
@@ -343,8 +388,16 @@ mod tests {
         let mut zero_count = good.clone();
         zero_count[8..12].copy_from_slice(&0u32.to_le_bytes());
         assert!(ChunkBuf::decode(&zero_count).is_err());
-        let mut nan = good;
-        nan[8 + 32..8 + 40].copy_from_slice(&f64::NAN.to_le_bytes());
+        let mut nan = good.clone();
+        nan[8 + 8..8 + 16].copy_from_slice(&f64::NAN.to_le_bytes());
         assert!(ChunkBuf::decode(&nan).is_err());
+        // A count of 2 needs a 40-byte record.
+        let mut long_count = good.clone();
+        long_count[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert!(ChunkBuf::decode(&long_count).is_err());
+        let mut trailing = good;
+        trailing.push(0);
+        assert!(ChunkBuf::decode(&trailing).is_err());
+        assert!(ChunkBuf::decode(&[]).is_err());
     }
 }

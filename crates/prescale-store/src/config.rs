@@ -42,6 +42,12 @@ pub struct StoreConfig {
     pub tiers: Vec<Tier>,
     /// Most memory the page cache may use, in bytes. Default 128 MiB.
     pub cache_size_bytes: usize,
+    /// Whether each commit also saves the allocator state and commits in two phases (redb's
+    /// quick repair), so that reopening after a crash is almost instant instead of a walk over
+    /// the whole file (about 1.3 s per GB of file measured here). Both are crash-safe; quick
+    /// repair costs a second `fsync` per commit (a third or so of small batches' throughput
+    /// here). Default false.
+    pub quick_repair: bool,
 }
 
 /// A coarser tier of buckets, derived from the base buckets.
@@ -63,6 +69,7 @@ impl Default for StoreConfig {
                 retention: Duration::from_secs(366 * 86_400),
             }],
             cache_size_bytes: 128 * 1024 * 1024,
+            quick_repair: false,
         }
     }
 }

@@ -25,7 +25,8 @@
 //! Buckets are stored by **chunks** of 60 consecutive buckets of one series (1 hour at 1-minute
 //! resolution), keyed by `series id << 32 | chunk index`, so that a series' chunks are
 //! contiguous and in time order: reading 28 days of one series reads 672 consecutive entries.
-//! A chunk holds a 64-bit presence bitmap and 40 bytes per present bucket (see `chunk.rs`).
+//! A chunk holds a 64-bit presence bitmap and, per present bucket, 16 bytes for a bucket of
+//! one sample or 40 bytes for more (count, offset of the last sample, sum, min, max, last).
 //! Appending reads, updates and rewrites each touched chunk once per transaction; batch
 //! samples ([`Store::append_batch`]) to spread the `fsync` over many.
 //!

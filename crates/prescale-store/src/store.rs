@@ -13,7 +13,7 @@ use crate::config::{StoreConfig, TierSpec};
 use crate::error::{Result, StoreError};
 
 /// Version of the table layout and chunk encoding this build reads and writes.
-pub(crate) const LAYOUT_VERSION: u64 = 1;
+pub(crate) const LAYOUT_VERSION: u64 = 2;
 /// The redb file format version that redb 4 reads and writes.
 const REDB_FORMAT_VERSION: u64 = 3;
 /// The first bytes of every redb file.
@@ -215,6 +215,7 @@ impl Store {
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
         txn.set_durability(redb::Durability::Immediate)
             .map_err(|e| self.err(e))?;
+        txn.set_quick_repair(self.config.quick_repair);
         Ok(txn)
     }
 

@@ -23,6 +23,7 @@ use rand::{Rng, SeedableRng};
 const WRITER_ENV: &str = "PRESCALE_STORE_CRASH_WRITER";
 const FIRST_BATCH_ENV: &str = "PRESCALE_STORE_CRASH_FIRST_BATCH";
 const SEED_ENV: &str = "PRESCALE_STORE_CRASH_SEED";
+const QUICK_REPAIR_ENV: &str = "PRESCALE_STORE_CRASH_QUICK_REPAIR";
 /// Series per batch.
 const SERIES: usize = 12;
 /// Minutes (samples) per series per batch: not a divisor of the 60-minute chunk, so batches
@@ -34,9 +35,13 @@ const ROUNDS: usize = 8;
 const MAX_BATCHES: u64 = 100_000;
 
 /// The store configuration of writer and checker alike (with a coarser tier, so that rollups
-/// run and can be interrupted too).
-fn config() -> StoreConfig {
-    StoreConfig::default()
+/// run and can be interrupted too). Writers of odd rounds commit with quick repair, so that
+/// both of redb's recovery paths (full repair, quick repair) are exercised.
+fn config(quick_repair: bool) -> StoreConfig {
+    StoreConfig {
+        quick_repair,
+        ..StoreConfig::default()
+    }
 }
 
 fn series_name(s: usize) -> String {
@@ -57,6 +62,20 @@ fn samples(batch: u64, s: usize) -> Vec<Sample> {
         .collect()
 }
 
+/// Every fourth batch also appends this many samples to the bulk series, so that some
+/// transactions are large (hundreds of pages) when the kill comes.
+const BULK: i64 = 3000;
+const BULK_SERIES: &str = "crash/bulk";
+
+/// The bulk samples of batch `batch` (a multiple of 4): consecutive minutes after the previous
+/// bulk batch's.
+fn bulk_samples(batch: u64) -> Vec<Sample> {
+    let first = batch as i64 / 4 * BULK;
+    (0..BULK)
+        .map(|i| (minute(first + i), batch as f64 * 1e4 + i as f64 + 0.5))
+        .collect()
+}
+
 /// Writer mode: appends batches from `PRESCALE_STORE_CRASH_FIRST_BATCH` on until killed.
 #[test]
 fn crash_writer_child() {
@@ -67,18 +86,23 @@ fn crash_writer_child() {
         .expect("first batch")
         .parse()
         .expect("a batch number");
-    let store = Store::open(Path::new(&path), config()).expect("the store opens");
+    let quick_repair = std::env::var_os(QUICK_REPAIR_ENV).is_some();
+    let store = Store::open(Path::new(&path), config(quick_repair)).expect("the store opens");
     let names: Vec<String> = (0..SERIES).map(series_name).collect();
     let mut stdout = std::io::stdout().lock();
     // The harness has printed `test crash_writer_child ... ` without a newline.
     writeln!(stdout).expect("stdout");
     for batch in first..first + MAX_BATCHES {
         let data: Vec<Vec<Sample>> = (0..SERIES).map(|s| samples(batch, s)).collect();
-        let refs: Vec<(&str, &[Sample])> = names
+        let mut refs: Vec<(&str, &[Sample])> = names
             .iter()
             .zip(&data)
             .map(|(n, d)| (n.as_str(), d.as_slice()))
             .collect();
+        let bulk = bulk_samples(batch);
+        if batch.is_multiple_of(4) {
+            refs.push((BULK_SERIES, &bulk));
+        }
         store.append_batch(&refs).expect("appended");
         store
             .put_state(
@@ -101,31 +125,48 @@ fn batch_state(store: &Store, batch: u64) -> Option<bool> {
         minute(batch as i64 * MINUTES),
         minute((batch as i64 + 1) * MINUTES),
     );
+    let mut parts: Vec<(String, Vec<Sample>, _, _)> = (0..SERIES)
+        .map(|s| (series_name(s), samples(batch, s), from, to))
+        .collect();
+    if batch.is_multiple_of(4) {
+        let bulk = bulk_samples(batch);
+        let (first, last) = (bulk[0].0, bulk[bulk.len() - 1].0);
+        parts.push((
+            BULK_SERIES.to_string(),
+            bulk,
+            first,
+            last + chrono::Duration::minutes(1),
+        ));
+    }
     let mut complete = 0;
-    for s in 0..SERIES {
-        let buckets = store
-            .buckets(&series_name(s), 0, from, to)
-            .expect("readable");
+    for (name, expected, from, to) in &parts {
+        let buckets = store.buckets(name, 0, *from, *to).expect("readable");
         if buckets.is_empty() {
             continue;
         }
-        let expected = samples(batch, s);
         let got: Vec<Sample> = buckets.iter().map(|b| (b.start, b.last)).collect();
-        assert_eq!(got, expected, "batch {batch}, series {s}: values differ");
+        assert_eq!(
+            &got, expected,
+            "batch {batch}, series {name}: values differ"
+        );
         assert!(buckets.iter().all(|b| b.count == 1 && b.sum == b.last));
         complete += 1;
     }
     match complete {
         0 => Some(false),
-        n if n == SERIES => Some(true),
+        n if n == parts.len() => Some(true),
         _ => None,
     }
 }
 
 /// Runs the writer until a random point, kills it, and returns the batches it acknowledged.
-fn run_and_kill(path: &Path, first: u64, rng: &mut StdRng) -> Vec<u64> {
+fn run_and_kill(path: &Path, first: u64, quick_repair: bool, rng: &mut StdRng) -> Vec<u64> {
     let exe = std::env::current_exe().expect("the test binary");
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    if quick_repair {
+        command.env(QUICK_REPAIR_ENV, "1");
+    }
+    let mut child = command
         .args([
             "--exact",
             "crash_writer_child",
@@ -183,7 +224,7 @@ fn acknowledged_writes_survive_sigkill() {
     let mut next = 0u64;
     let mut in_flight_committed = 0;
     for round in 0..ROUNDS {
-        let acked = run_and_kill(&path, next, &mut rng);
+        let acked = run_and_kill(&path, next, round % 2 == 1, &mut rng);
         assert!(
             acked.windows(2).all(|w| w[1] == w[0] + 1),
             "acks in order: {acked:?}"
@@ -195,9 +236,9 @@ fn acknowledged_writes_survive_sigkill() {
         let last = *acked.last().expect("at least one ack");
         acknowledged.extend(acked.iter().copied());
 
-        let store = Store::open(&path, config()).expect("the store reopens after SIGKILL");
+        let store = Store::open(&path, config(false)).expect("the store reopens after SIGKILL");
         let stats = store.check().expect("every chunk decodes");
-        assert_eq!(stats.series, SERIES);
+        assert_eq!(stats.series, SERIES + 1, "the series and the bulk series");
         for &batch in &acknowledged {
             assert_eq!(
                 batch_state(&store, batch),
@@ -227,7 +268,7 @@ fn acknowledged_writes_survive_sigkill() {
     eprintln!("{in_flight_committed} of {ROUNDS} kills came after a commit but before its ack");
 
     // Writing continues, and a clean close keeps all of it.
-    let store = Store::open(&path, config()).expect("reopens");
+    let store = Store::open(&path, config(false)).expect("reopens");
     let extra: Vec<Sample> = samples(next, 0);
     assert_eq!(
         store.append(&series_name(0), &extra).expect("appended"),
@@ -235,7 +276,7 @@ fn acknowledged_writes_survive_sigkill() {
     );
     store.rollup().expect("rolled up");
     store.close().expect("closes cleanly");
-    let store = Store::open(&path, config()).expect("reopens");
+    let store = Store::open(&path, config(false)).expect("reopens");
     for &batch in &acknowledged {
         assert_eq!(batch_state(&store, batch), Some(true));
     }
