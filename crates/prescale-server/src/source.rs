@@ -291,7 +291,7 @@ mod tests {
 
     #[tokio::test]
     async fn scaled_source_maps_logical_minutes_to_real_seconds() {
-        let origin = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        let origin = DateTime::from_timestamp(999_960, 0).unwrap();
         let inner = Arc::new(MemorySource::new());
         // Real data: one value per real second before the origin.
         inner.set(

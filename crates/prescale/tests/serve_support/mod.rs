@@ -1,0 +1,196 @@
+//! Running `prescale serve` as a process for the integration tests, and a KEDA-like client.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use prescale_server::proto::external_scaler_client::ExternalScalerClient;
+use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
+use prescale_testkit::{free_port, http};
+use tonic::transport::Channel;
+
+/// A `prescale serve` process; killed on drop.
+pub(crate) struct Serve {
+    child: Option<Child>,
+    pub(crate) grpc: String,
+    pub(crate) http: String,
+    pub(crate) dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Serve {
+    /// Starts `prescale serve --config <dir>/serve.yaml` with `config` plus the addresses and
+    /// the data directory, and waits until `/readyz` answers.
+    pub(crate) fn start(dir: &Path, config: &str) -> Self {
+        let grpc = format!("127.0.0.1:{}", free_port().unwrap());
+        let http = format!("127.0.0.1:{}", free_port().unwrap());
+        Self::start_on(dir, config, &grpc, &http)
+    }
+
+    /// Like [`Serve::start`] on given addresses (a restart keeps them).
+    pub(crate) fn start_on(dir: &Path, config: &str, grpc: &str, http: &str) -> Self {
+        let path = dir.join("serve.yaml");
+        std::fs::write(&path, config).unwrap();
+        let log = dir.join(format!("serve-{}.log", grpc.replace(':', "_")));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_prescale"))
+            .args([
+                "serve",
+                "--grpc-addr",
+                grpc,
+                "--http-addr",
+                http,
+                "--data-dir",
+            ])
+            .arg(dir.join("data"))
+            .arg("--config")
+            .arg(&path)
+            .args(["--log", "prescale_server=debug,info"])
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let serve = Self {
+            child: Some(child),
+            grpc: grpc.to_string(),
+            http: format!("http://{http}"),
+            dir: dir.to_path_buf(),
+            log,
+        };
+        let started = Instant::now();
+        while http::get(&format!("{}/readyz", serve.http))
+            .map(|r| r.status)
+            .ok()
+            != Some(200)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "prescale serve did not get ready:\n{}",
+                serve.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        serve
+    }
+
+    /// The end of the server's log.
+    pub(crate) fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit status' success.
+    pub(crate) fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// GET `path` on the HTTP API as JSON (`Null` when not 200).
+    pub(crate) fn api(&self, path: &str) -> serde_json::Value {
+        match http::get(&format!("{}{path}", self.http)) {
+            Ok(r) if r.status == 200 => serde_json::from_str(&r.body).unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// A gRPC client.
+    pub(crate) async fn client(&self) -> ExternalScalerClient<Channel> {
+        ExternalScalerClient::connect(format!("http://{}", self.grpc))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A ScaledObjectRef with metadata `pairs`.
+pub(crate) fn object(namespace: &str, name: &str, pairs: &[(&str, &str)]) -> ScaledObjectRef {
+    let md: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ScaledObjectRef {
+        name: name.into(),
+        namespace: namespace.into(),
+        scaler_metadata: md,
+    }
+}
+
+/// One KEDA poll: `GetMetricSpec`, `GetMetrics`, `IsActive`. Returns the replicas the HPA
+/// computes (`ceil(value / target)`) and the activity.
+pub(crate) async fn poll(
+    client: &mut ExternalScalerClient<Channel>,
+    so: &ScaledObjectRef,
+) -> Result<(u32, bool), tonic::Status> {
+    let spec = client.get_metric_spec(so.clone()).await?.into_inner();
+    let s = &spec.metric_specs[0];
+    let v = client
+        .get_metrics(GetMetricsRequest {
+            scaled_object_ref: Some(so.clone()),
+            metric_name: s.metric_name.clone(),
+        })
+        .await?
+        .into_inner();
+    let value = v.metric_values[0].metric_value_float;
+    let active = client.is_active(so.clone()).await?.into_inner().result;
+    // KEDA sends milli quantities to the HPA.
+    let milli = |x: f64| (x * 1000.0).round();
+    Ok((
+        (milli(value) / milli(s.target_size_float)).ceil() as u32,
+        active,
+    ))
+}
+
+/// The values of a shared trace (`timestamp,value` CSV) by path from the repository root, or
+/// `None` (with a skip message) when the traces are not there.
+pub(crate) fn shared_trace(name: &str) -> Option<(chrono::DateTime<chrono::Utc>, Vec<f64>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/traces")
+        .join(name);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipping: shared trace {name} not found (../shared/traces beside the checkout)");
+        return None;
+    };
+    let mut start = None;
+    let mut values = Vec::new();
+    for line in text.lines().skip(1) {
+        let (t, v) = line.split_once(',').unwrap();
+        if start.is_none() {
+            start = Some(t.parse().unwrap());
+        }
+        values.push(v.trim().parse().unwrap());
+    }
+    Some((start?, values))
+}
