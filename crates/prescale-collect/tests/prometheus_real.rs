@@ -71,12 +71,12 @@ async fn reads_the_load_generator_through_prometheus() {
     assert_eq!(labels["service"], "chat");
     assert_eq!(labels["model_name"], "test-model");
 
-    // A range over the last 5 s, every second: one sample per step, no gap.
+    // A range over 3 s of the scraped period, every second: one sample per step, no gap.
     let end = Utc::now()
         .duration_trunc(chrono::Duration::seconds(1))
         .expect("trunc")
         - chrono::Duration::seconds(1);
-    let start = end - chrono::Duration::seconds(4);
+    let start = end - chrono::Duration::seconds(2);
     let range = c
         .query_range(
             "sum(vllm:num_requests_waiting)",
@@ -87,7 +87,7 @@ async fn reads_the_load_generator_through_prometheus() {
         .await
         .expect("range");
     assert_eq!(range.series.len(), 1);
-    assert_eq!(range.series[0].samples.len(), 5);
+    assert_eq!(range.series[0].samples.len(), 3);
     assert!(range.series[0].samples.iter().all(|s| s.value == 5.0));
     assert!(range.gaps().all(|(_, g)| g.is_empty()));
     assert_eq!(metrics.requests(SourceKind::Prometheus), 3);
