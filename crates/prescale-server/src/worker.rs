@@ -458,9 +458,10 @@ impl Worker {
     async fn decide(&mut self, now: DateTime<Utc>, live: Option<(f64, DateTime<Utc>)>) {
         let cfg = self.shared.config.clone();
         match live {
-            Some((v, at)) if v <= 0.0 => {
-                self.zero_since.get_or_insert(at);
+            Some((v, at)) if v <= 0.0 && self.zero_since.is_none() => {
+                self.zero_since = Some(self.zero_run_start(at));
             }
+            Some((v, _)) if v <= 0.0 => {}
             Some(_) => self.zero_since = None,
             None => {}
         }
@@ -492,9 +493,15 @@ impl Worker {
             ),
             (Some(_), None) => (
                 Phase::ReactiveFallback,
-                Some(match self.refreshed_at {
-                    Some(r) => format!("forecast stale (last refresh {r}): reactive on live data"),
-                    None => "no forecast yet: reactive on live data".to_string(),
+                Some(match (self.refreshed_at, &self.forecast) {
+                    (Some(r), Some(_)) => {
+                        format!("forecast stale (last refresh {r}): reactive on live data")
+                    }
+                    (Some(_), None) => format!(
+                        "no forecast ({} samples of history, too few to fit): reactive on live data",
+                        self.history.len()
+                    ),
+                    (None, _) => "no forecast yet: reactive on live data".to_string(),
                 }),
             ),
             (Some(_), Some(_)) => (Phase::Ok, None),
@@ -572,6 +579,21 @@ impl Worker {
             s.decision = Some(view);
             s.reported = Some(answer);
         });
+    }
+
+    /// When demand became zero, for zero live demand at `at` seen for the first time: the
+    /// step after the history's last non-zero value (or `at` when the history ends in demand),
+    /// so that every replica, whenever it started, counts the idle time from the same data.
+    fn zero_run_start(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let values = self.history.values();
+        let (Some(start), Some(end)) = (self.history.start(), self.history.end()) else {
+            return at;
+        };
+        match values.iter().rposition(|v| *v > 0.0) {
+            None => start.min(at),
+            Some(i) if i + 1 == values.len() => at.min(end),
+            Some(i) => (start + Duration::seconds(STEP_SECS * (i as i64 + 1))).min(at),
+        }
     }
 
     /// What KEDA is told: the decision, or in shadow mode what reactive scaling would do

@@ -18,6 +18,9 @@ use prescale_server::telemetry::Telemetry;
 const TRACE: &str = "web_nasa_http_1995-07_1min.csv";
 const THRESHOLD: f64 = 10.0;
 
+/// One tick: time, replicas told to KEDA, replicas the demand needs then.
+type Row = (DateTime<Utc>, u32, u32);
+
 struct Manual;
 
 impl Starter for Manual {
@@ -58,7 +61,7 @@ async fn replay(
     values: &[f64],
     from: DateTime<Utc>,
     minutes: i64,
-) -> Vec<(DateTime<Utc>, u32, u32)> {
+) -> Vec<Row> {
     let source = Arc::new(MemorySource::new());
     source.set("q", start, 60, values.to_vec());
     let runtime = Runtime::new(
@@ -92,9 +95,8 @@ async fn replay(
 
 /// For each level the demand climbs to, how many minutes the decisions reached it before the
 /// demand needed it (negative: late).
-fn leads(run: &[(DateTime<Utc>, u32, u32)]) -> Vec<(u32, i64)> {
-    let first =
-        |f: &dyn Fn(&(DateTime<Utc>, u32, u32)) -> bool| run.iter().find(|r| f(r)).map(|r| r.0);
+fn leads(run: &[Row]) -> Vec<(u32, i64)> {
+    let first = |f: &dyn Fn(&Row) -> bool| run.iter().find(|r| f(r)).map(|r| r.0);
     let low = run[0].2.max(run[0].1);
     let high = run.iter().map(|r| r.2).max().unwrap_or(0);
     (low + 1..=high)
