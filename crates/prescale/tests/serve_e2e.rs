@@ -15,119 +15,54 @@
 
 mod serve_support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use prescale_testkit::{
-    BackfillSeries, LoadGenerator, LoadProfile, PrometheusSetup, ScrapeTarget, Shape,
-    TestPrometheus, require_prometheus,
-};
-use serve_support::{Serve, object, poll, shared_trace};
+use serve_support::{REPLAY_QUERY, Replay, Serve, object, poll};
 
 const TRACE: &str = "web_nasa_http_1995-07_1min.csv";
 const SPEED: f64 = 240.0;
 const THRESHOLD: f64 = 10.0;
 /// History backfilled: three days plus one refit period (6 h), in trace-minutes.
 const HISTORY: usize = 3 * 1440 + 360 + 10;
-const QUERY: &str = "sum(avg_over_time(vllm:num_requests_waiting[1250ms]))";
 
 /// One poll: logical time, replicas told to KEDA, replicas the demand needs then.
 type Row = (DateTime<Utc>, u32, u32);
 
 /// Replays `minutes` of the trace from `from` and polls like KEDA; None when skipped.
 fn run_window(from: &str, minutes: usize) -> Option<Vec<Row>> {
-    if !require_prometheus() {
-        return None;
-    }
-    let (start, raw) = shared_trace(TRACE)?;
-    let from: DateTime<Utc> = from.parse().unwrap();
-    let w = usize::try_from((from - start).num_minutes()).unwrap();
-    // The 5-minute trailing mean: what the query reads.
-    let smooth: Vec<f64> = (0..raw.len())
-        .map(|i| {
-            raw[i.saturating_sub(4)..=i].iter().sum::<f64>() / (i + 1 - i.saturating_sub(4)) as f64
-        })
-        .collect();
-    let step_real = 60.0 / SPEED;
-    let mut profile = LoadProfile::new(Shape::Trace {
-        requests_per_step: raw[w..w + minutes + 30].to_vec(),
-        step: Duration::from_secs(60),
-        speed: SPEED,
-    });
-    // waiting = rate × queue_seconds = (requests a minute × SPEED / 60) × (60 / SPEED).
-    profile.queue_seconds = step_real;
-    let load = LoadGenerator::start(profile).unwrap();
-    let origin = Utc::now();
-    let labels: BTreeMap<String, String> = [
-        ("engine", "0".to_string()),
-        ("model_name", "test-model".to_string()),
-        ("job", "vllm".to_string()),
-        ("instance", load.address()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let samples = (0..HISTORY)
-        .map(|j| {
-            let back = ((HISTORY - j) as f64 * step_real * 1000.0) as i64;
-            (
-                origin - chrono::Duration::milliseconds(back),
-                raw[w - HISTORY + j],
-            )
-        })
-        .collect();
-    let mut setup = PrometheusSetup::new()
-        .target(ScrapeTarget::new("vllm", load.address()))
-        .backfill(BackfillSeries {
-            name: "vllm:num_requests_waiting".into(),
-            kind: "gauge",
-            labels,
-            samples,
-        });
-    setup.scrape_interval = Some(Duration::from_millis(100));
-    let prom = TestPrometheus::start(setup).unwrap();
+    let replay = Replay::start(TRACE, from, minutes, HISTORY, SPEED)?;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "runtime:\n  time_scale: {{origin: \"{}\", speed: {SPEED}}}\n  data_delay: 60s\n  first_answer_wait: 100ms\nprometheus: {{timeout: 2s, retries: 0}}\n",
-        origin.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    );
-    let serve = Serve::start(dir.path(), &config);
+    let serve = Serve::start(dir.path(), &replay.config());
     let so = object(
         "web",
         "nasa",
         &[
             ("scalerAddress", &serve.grpc),
-            ("serverAddress", &prom.url()),
-            ("query", QUERY),
+            ("serverAddress", &replay.prom.url()),
+            ("query", REPLAY_QUERY),
             ("threshold", "10"),
             ("history", "3d"),
             ("ignoreNullValues", "false"),
         ],
     );
-    let logical_origin =
-        DateTime::from_timestamp(origin.timestamp() - origin.timestamp().rem_euclid(60), 0)
-            .unwrap();
-    let to_logical = |real: DateTime<Utc>| {
-        logical_origin
-            + chrono::Duration::milliseconds(
-                ((real - origin).num_milliseconds() as f64 * SPEED) as i64,
-            )
-    };
-    let end = logical_origin + chrono::Duration::minutes(minutes as i64);
+    let end = replay.logical_origin + chrono::Duration::minutes(minutes as i64);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let rows = rt.block_on(async {
         let mut client = serve.client().await;
         let mut rows = Vec::new();
         let started = Instant::now();
         loop {
-            let now = to_logical(Utc::now());
+            let now = replay.now();
             if now >= end {
                 break;
             }
             if let Ok((replicas, _)) = poll(&mut client, &so).await {
-                let i = w + usize::try_from((now - logical_origin).num_minutes()).unwrap_or(0);
-                rows.push((now, replicas, (smooth[i] / THRESHOLD).ceil() as u32));
+                rows.push((
+                    now,
+                    replicas,
+                    (replay.demand(now) / THRESHOLD).ceil() as u32,
+                ));
             }
             assert!(
                 started.elapsed() < Duration::from_secs(120),
@@ -149,7 +84,6 @@ fn run_window(from: &str, minutes: usize) -> Option<Vec<Row>> {
         "{status}"
     );
     assert!(status["refits"].as_u64().unwrap_or(0) >= 1, "{status}");
-    drop(prom);
     Some(rows)
 }
 

@@ -9,7 +9,13 @@ use std::time::{Duration, Instant};
 
 use prescale_server::proto::external_scaler_client::ExternalScalerClient;
 use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
-use prescale_testkit::{free_port, http};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use prescale_testkit::{
+    BackfillSeries, LoadGenerator, LoadProfile, PrometheusSetup, ScrapeTarget, Shape,
+    TestPrometheus, free_port, http, require_prometheus,
+};
 use tonic::transport::Channel;
 
 /// A `prescale serve` process; killed on drop.
@@ -193,4 +199,122 @@ pub(crate) fn shared_trace(name: &str) -> Option<(chrono::DateTime<chrono::Utc>,
         values.push(v.trim().parse().unwrap());
     }
     Some((start?, values))
+}
+
+/// A trace replayed fast into a real Prometheus with its earlier history backfilled.
+pub(crate) struct Replay {
+    pub(crate) load: LoadGenerator,
+    pub(crate) prom: TestPrometheus,
+    /// Real instant the replay started (trace step `w` plays from here).
+    pub(crate) origin: DateTime<Utc>,
+    /// Logical time of `origin` for a server on `time_scale {origin, speed}`.
+    pub(crate) logical_origin: DateTime<Utc>,
+    /// Index of the first replayed step in the trace.
+    pub(crate) w: usize,
+    /// The trace as a 5-minute trailing mean (what [`REPLAY_QUERY`] reads).
+    pub(crate) smooth: Vec<f64>,
+    pub(crate) speed: f64,
+}
+
+/// The demand query of a [`Replay`]: a 5-trace-minute mean of the requests waiting, at a
+/// speed of 240.
+pub(crate) const REPLAY_QUERY: &str = "sum(avg_over_time(vllm:num_requests_waiting[1250ms]))";
+
+impl Replay {
+    /// Replays `minutes` of `trace` from `from`, `speed` times faster than real time (240:
+    /// four trace-minutes a second), as `vllm:num_requests_waiting` (one waiting request per
+    /// request a minute), with `history` earlier steps backfilled; `None` (skipped) without
+    /// Prometheus or the trace.
+    pub(crate) fn start(
+        trace: &str,
+        from: &str,
+        minutes: usize,
+        history: usize,
+        speed: f64,
+    ) -> Option<Self> {
+        if !require_prometheus() {
+            return None;
+        }
+        let (start, raw) = shared_trace(trace)?;
+        let from: DateTime<Utc> = from.parse().unwrap();
+        let w = usize::try_from((from - start).num_minutes()).unwrap();
+        let smooth: Vec<f64> = (0..raw.len())
+            .map(|i| {
+                raw[i.saturating_sub(4)..=i].iter().sum::<f64>()
+                    / (i + 1 - i.saturating_sub(4)) as f64
+            })
+            .collect();
+        let step_real = 60.0 / speed;
+        let mut profile = LoadProfile::new(Shape::Trace {
+            requests_per_step: raw[w..w + minutes + 30].to_vec(),
+            step: Duration::from_secs(60),
+            speed,
+        });
+        // waiting = rate × queue_seconds = (requests a minute × speed / 60) × (60 / speed).
+        profile.queue_seconds = step_real;
+        let load = LoadGenerator::start(profile).unwrap();
+        let origin = Utc::now();
+        let labels: BTreeMap<String, String> = [
+            ("engine", "0".to_string()),
+            ("model_name", "test-model".to_string()),
+            ("job", "vllm".to_string()),
+            ("instance", load.address()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let samples = (0..history)
+            .map(|j| {
+                let back = ((history - j) as f64 * step_real * 1000.0) as i64;
+                (
+                    origin - chrono::Duration::milliseconds(back),
+                    raw[w - history + j],
+                )
+            })
+            .collect();
+        let mut setup = PrometheusSetup::new()
+            .target(ScrapeTarget::new("vllm", load.address()))
+            .backfill(BackfillSeries {
+                name: "vllm:num_requests_waiting".into(),
+                kind: "gauge",
+                labels,
+                samples,
+            });
+        setup.scrape_interval = Some(Duration::from_millis(100));
+        let prom = TestPrometheus::start(setup).unwrap();
+        let logical_origin =
+            DateTime::from_timestamp(origin.timestamp() - origin.timestamp().rem_euclid(60), 0)
+                .unwrap();
+        Some(Self {
+            load,
+            prom,
+            origin,
+            logical_origin,
+            w,
+            smooth,
+            speed,
+        })
+    }
+
+    /// The config of a server on this replay's scaled time.
+    pub(crate) fn config(&self) -> String {
+        format!(
+            "runtime:\n  time_scale: {{origin: \"{}\", speed: {}}}\n  data_delay: 60s\n  first_answer_wait: 100ms\nprometheus: {{timeout: 2s, retries: 0}}\n",
+            self.origin
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            self.speed
+        )
+    }
+
+    /// Logical time now.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        let ms = (Utc::now() - self.origin).num_milliseconds() as f64 * self.speed;
+        self.logical_origin + chrono::Duration::milliseconds(ms as i64)
+    }
+
+    /// The smoothed demand at logical time `t`.
+    pub(crate) fn demand(&self, t: DateTime<Utc>) -> f64 {
+        let i = self.w + usize::try_from((t - self.logical_origin).num_minutes()).unwrap_or(0);
+        self.smooth[i]
+    }
 }
