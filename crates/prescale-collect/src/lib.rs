@@ -12,6 +12,8 @@
 //! - `nvml` (cargo feature `nvml`): GPU utilization, memory and temperature straight from
 //!   the NVIDIA driver, under the DCGM exporter's metric names.
 //!
+//! [`record`] writes what sources without history of their own read (queues, scrapes) to the
+//! embedded history store, one durable transaction per read, so a restart loses nothing.
 //!
 //! [`ml`] names the ML metrics (request rate, P50/P95/P99 latency, TTFT, tokens/s, queue,
 //! KV-cache, GPU, training progress, cost per request and per 1k tokens) with their units,
@@ -31,6 +33,7 @@ pub mod ml;
 pub mod nvml;
 pub mod prometheus;
 pub mod rabbitmq;
+pub mod record;
 pub mod redis;
 pub mod scrape;
 pub mod series;

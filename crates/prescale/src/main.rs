@@ -7,6 +7,7 @@ mod generate;
 mod input;
 mod metrics;
 mod output;
+mod record;
 mod serve;
 mod synth;
 mod validate;

@@ -16,6 +16,7 @@ use prescale_collect::{Auth, LabelsDisplay, Series, Source, TlsOptions};
 use serde_json::{Value, json};
 
 use crate::output::{Format, Table, emit};
+use crate::record;
 
 /// Examples shown after `--help`.
 pub(crate) const EXAMPLES: &str = "\
@@ -29,6 +30,11 @@ Examples:
   prescale metrics --scrape http://vllm:8000/metrics --kind vllm --interval 10s
   prescale metrics --redis redis://127.0.0.1:6379/0 --list celery
   prescale metrics --rabbitmq http://guest:guest@rabbitmq:15672 --queue inference --vhost /
+
+  # Keep a queue's history (it has none of its own): one durable write per read.
+  prescale metrics --redis redis://127.0.0.1:6379/0 --list celery --record ./history --every 15s
+  prescale metrics --history ./history
+  prescale metrics --history ./history --series 'redis/celery_queue_length{queue=\"celery\"}' --since 1h
 
 JSON (--format json): {\"samples\": [{\"labels\": {...}, \"timestamp\": \"...\", \"value\": 7.0}]};
 a range prints {\"series\": [{\"labels\": {...}, \"samples\": [...], \"gaps\": [...]}]}; a --kind
@@ -48,7 +54,7 @@ pub(crate) struct Args {
 #[command(group(
     clap::ArgGroup::new("source")
         .required(true)
-        .args(["prometheus", "redis", "rabbitmq", "scrape"])
+        .args(["prometheus", "redis", "rabbitmq", "scrape", "history"])
 ))]
 #[command(group(clap::ArgGroup::new("what").args(["query", "kind"])))]
 struct Options {
@@ -140,6 +146,25 @@ struct Options {
     /// Accept any server certificate (tests only).
     #[arg(long)]
     insecure_skip_verify: bool,
+    /// Record every read of --redis, --rabbitmq or --scrape into the history store in DIR
+    /// (created if needed; one durable write per read) until Ctrl-C, SIGTERM or --count reads.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["prometheus", "kind"])]
+    record: Option<PathBuf>,
+    /// Time between two recorded reads.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    every: Duration,
+    /// Stop recording after this many reads.
+    #[arg(long, value_name = "N", requires = "record")]
+    count: Option<u64>,
+    /// Print what the history store in DIR holds: its series, or one with --series.
+    #[arg(long, value_name = "DIR")]
+    history: Option<PathBuf>,
+    /// The stored series to print (with --history), named as --history lists them.
+    #[arg(long, value_name = "NAME", requires = "history")]
+    series: Option<String>,
+    /// How far back --history --series reads.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    since: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -176,12 +201,72 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs `prescale metrics`.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let opts = &args.opts;
+    if let Some(dir) = &opts.history {
+        return emit(&record::history(
+            dir,
+            opts.series.as_deref(),
+            opts.since,
+            opts.format,
+        )?);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let text = runtime.block_on(collect(&args.opts))?;
+    if let Some(dir) = &opts.record {
+        return runtime.block_on(record_source(opts, dir));
+    }
+    let text = runtime.block_on(collect(opts))?;
     emit(&text)
+}
+
+/// `--record DIR`: the queue or scrape source, recorded into the store in `dir`.
+async fn record_source(args: &Options, dir: &std::path::Path) -> anyhow::Result<()> {
+    let (every, count, format) = (args.every, args.count, args.format);
+    if let Some(url) = &args.scrape {
+        return record::record(scrape_client(args, url)?, dir, every, count, format).await;
+    }
+    if let (Some(url), Some(list)) = (&args.redis, &args.list) {
+        return record::record(redis_source(args, url, list)?, dir, every, count, format).await;
+    }
+    if let (Some(url), Some(queue)) = (&args.rabbitmq, &args.queue) {
+        let source = rabbitmq_source(args, url, queue)?;
+        return record::record(source, dir, every, count, format).await;
+    }
+    anyhow::bail!(
+        "--record reads --redis, --rabbitmq or --scrape (Prometheus keeps its own history)"
+    )
+}
+
+fn scrape_client(args: &Options, url: &str) -> anyhow::Result<ScrapeClient> {
+    let mut cfg = ScrapeConfig::new(url.to_string());
+    cfg.timeout = args.timeout;
+    cfg.retries = args.retries;
+    cfg.auth = bearer(args);
+    cfg.tls = tls(args);
+    Ok(ScrapeClient::new(cfg)?)
+}
+
+fn redis_source(args: &Options, url: &str, list: &str) -> anyhow::Result<RedisQueue> {
+    let mut cfg = RedisConfig::new(url.to_string());
+    cfg.timeout = args.timeout;
+    Ok(RedisQueue {
+        client: RedisClient::new(cfg)?,
+        queue: list.to_string(),
+    })
+}
+
+fn rabbitmq_source(args: &Options, url: &str, queue: &str) -> anyhow::Result<RabbitMqQueue> {
+    let mut cfg = RabbitMqConfig::new(url.to_string());
+    cfg.timeout = args.timeout;
+    cfg.retries = args.retries;
+    cfg.tls = tls(args);
+    Ok(RabbitMqQueue {
+        client: RabbitMqClient::new(cfg)?,
+        vhost: args.vhost.clone(),
+        queue: queue.to_string(),
+    })
 }
 
 async fn collect(args: &Options) -> anyhow::Result<String> {
@@ -208,12 +293,7 @@ async fn collect(args: &Options) -> anyhow::Result<String> {
         return Ok(render_instant(&r, args.format));
     }
     if let Some(url) = &args.scrape {
-        let mut cfg = ScrapeConfig::new(url.clone());
-        cfg.timeout = args.timeout;
-        cfg.retries = args.retries;
-        cfg.auth = bearer(args);
-        cfg.tls = tls(args);
-        let client = ScrapeClient::new(cfg)?;
+        let client = scrape_client(args, url)?;
         if let Some(kind) = args.kind {
             let before = client.scrape().await?;
             let t0 = Instant::now();
@@ -227,24 +307,11 @@ async fn collect(args: &Options) -> anyhow::Result<String> {
         return Ok(render_series(&series, &[], args.format));
     }
     if let (Some(url), Some(list)) = (&args.redis, &args.list) {
-        let mut cfg = RedisConfig::new(url.clone());
-        cfg.timeout = args.timeout;
-        let source = RedisQueue {
-            client: RedisClient::new(cfg)?,
-            queue: list.clone(),
-        };
+        let source = redis_source(args, url, list)?;
         return Ok(render_series(&source.collect().await?, &[], args.format));
     }
     if let (Some(url), Some(queue)) = (&args.rabbitmq, &args.queue) {
-        let mut cfg = RabbitMqConfig::new(url.clone());
-        cfg.timeout = args.timeout;
-        cfg.retries = args.retries;
-        cfg.tls = tls(args);
-        let source = RabbitMqQueue {
-            client: RabbitMqClient::new(cfg)?,
-            vhost: args.vhost.clone(),
-            queue: queue.clone(),
-        };
+        let source = rabbitmq_source(args, url, queue)?;
         return Ok(render_series(&source.collect().await?, &[], args.format));
     }
     anyhow::bail!("give a source: --prometheus, --scrape, --redis or --rabbitmq")
