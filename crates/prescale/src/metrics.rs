@@ -73,7 +73,7 @@ struct Options {
     /// Evaluation time (RFC3339), default now.
     #[arg(long, value_name = "TIME", requires = "prometheus")]
     at: Option<DateTime<Utc>>,
-    /// Redis URL, redis://[user:password@]host:port[/db] (with --list).
+    /// Redis URL, `redis://[user:password@]host:port[/db]` (with --list).
     #[arg(long, value_name = "URL", requires = "list")]
     redis: Option<String>,
     /// Redis list (Celery queue) to measure, with its priority sub-lists.
