@@ -4,7 +4,7 @@
 //!
 //! Production uses Prometheus (see [`crate::prometheus`]); tests and benchmarks use
 //! [`MemorySource`]. [`Scaled`] runs a source on scaled time (see
-//! [`TimeBase`](crate::timebase::TimeBase)).
+//! [`TimeBase`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -96,12 +96,25 @@ impl MemorySource {
         Self::default()
     }
 
-    /// Serves `values` for `query`: value `i` at `start + i × step_secs` (and at any time in
-    /// that step for instant queries).
+    /// Serves `values` for `query`: value `i` at `start + i × step_secs` and at any time in
+    /// that step.
     pub fn set(&self, query: &str, start: DateTime<Utc>, step_secs: i64, values: Vec<f64>) {
         self.lock()
             .series
             .insert(query.to_string(), (start, step_secs, Arc::new(values)));
+    }
+
+    /// Serves shared `values` for `query` (many queries may share one series).
+    pub fn set_shared(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        step_secs: i64,
+        values: Arc<Vec<f64>>,
+    ) {
+        self.lock()
+            .series
+            .insert(query.to_string(), (start, step_secs, values));
     }
 
     /// Makes every read fail with `error` (`None`: work again).
@@ -172,9 +185,8 @@ impl DemandSource for MemorySource {
             let mut out = Vec::new();
             let mut t = start;
             while t <= end {
-                let i = (t - s0).num_seconds();
-                if i.rem_euclid(step0) == 0
-                    && let Ok(i) = usize::try_from(i / step0)
+                let i = (t - s0).num_seconds().div_euclid(step0);
+                if let Ok(i) = usize::try_from(i)
                     && let Some(v) = values.get(i)
                 {
                     out.push((t, *v));

@@ -1,0 +1,279 @@
+//! The server's targets, measured on this machine:
+//!
+//! - `GetMetrics` latency (p50, p99) at 2,000 requests per second over loopback with 1,000
+//!   registered ScaledObjects, each with 28 days of 1-minute history;
+//! - resident memory for those 1,000 ScaledObjects;
+//! - a full refresh of all 1,000 forecasts (cold: backfill of the history, refit, patterns),
+//!   on the default forecast threads.
+//!
+//! `cargo bench -p prescale-server --bench serve` (exits non-zero when a target is missed:
+//! p99 < 2 ms, memory < 1 GiB, full refresh < 5 min). Run as a test (`cargo test --benches`),
+//! it does the same with 20 ScaledObjects, 2 days of history and one second of load.
+//!
+//! Demand comes from an in-process source holding 20 distinct synthetic series shared by the
+//! ScaledObjects (as Prometheus would hold them, outside the server); the server holds its own
+//! copy of every history. The load generator runs in the same process, on the same cores.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use prescale_core::synth::{SyntheticSpec, generate};
+use prescale_server::proto::external_scaler_client::ExternalScalerClient;
+use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
+use prescale_server::server::{Server, ServerOptions};
+use prescale_server::source::{MemorySource, SameSource};
+
+struct Scale {
+    objects: usize,
+    days: f64,
+    load_secs: f64,
+    rate: f64,
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn metadata(i: usize, peak: f64, days: f64) -> std::collections::HashMap<String, String> {
+    [
+        ("serverAddress", "http://prometheus:9090".to_string()),
+        ("query", format!("q{i}")),
+        ("threshold", format!("{}", (peak / 8.0).round().max(1.0))),
+        ("history", format!("{}d", days as i64)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn object(i: usize, peak: f64, days: f64) -> ScaledObjectRef {
+    ScaledObjectRef {
+        name: format!("svc-{i:04}"),
+        namespace: "bench".into(),
+        scaler_metadata: metadata(i, peak, days),
+    }
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+async fn run(scale: Scale) -> bool {
+    // 20 distinct series (seeds and levels), each covering history + one refit period + a
+    // margin up to now.
+    let now = Utc::now().timestamp();
+    let minutes = (scale.days * 1440.0).round() as i64 + 7 * 60;
+    let start = chrono::DateTime::from_timestamp(now - now % 60 - minutes * 60, 0).unwrap();
+    let source = Arc::new(MemorySource::new());
+    let peaks: Vec<f64> = (0..20).map(|k| 50.0 + 40.0 * k as f64).collect();
+    let series: Vec<Arc<Vec<f64>>> = (0..20)
+        .map(|k| {
+            let s = generate(&SyntheticSpec {
+                start,
+                days: (minutes + 30) as f64 / 1440.0,
+                peak: peaks[k],
+                base: peaks[k] / 10.0,
+                seed: k as u64,
+                ..SyntheticSpec::default()
+            });
+            Arc::new(s.values().to_vec())
+        })
+        .collect();
+    for i in 0..scale.objects {
+        source.set_shared(&format!("q{i}"), start, 60, series[i % 20].clone());
+    }
+    let rss_before = rss_kib("VmRSS:");
+    let options = ServerOptions {
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        preregistered: (0..scale.objects)
+            .map(|i| {
+                let so = object(i, peaks[i % 20], scale.days);
+                (
+                    prescale_server::registry::ObjectKey::new(so.namespace, so.name),
+                    so.scaler_metadata,
+                )
+            })
+            .collect(),
+        ..ServerOptions::default()
+    };
+    let threads = options.runtime.forecast_threads;
+    let started = Instant::now();
+    let server = Server::bind(options, Some(Arc::new(SameSource(source))))
+        .await
+        .unwrap();
+    let registry = server.registry();
+    let grpc = server.grpc_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    // The full (cold) refresh: every ScaledObject backfilled, fitted and forecast.
+    loop {
+        let ready = registry
+            .slots()
+            .iter()
+            .filter(|s| {
+                s.registration()
+                    .status
+                    .lock()
+                    .map(|st| st.forecast.is_some())
+                    .unwrap_or(false)
+            })
+            .count();
+        if ready == scale.objects {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(if scale.objects > 100 { 600 } else { 20 }) {
+            let st = registry.slots()[0].registration().status();
+            panic!(
+                "only {ready} of {} forecast after 10 min; e.g. {}",
+                scale.objects,
+                serde_json::to_string(&st).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refresh = started.elapsed().as_secs_f64();
+    let rss_loaded = rss_kib("VmRSS:");
+    let history: usize = registry
+        .slots()
+        .iter()
+        .map(|s| s.registration().status().history.samples)
+        .sum();
+
+    // Open-loop load: requests are sent on a fixed schedule (each in its own task, so that a
+    // slow answer never delays the next request), over 4 connections; latency is counted
+    // from the send, and how late the sends were is reported apart.
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(
+            ExternalScalerClient::connect(format!("http://{grpc}"))
+                .await
+                .unwrap(),
+        );
+    }
+    let total = (scale.rate * scale.load_secs) as usize;
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(total)));
+    let errors = Arc::new(Mutex::new(0usize));
+    let objects: Vec<ScaledObjectRef> = (0..scale.objects)
+        .map(|i| object(i, peaks[i % 20], scale.days))
+        .collect();
+    let objects = Arc::new(objects);
+    let t0 = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    for k in 0..total {
+        let at = t0 + Duration::from_secs_f64(k as f64 / scale.rate);
+        tokio::time::sleep_until(at).await;
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let i = (rng % scale.objects as u64) as usize;
+        let mut client = clients[k % clients.len()].clone();
+        let (latencies, errors, objects) = (latencies.clone(), errors.clone(), objects.clone());
+        tasks.push(tokio::spawn(async move {
+            let sent = tokio::time::Instant::now();
+            let lag = sent.duration_since(at).as_secs_f64();
+            let r = client
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(objects[i].clone()),
+                    metric_name: "prescale".into(),
+                })
+                .await;
+            let secs = sent.elapsed().as_secs_f64();
+            match r {
+                Ok(_) => latencies.lock().unwrap().push((secs, lag)),
+                Err(_) => *errors.lock().unwrap() += 1,
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let achieved = total as f64 / t0.elapsed().as_secs_f64();
+    let rss_after = rss_kib("VmRSS:");
+    let peak = rss_kib("VmHWM:");
+    let _ = stop.send(());
+    let _ = done.await;
+
+    let pairs = latencies.lock().unwrap().clone();
+    let mut lat: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    lat.sort_by(f64::total_cmp);
+    let mut lag: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+    lag.sort_by(f64::total_cmp);
+    let errors = *errors.lock().unwrap();
+    let ms = |q: f64| percentile(&lat, q) * 1000.0;
+    println!(
+        "{} ScaledObjects, {} days of 1-minute history each ({} samples held in all)",
+        scale.objects, scale.days, history
+    );
+    println!(
+        "full refresh (backfill + refit + patterns of every ScaledObject, {threads} forecast thread(s)): {refresh:.1} s"
+    );
+    println!(
+        "GetMetrics at {:.0} req/s ({} requests, {} errors): p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
+        achieved,
+        lat.len(),
+        errors,
+        ms(0.5),
+        ms(0.99),
+        ms(0.999),
+        ms(1.0)
+    );
+    println!(
+        "client send lag behind the schedule: p50 {:.3} ms, p99 {:.3} ms",
+        percentile(&lag, 0.5) * 1000.0,
+        percentile(&lag, 0.99) * 1000.0
+    );
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "memory: RSS {:.0} MiB before registering, {:.0} MiB after the refresh, {:.0} MiB after the load, peak {:.0} MiB",
+        mib(rss_before),
+        mib(rss_loaded),
+        mib(rss_after),
+        mib(peak)
+    );
+    let ok = errors == 0 && ms(0.99) < 2.0 && mib(peak) < 1024.0 && refresh < 300.0;
+    println!(
+        "targets (p99 < 2 ms, memory < 1 GiB, refresh < 5 min): {}",
+        if ok { "met" } else { "MISSED" }
+    );
+    ok
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let scale = if bench {
+        Scale {
+            objects: 1000,
+            days: 28.0,
+            load_secs: 20.0,
+            rate: 2000.0,
+        }
+    } else {
+        Scale {
+            objects: 20,
+            days: 2.0,
+            load_secs: 1.0,
+            rate: 200.0,
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let ok = rt.block_on(run(scale));
+    if bench && !ok {
+        std::process::exit(1);
+    }
+}
