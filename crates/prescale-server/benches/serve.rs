@@ -60,11 +60,95 @@ fn object(i: usize, peak: f64, days: f64) -> ScaledObjectRef {
     }
 }
 
+/// Shares of `method`'s requests at or below a few bucket bounds of the server's histogram.
+fn histogram(text: &str, method: &str) -> Vec<(f64, f64)> {
+    let mut buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("prescale_grpc_request_duration_seconds_bucket{")
+                && l.contains(&format!("method=\"{method}\""))
+        })
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let count: f64 = l.rsplit(' ').next()?.parse().ok()?;
+            Some((le.parse().unwrap_or(f64::INFINITY), count))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    buckets
+        .into_iter()
+        .filter(|(le, _)| {
+            [0.0002, 0.0004, 0.0008, 0.0016, 0.0032]
+                .iter()
+                .any(|b| (le - b).abs() < 1e-9)
+        })
+        .map(|(le, c)| (le, if total > 0.0 { c / total } else { 0.0 }))
+        .collect()
+}
+
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Sends `rate` GetMetrics a second for `secs`; returns (latency, send lag) of each answer,
+/// the errors, and the rate achieved.
+async fn load(
+    grpc: std::net::SocketAddr,
+    objects: Vec<ScaledObjectRef>,
+    rate: f64,
+    secs: f64,
+) -> (Vec<(f64, f64)>, usize, f64) {
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(
+            ExternalScalerClient::connect(format!("http://{grpc}"))
+                .await
+                .unwrap(),
+        );
+    }
+    let total = (rate * secs) as usize;
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(total)));
+    let errors = Arc::new(Mutex::new(0usize));
+    let objects = Arc::new(objects);
+    let t0 = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    for k in 0..total {
+        let at = t0 + Duration::from_secs_f64(k as f64 / rate);
+        tokio::time::sleep_until(at).await;
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let i = (rng % objects.len() as u64) as usize;
+        let mut client = clients[k % clients.len()].clone();
+        let (latencies, errors, objects) = (latencies.clone(), errors.clone(), objects.clone());
+        tasks.push(tokio::spawn(async move {
+            let sent = tokio::time::Instant::now();
+            let lag = sent.duration_since(at).as_secs_f64();
+            let r = client
+                .get_metrics(GetMetricsRequest {
+                    scaled_object_ref: Some(objects[i].clone()),
+                    metric_name: "prescale".into(),
+                })
+                .await;
+            let secs = sent.elapsed().as_secs_f64();
+            match r {
+                Ok(_) => latencies.lock().unwrap().push((secs, lag)),
+                Err(_) => *errors.lock().unwrap() += 1,
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let achieved = total as f64 / t0.elapsed().as_secs_f64();
+    let pairs = latencies.lock().unwrap().clone();
+    let errors = *errors.lock().unwrap();
+    (pairs, errors, achieved)
 }
 
 async fn run(scale: Scale) -> bool {
@@ -113,6 +197,7 @@ async fn run(scale: Scale) -> bool {
         .unwrap();
     let registry = server.registry();
     let grpc = server.grpc_addr().unwrap();
+    let http = server.http_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -152,66 +237,35 @@ async fn run(scale: Scale) -> bool {
         .sum();
 
     // Open-loop load: requests are sent on a fixed schedule (each in its own task, so that a
-    // slow answer never delays the next request), over 4 connections; latency is counted
-    // from the send, and how late the sends were is reported apart.
-    let mut clients = Vec::new();
-    for _ in 0..4 {
-        clients.push(
-            ExternalScalerClient::connect(format!("http://{grpc}"))
-                .await
-                .unwrap(),
-        );
-    }
-    let total = (scale.rate * scale.load_secs) as usize;
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(total)));
-    let errors = Arc::new(Mutex::new(0usize));
+    // slow answer never delays the next request), over 4 connections, from a client with its
+    // own single-threaded runtime on its own OS thread (KEDA is another process); latency is
+    // counted from the send, and how late the sends were is reported apart.
     let objects: Vec<ScaledObjectRef> = (0..scale.objects)
         .map(|i| object(i, peaks[i % 20], scale.days))
         .collect();
-    let objects = Arc::new(objects);
-    let t0 = tokio::time::Instant::now();
-    let mut tasks = Vec::with_capacity(total);
-    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
-    for k in 0..total {
-        let at = t0 + Duration::from_secs_f64(k as f64 / scale.rate);
-        tokio::time::sleep_until(at).await;
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let i = (rng % scale.objects as u64) as usize;
-        let mut client = clients[k % clients.len()].clone();
-        let (latencies, errors, objects) = (latencies.clone(), errors.clone(), objects.clone());
-        tasks.push(tokio::spawn(async move {
-            let sent = tokio::time::Instant::now();
-            let lag = sent.duration_since(at).as_secs_f64();
-            let r = client
-                .get_metrics(GetMetricsRequest {
-                    scaled_object_ref: Some(objects[i].clone()),
-                    metric_name: "prescale".into(),
-                })
-                .await;
-            let secs = sent.elapsed().as_secs_f64();
-            match r {
-                Ok(_) => latencies.lock().unwrap().push((secs, lag)),
-                Err(_) => *errors.lock().unwrap() += 1,
-            }
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let achieved = total as f64 / t0.elapsed().as_secs_f64();
+    let (rate, load_secs) = (scale.rate, scale.load_secs);
+    let client = tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a client runtime")
+            .block_on(load(grpc, objects, rate, load_secs))
+    });
+    let (pairs, errors, achieved) = client.await.expect("the load generator");
+    // The server's own view: its GetMetrics latency histogram (decode, lookup, encode).
+    let metrics = prescale_testkit::http::get(&format!("http://{http}/metrics"))
+        .map(|r| r.body)
+        .unwrap_or_default();
+    let server_side = histogram(&metrics, "GetMetrics");
     let rss_after = rss_kib("VmRSS:");
     let peak = rss_kib("VmHWM:");
     let _ = stop.send(());
     let _ = done.await;
 
-    let pairs = latencies.lock().unwrap().clone();
     let mut lat: Vec<f64> = pairs.iter().map(|p| p.0).collect();
     lat.sort_by(f64::total_cmp);
     let mut lag: Vec<f64> = pairs.iter().map(|p| p.1).collect();
     lag.sort_by(f64::total_cmp);
-    let errors = *errors.lock().unwrap();
     let ms = |q: f64| percentile(&lat, q) * 1000.0;
     println!(
         "{} ScaledObjects, {} days of 1-minute history each ({} samples held in all)",
@@ -229,6 +283,14 @@ async fn run(scale: Scale) -> bool {
         ms(0.99),
         ms(0.999),
         ms(1.0)
+    );
+    println!(
+        "server side (prescale_grpc_request_duration_seconds, GetMetrics): {}",
+        server_side
+            .iter()
+            .map(|(le, share)| format!("{:.1}% <= {:.2} ms", share * 100.0, le * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "client send lag behind the schedule: p50 {:.3} ms, p99 {:.3} ms",

@@ -84,8 +84,9 @@ impl Worker {
         spec.window_secs = shared.config.window.as_secs() as i64;
         let refresh = shared.config.refresh_interval.as_secs() as i64;
         let decision = shared.config.decision_interval.as_secs().max(1) as i64;
-        // On the decision grid, within the first half of the refresh period.
-        let slots = (refresh / 2 / decision).max(1) as u64;
+        // On the decision grid, anywhere in the refresh period (the forecast covers one
+        // refresh period past the lead time and window).
+        let slots = (refresh / decision).max(1) as u64;
         let hash = stable_hash(&reg.key.to_string());
         let offset = (hash % slots) as i64 * decision;
         // Refits are spread over the refit period, on the refresh grid.
@@ -301,6 +302,9 @@ impl Worker {
             .min(hist_end);
         let window =
             Duration::seconds(Self::secs(cfg.fit_window).min(self.settings().history_secs));
+        // Copies of the history are made once a forecast thread is free: a thousand
+        // ScaledObjects waiting for one do not each hold a copy.
+        let permit = self.shared.compute.acquire().await;
         let (wstart, values) = self.history.window(fit_end - window, fit_end);
         let (_, new) = self.history.window(fit_end, hist_end);
         let all = refit.then(|| self.history.values());
@@ -312,7 +316,6 @@ impl Worker {
             + 1;
         let levels = [0.5, self.spec.quantile];
         let calendar = self.settings().calendar.clone();
-        let permit = self.shared.compute.acquire().await;
         let job = tokio::task::spawn_blocking(move || {
             let model = ModelKind::Prescale.build_with(&ModelOptions { calendar });
             let fit = |values: &[f64], start| {
