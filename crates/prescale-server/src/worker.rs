@@ -31,7 +31,7 @@ use crate::source::{DemandSource, SourceError};
 use crate::status::{
     Analysis, DecisionView, ErrorView, ForecastStep, ForecastView, HistoryView, Observed, Phase,
 };
-use crate::timebase::{floor_to, next_after, stable_hash};
+use crate::timebase::{floor_to, floor_to_ms, next_after_ms, stable_hash};
 
 /// Step of the history and the forecasts: one minute.
 pub const STEP_SECS: i64 = 60;
@@ -51,9 +51,11 @@ pub struct Worker {
     reg: Arc<Registration>,
     spec: ScalingSpec,
     shadow: bool,
-    /// Offset of the refresh grid, seconds.
+    /// Offset of the decision grid, milliseconds.
+    tick_offset: i64,
+    /// Offset of the refresh grid, milliseconds (a decision tick).
     offset: i64,
-    /// Offset of the refit grid, seconds (a refresh point).
+    /// Offset of the refit grid, milliseconds (a refresh point).
     refit_offset: i64,
     history: History,
     series: String,
@@ -82,15 +84,18 @@ impl Worker {
         let s = &reg.settings;
         let mut spec = s.spec();
         spec.window_secs = shared.config.window.as_secs() as i64;
-        let refresh = shared.config.refresh_interval.as_secs() as i64;
-        let decision = shared.config.decision_interval.as_secs().max(1) as i64;
-        // On the decision grid, anywhere in the refresh period (the forecast covers one
-        // refresh period past the lead time and window).
-        let slots = (refresh / decision).max(1) as u64;
+        let refresh = shared.config.refresh_interval.as_millis() as i64;
+        let decision = (shared.config.decision_interval.as_millis() as i64).max(1);
+        let refit = shared.config.refit_interval.as_millis() as i64;
+        // Grids shifted per ScaledObject (a stable hash of its name, the same on every
+        // replica), so that a thousand of them do not decide, query Prometheus or refit in the
+        // same instant: decisions anywhere in the decision period, refreshes on a decision
+        // tick anywhere in the refresh period, refits on a refresh point anywhere in the refit
+        // period.
         let hash = stable_hash(&reg.key.to_string());
-        let offset = (hash % slots) as i64 * decision;
-        // Refits are spread over the refit period, on the refresh grid.
-        let refit = shared.config.refit_interval.as_secs() as i64;
+        let tick_offset = (hash % decision as u64) as i64;
+        let ticks = (refresh / decision).max(1) as u64;
+        let offset = tick_offset + ((hash >> 16) % ticks) as i64 * decision;
         let refreshes = (refit / refresh.max(1)).max(1) as u64;
         let refit_offset = offset + ((hash >> 32) % refreshes) as i64 * refresh;
         // The history reaches one refit period further back than `history`, so that a fit at
@@ -102,6 +107,7 @@ impl Worker {
             series: history_series(&reg.key, s),
             history: History::new(STEP_SECS, max_len),
             spec,
+            tick_offset,
             offset,
             refit_offset,
             shared,
@@ -131,11 +137,11 @@ impl Worker {
     pub async fn run(mut self) {
         let mut stopped = self.reg.stopped();
         let time = self.shared.config.time;
-        let period = Self::secs(self.shared.config.decision_interval);
-        let mut tick = floor_to(time.now(), period, 0);
+        let period = self.shared.config.decision_interval.as_millis() as i64;
+        let mut tick = floor_to_ms(time.now(), period, self.tick_offset);
         loop {
             self.tick(tick).await;
-            tick = next_after(time.now(), period, 0);
+            tick = next_after_ms(time.now(), period, self.tick_offset);
             tokio::select! {
                 () = time.sleep_until(tick) => {}
                 _ = stopped.wait_for(|s| *s) => break,
@@ -151,11 +157,8 @@ impl Worker {
             self.restored = true;
             self.restore(now).await;
         }
-        let refresh_at = floor_to(
-            now,
-            Self::secs(self.shared.config.refresh_interval),
-            self.offset,
-        );
+        let refresh = self.shared.config.refresh_interval.as_millis() as i64;
+        let refresh_at = floor_to_ms(now, refresh, self.offset);
         let due = self.refreshed_at != Some(refresh_at);
         if due && self.forecast.is_none() {
             // No forecast yet (first sight): answer reactively before the backfill and the
@@ -288,7 +291,7 @@ impl Worker {
     /// Patterns, trend and anomalies are analysed at refit points only.
     async fn forecast_at(&mut self, at: DateTime<Utc>) {
         let cfg = self.shared.config.clone();
-        let refit_at = floor_to(at, Self::secs(cfg.refit_interval), self.refit_offset);
+        let refit_at = floor_to_ms(at, cfg.refit_interval.as_millis() as i64, self.refit_offset);
         let (Some(hist_start), Some(hist_end)) = (self.history.start(), self.history.end()) else {
             self.model = None;
             self.forecast = None;

@@ -278,3 +278,44 @@ async fn a_restart_keeps_history_and_the_last_decision() {
     let after = slot.answer().unwrap();
     assert!(after.active && before.active);
 }
+
+#[tokio::test]
+async fn shadow_mode_tells_keda_reactive_values_only() {
+    let (start, values) = demo();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values.clone());
+    // The same ScaledObject in two servers, one in shadow mode.
+    let h = harness(source.clone(), None);
+    let other = harness(source, None);
+    let (mut shadow, sslot, sreg) = h.worker("chat", &[("mode", "forecast-only")]);
+    let (mut live, lslot, _) = other.worker("chat", &[]);
+    let day3 = start + Duration::days(3);
+    let mut differed = 0;
+    for t in ticks(day3 + Duration::hours(5), day3 + Duration::hours(7)) {
+        shadow.tick(t).await;
+        live.tick(t).await;
+        let s = sreg.status();
+        let d = s.decision.as_ref().unwrap();
+        let reported = sslot.answer().unwrap();
+        // KEDA gets ceil(live / threshold), whatever the policy decided ...
+        let observed = s.observed.unwrap().value;
+        assert_eq!(reported.replicas, (observed / 30.0).ceil() as u32, "at {t}");
+        assert_eq!(reported.active, observed > 0.0);
+        // ... while the decision is computed and reported as in predictive mode.
+        assert_eq!(
+            d.decision.desired_replicas,
+            lslot.answer().unwrap().replicas
+        );
+        if d.decision.desired_replicas != reported.replicas {
+            differed += 1;
+        }
+        assert!(s.shadow);
+    }
+    // Before the 06:00 resumption the policy wakes up; reactive scaling does not.
+    assert!(differed > 10, "{differed}");
+    let text = h.telemetry.encode();
+    assert!(
+        text.contains(r#"prescale_shadow_mode{namespace="ml",service="chat"} 1"#),
+        "{text}"
+    );
+}

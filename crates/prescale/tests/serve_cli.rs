@@ -1,0 +1,86 @@
+//! `prescale serve`'s command line: bad config files, flags and addresses are clear errors.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn serve() -> Command {
+    let mut c = Command::cargo_bin("prescale").unwrap();
+    c.arg("serve");
+    c
+}
+
+#[test]
+fn a_bad_config_file_names_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("serve.yaml");
+    std::fs::write(&file, "grpc_adr: 127.0.0.1:6000\n").unwrap();
+    serve()
+        .arg("--config")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("serve.yaml").and(predicate::str::contains("grpc_adr")));
+    std::fs::write(
+        &file,
+        "scaled_objects: [{namespace: a, name: b, metadata: {serverAddress: 'http://p', query: up, threshold: 0}}]\n",
+    )
+    .unwrap();
+    serve()
+        .arg("--config")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "scaled_objects[0].metadata.threshold",
+        ));
+    std::fs::write(&file, "runtime: {refresh_interval: 7s}\n").unwrap();
+    serve()
+        .arg("--config")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("refresh_interval"));
+    serve()
+        .arg("--config")
+        .arg(dir.path().join("missing.yaml"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("missing.yaml"));
+}
+
+#[test]
+fn bad_flags_and_busy_addresses_are_errors() {
+    serve()
+        .args(["--grpc-addr", "not-an-address"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--grpc-addr"));
+    serve()
+        .args(["--tls-cert", "a.crt"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--tls-key"));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    serve()
+        .args(["--grpc-addr", &addr, "--http-addr", "127.0.0.1:0"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("cannot listen on {addr}")));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tls.crt"), "junk").unwrap();
+    serve()
+        .args([
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--tls-cert",
+        ])
+        .arg(dir.path().join("tls.crt"))
+        .arg("--tls-key")
+        .arg(dir.path().join("tls.key"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("tls.crt").and(predicate::str::contains("not PEM")));
+}
