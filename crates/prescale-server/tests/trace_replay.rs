@@ -133,19 +133,27 @@ async fn prewarms_the_morning_and_releases_in_the_evening() {
         210,
     )
     .await;
-    let peak = fall[..fall.len() / 3].iter().map(|r| r.1).max().unwrap();
-    let tail = &fall[fall.len() * 5 / 6..];
-    let late = tail.iter().map(|r| r.1).max().unwrap();
+    // Means over the first hour (busy) and the last half hour (after the decline).
+    let mean = |rows: &[Row], f: fn(&Row) -> u32| {
+        rows.iter().map(|r| f64::from(f(r))).sum::<f64>() / rows.len() as f64
+    };
+    let head = &fall[..fall.len() * 2 / 7];
+    let tail = &fall[fall.len() * 6 / 7..];
+    let (busy, late) = (mean(head, |r| r.1), mean(tail, |r| r.1));
+    assert!(late <= 0.8 * busy, "decisions {busy:.1} then {late:.1}");
+    // Released as the demand fell: in step with it, never far below it.
+    let need = mean(tail, |r| r.2);
     assert!(
-        f64::from(late) <= 0.75 * f64::from(peak),
-        "peak {peak}, last half hour up to {late}"
+        late <= 2.0 * need,
+        "decisions {late:.1} for a need of {need:.1}"
     );
-    // Released, but never below what the demand needs.
     let short = tail.iter().filter(|r| r.1 < r.2).count();
     assert!(
         short * 10 <= tail.len(),
         "{short} of {} ticks short",
         tail.len()
     );
-    eprintln!("rise leads (level, minutes): {leads:?}; fall: peak {peak} -> {late}");
+    eprintln!(
+        "rise leads (level, minutes): {leads:?}; fall: {busy:.1} -> {late:.1} (need {need:.1})"
+    );
 }

@@ -57,7 +57,10 @@ fn grpcurl_speaks_the_keda_contract() {
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let serve = Serve::start(dir.path(), "runtime: {data_delay: 1s}\n");
+    let serve = Serve::start(
+        dir.path(),
+        "runtime: {decision_interval: 5s, data_delay: 1s}\n",
+    );
     let addr = serve.grpc.as_str();
     let md = METADATA.replace("PROM", &prom.url());
     let object = format!(r#"{{"name":"llama","namespace":"inference",{md}}}"#);
