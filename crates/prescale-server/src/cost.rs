@@ -202,3 +202,64 @@ impl CostReport for CostLoop {
         serde_json::to_value(snapshot).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::Settings;
+    use crate::registry::{Answer, Registration, Slot, Starter};
+
+    /// Answers 10 replicas at once.
+    struct Ten;
+
+    impl Starter for Ten {
+        fn start(&self, slot: Arc<Slot>, reg: Arc<Registration>) {
+            slot.publish(Answer::new(&reg.settings, 10, true, Utc::now()));
+        }
+    }
+
+    #[tokio::test]
+    async fn bills_reported_replicas_and_signals_an_exhausted_budget() {
+        let registry = Registry::new(Arc::new(Ten));
+        let md: std::collections::HashMap<String, String> = [
+            ("serverAddress", "http://p:9090"),
+            ("query", "up"),
+            ("threshold", "1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let settings = Settings::from_metadata(&md).unwrap();
+        registry.register(ObjectKey::new("ml", "chat"), settings, md);
+        let config: CostConfig =
+            yaml_serde::from_str("defaults: {price_per_hour: 100.0, monthly_budget_usd: 1.0}\n")
+                .unwrap();
+        let signals = Arc::new(Signals::default());
+        let mut metrics = prometheus_client::registry::Registry::default();
+        let cost = CostLoop::new(
+            config,
+            None,
+            TimeBase::real(),
+            signals.clone(),
+            &mut metrics,
+        );
+        let key = ObjectKey::new("ml", "chat");
+        assert_eq!(signals.budget(&key), BudgetState::Ok);
+        cost.round(&registry).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cost.round(&registry).await;
+        // Ten replicas at 100 $/h burn through a 1 $ budget: the policy gets Exhausted.
+        assert_eq!(signals.budget(&key), BudgetState::Exhausted);
+        // Without the Kubernetes API there is no running count of its own.
+        assert_eq!(signals.running(&key), None);
+        let json = cost.cost_json();
+        assert_eq!(json["services"][0]["replicas"]["on_demand"], 10);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &metrics).unwrap();
+        assert!(text.contains("prescale_cost_usd_total"), "{text}");
+        // A dropped registration is no longer billed.
+        registry.remove(&key);
+        cost.round(&registry).await;
+        assert!(cost.cost_json()["services"].as_array().unwrap().is_empty());
+    }
+}
