@@ -64,6 +64,8 @@ its predictive trigger first).
 {{- end }}
 {{- end }}
 {{- if and (eq $t.type "prometheus") (not (trim (default "" $t.query))) }}{{ fail (printf "%s.query: required for type `prometheus`" $tp) }}{{ end }}
+{{- if and (eq $t.type "predictive") (not (trim (default "" $t.query))) }}{{ fail (printf "%s.query: required for type `predictive`: the demand the forecast learns from" $tp) }}{{ end }}
+{{- if and (eq $t.type "predictive") (not (hasKey $t "threshold")) }}{{ fail (printf "%s.threshold: required for type `predictive`: the demand one replica serves, in the query's unit" $tp) }}{{ end }}
 {{- if and $t.secret $t.authentication }}{{ fail (printf "%s.authentication: give either `secret` or `authentication`, not both" $tp) }}{{ end }}
 {{- if and (eq $t.type "rabbitmq") (not $t.secret) (not $t.authentication) }}{{ fail (printf "%s.secret: required for type `rabbitmq`: the Secret holding the broker URL" $tp) }}{{ end }}
 {{- if and (eq $t.type "redis") (not $t.address) }}{{ fail (printf "%s.address: required for type `redis` (host:port)" $tp) }}{{ end }}

@@ -112,14 +112,14 @@ fn predictive_shorthand_is_a_first_predictive_trigger() {
     let with_shorthand = json!({"services": {"chat": {
         "enabled": true, "kind": "vllm", "namespace": "inference", "minReplicas": 0,
         "predictive": {"enabled": true, "query": "sum(rate(gw_requests_total[1m]))", "push": true,
-                       "coldStart": "4m", "quantile": 0.95},
+                       "threshold": 2, "coldStart": "4m", "quantile": 0.95},
         "triggers": [{"type": "vllm-waiting", "threshold": 8}],
     }}});
     let spelled_out = json!({"services": {"chat": {
         "enabled": true, "kind": "vllm", "namespace": "inference", "minReplicas": 0,
         "triggers": [
             {"type": "predictive", "query": "sum(rate(gw_requests_total[1m]))", "push": true,
-             "coldStart": "4m", "quantile": 0.95},
+             "threshold": 2, "coldStart": "4m", "quantile": 0.95},
             {"type": "vllm-waiting", "threshold": 8},
         ],
     }}});
@@ -279,9 +279,14 @@ fn cross_field_rules_fail_with_the_value_path() {
         ),
         (
             service(
-                json!({"predictive": {"enabled": true, "push": true}, "triggers": [{"type": "cpu", "push": true}]}),
+                json!({"predictive": {"enabled": true, "push": true, "query": "sum(q)", "threshold": 2},
+                       "triggers": [{"type": "cpu", "push": true}]}),
             ),
             "services.w.triggers[0].push: not used by trigger type `cpu`",
+        ),
+        (
+            service(json!({"predictive": {"enabled": true, "query": "sum(q)"}})),
+            "services.w.predictive.threshold: required for type `predictive`: the demand one replica serves",
         ),
         (
             service(

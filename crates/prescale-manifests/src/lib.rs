@@ -25,6 +25,8 @@
 //!       - type: vllm-waiting
 //!         threshold: 8
 //!       - type: predictive
+//!         query: sum(rate(vllm:request_success_total{namespace="inference"}[1m]))
+//!         threshold: 2
 //! "#;
 //! let resources = prescale_manifests::generate(spec, "services.yaml").expect("a valid spec");
 //! assert_eq!(resources[0]["kind"], "ScaledObject");

@@ -15,6 +15,8 @@ services:
       - type: vllm-waiting
         threshold: 8
       - type: predictive
+        query: sum(rate(gw[1m]))
+        threshold: 5
   - name: worker
     kind: celery
     triggers:
@@ -25,6 +27,18 @@ services:
 
 /// (what is wrong, text replaced, replacement, expected error).
 const CASES: &[(&str, &str, &str, &str)] = &[
+    (
+        "predictive without a query",
+        "        query: sum(rate(gw[1m]))\n",
+        "",
+        "services.yaml:10:9: services[0].triggers[1].query: required for type `predictive`: the demand the forecast learns from",
+    ),
+    (
+        "predictive without a threshold",
+        "        threshold: 5\n",
+        "",
+        "services.yaml:10:9: services[0].triggers[1].threshold: required for type `predictive`: the demand one replica serves, in the query's unit",
+    ),
     (
         "threshold zero",
         "threshold: 8",
@@ -53,13 +67,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "inline password",
         "          name: broker\n",
         "          name: broker\n        password: hunter2\n",
-        "services.yaml:17:9: services[1].triggers[0].password: credentials must not be inline: put the password in a Secret and reference it with `secret`",
+        "services.yaml:19:9: services[1].triggers[0].password: credentials must not be inline: put the password in a Secret and reference it with `secret`",
     ),
     (
         "inline broker URL",
         "          name: broker\n",
         "          name: broker\n        host: amqp://guest:guest@rabbitmq:5672/\n",
-        "services.yaml:17:9: services[1].triggers[0].host: credentials must not be inline: put the broker URL in a Secret and reference it with `secret`",
+        "services.yaml:19:9: services[1].triggers[0].host: credentials must not be inline: put the broker URL in a Secret and reference it with `secret`",
     ),
     (
         "min above max",
@@ -69,7 +83,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "scale to zero without demand-side trigger",
-        "      - type: predictive\n",
+        "      - type: predictive\n        query: sum(rate(gw[1m]))\n        threshold: 5\n",
         "      - type: gpu-utilization\n",
         "services.yaml:5:5: services[0].minReplicas: scaling to zero needs a demand-side trigger (predictive, rabbitmq, redis or prometheus): vLLM, GPU, cpu and memory metrics vanish with the pods and cannot wake the service",
     ),
@@ -77,7 +91,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "cpu-only celery worker at zero",
         "      - type: rabbitmq\n        secret:\n          name: broker\n",
         "      - type: cpu\n    minReplicas: 0\n",
-        "services.yaml:15:5: services[1].minReplicas: scaling to zero needs a demand-side trigger",
+        "services.yaml:17:5: services[1].minReplicas: scaling to zero needs a demand-side trigger",
     ),
     (
         "formula with an unknown trigger",
@@ -95,19 +109,19 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "trigger of another kind",
         "      - type: rabbitmq\n",
         "      - type: vllm-kv-cache\n",
-        "services.yaml:14:9: services[1].triggers[0].type: `vllm-kv-cache` is not a trigger of kind `celery`",
+        "services.yaml:16:9: services[1].triggers[0].type: `vllm-kv-cache` is not a trigger of kind `celery`",
     ),
     (
         "rabbitmq without secret",
         "        secret:\n          name: broker\n",
         "        queue: tasks\n",
-        "services.yaml:14:9: services[1].triggers[0].secret: required for type `rabbitmq`: the Secret holding the broker URL",
+        "services.yaml:16:9: services[1].triggers[0].secret: required for type `rabbitmq`: the Secret holding the broker URL",
     ),
     (
         "kv cache as percent",
-        "      - type: predictive\n",
-        "      - type: predictive\n      - type: vllm-kv-cache\n        threshold: 80\n",
-        "services.yaml:12:9: services[0].triggers[2].threshold: vllm:kv_cache_usage_perc is a ratio in 0..1 (0.8 = 80 %)",
+        "      - type: predictive\n        query: sum(rate(gw[1m]))\n        threshold: 5\n",
+        "      - type: predictive\n        query: sum(rate(gw[1m]))\n        threshold: 5\n      - type: vllm-kv-cache\n        threshold: 80\n",
+        "services.yaml:14:9: services[0].triggers[2].threshold: vllm:kv_cache_usage_perc is a ratio in 0..1 (0.8 = 80 %)",
     ),
     (
         "bad service name",
@@ -117,9 +131,9 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "duplicate trigger names",
-        "      - type: predictive\n",
-        "      - type: predictive\n      - type: vllm-running\n        name: waiting\n",
-        "services.yaml:12:9: services[0].triggers[2].name: duplicate trigger name `waiting` (set `name`)",
+        "      - type: predictive\n        query: sum(rate(gw[1m]))\n        threshold: 5\n",
+        "      - type: predictive\n        query: sum(rate(gw[1m]))\n        threshold: 5\n      - type: vllm-running\n        name: waiting\n",
+        "services.yaml:14:9: services[0].triggers[2].name: duplicate trigger name `waiting` (set `name`)",
     ),
     (
         "negative replicas",
@@ -137,7 +151,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "idle not below min",
         "    kind: celery\n",
         "    kind: celery\n    idleReplicas: 1\n",
-        "services.yaml:13:5: services[1].idleReplicas: must be < minReplicas (1), got 1",
+        "services.yaml:15:5: services[1].idleReplicas: must be < minReplicas (1), got 1",
     ),
     (
         "bad business-hours time zone",
@@ -149,13 +163,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "training without job",
         "kind: celery",
         "kind: training",
-        "services.yaml:11:5: services[1]: kind `training` needs `job`",
+        "services.yaml:13:5: services[1]: kind `training` needs `job`",
     ),
     (
         "redis address with credentials",
         "      - type: rabbitmq\n        secret:\n          name: broker\n",
         "      - type: redis\n        address: user:secret@redis:6379\n",
-        "services.yaml:15:9: services[1].triggers[0].address: credentials must not be inline",
+        "services.yaml:17:9: services[1].triggers[0].address: credentials must not be inline",
     ),
     (
         "bad behavior",
@@ -167,13 +181,13 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "secret and authentication",
         "          name: broker\n",
         "          name: broker\n        authentication:\n          name: shared\n          cluster: true\n",
-        "services.yaml:17:9: services[1].triggers[0].authentication: give either `secret` or `authentication`, not both",
+        "services.yaml:19:9: services[1].triggers[0].authentication: give either `secret` or `authentication`, not both",
     ),
     (
         "fallback with cpu-only triggers",
         "      - type: rabbitmq\n        secret:\n          name: broker\n",
         "      - type: cpu\n    fallback:\n      failureThreshold: 3\n      replicas: 2\n",
-        "services.yaml:15:5: services[1].fallback: KEDA has no fallback for cpu and memory triggers: add another trigger or drop it",
+        "services.yaml:17:5: services[1].fallback: KEDA has no fallback for cpu and memory triggers: add another trigger or drop it",
     ),
     (
         "fallback with a fractional modifiers target",
@@ -185,7 +199,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "bad label value",
         "    kind: celery\n",
         "    kind: celery\n    labels:\n      team: ml platform\n",
-        "services.yaml:14:7: services[1].labels.team: a label value has at most 63 characters: alphanumerics, `-`, `_`, `.`",
+        "services.yaml:16:7: services[1].labels.team: a label value has at most 63 characters: alphanumerics, `-`, `_`, `.`",
     ),
     (
         "bad behavior policy period",
@@ -203,7 +217,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "not YAML",
         "kind: vllm",
         "kind: \"vllm",
-        "services.yaml:17:1: found unexpected end of stream",
+        "services.yaml:19:1: found unexpected end of stream",
     ),
 ];
 

@@ -29,6 +29,8 @@ services:
     minReplicas: 0
     triggers:
       - type: predictive
+        query: sum(rate(gw[1m]))
+        threshold: 5
       - type: vllm-waiting
         threshold: 8
 ";
@@ -119,7 +121,7 @@ fn a_bad_spec_fails_with_one_line_naming_file_line_column_and_field() {
         assert_eq!(
             err,
             format!(
-                "error: {}:8:9: services[0].triggers[1].threshold: must be > 0\n",
+                "error: {}:10:9: services[0].triggers[1].threshold: must be > 0\n",
                 spec.display()
             )
         );

@@ -103,6 +103,14 @@ pub(super) fn check_trigger(kind: Kind, t: &Trigger, path: &str) -> Check {
         T::Prometheus if t.query.as_deref().is_none_or(|q| q.trim().is_empty()) => {
             fail(format!("{path}.query"), "required for type `prometheus`")
         }
+        T::Predictive if t.query.as_deref().is_none_or(|q| q.trim().is_empty()) => fail(
+            format!("{path}.query"),
+            "required for type `predictive`: the demand the forecast learns from",
+        ),
+        T::Predictive if t.threshold.is_none() => fail(
+            format!("{path}.threshold"),
+            "required for type `predictive`: the demand one replica serves, in the query's unit",
+        ),
         _ if t.secret.is_some() && t.authentication.is_some() => fail(
             format!("{path}.authentication"),
             "give either `secret` or `authentication`, not both",
