@@ -143,6 +143,30 @@ pub struct PrometheusSection {
     pub timeout: Option<Dur>,
     /// Retries after a transient failure (default 1).
     pub retries: Option<u32>,
+    /// File holding a bearer token sent to every Prometheus (e.g. a mounted ServiceAccount
+    /// token); KEDA does not forward TriggerAuthentication secrets to external scalers, so
+    /// credentials are the server's, not per ScaledObject.
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic authentication for every Prometheus.
+    pub basic_auth: Option<BasicAuthFiles>,
+    /// Extra CA certificate(s) (PEM) to trust for HTTPS Prometheus servers.
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS with Prometheus (with `client_key`).
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM) for mutual TLS with Prometheus.
+    pub client_key: Option<PathBuf>,
+    /// Accept any Prometheus server certificate (tests only).
+    pub insecure_skip_verify: Option<bool>,
+}
+
+/// Basic authentication with the password in a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthFiles {
+    /// User name.
+    pub username: String,
+    /// File holding the password (trailing newline ignored).
+    pub password_file: PathBuf,
 }
 
 /// Scaled time, for fast end-to-end tests (see [`TimeBase::scaled`]).

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prescale_collect::prometheus::{PrometheusClient, PrometheusConfig};
-use prescale_collect::{CollectError, CollectorMetrics, Series};
+use prescale_collect::{Auth, CollectError, CollectorMetrics, Series, TlsOptions};
 
 use crate::source::{BoxFuture, DemandSource, Point, SourceError, SourceFactory};
 
@@ -19,6 +19,10 @@ pub struct PrometheusSources {
     pub timeout: Duration,
     /// Retries after a transient failure (default 1).
     pub retries: u32,
+    /// Credentials sent to every Prometheus (the server's own; KEDA forwards none).
+    pub auth: Option<Auth>,
+    /// TLS options for HTTPS Prometheus servers.
+    pub tls: TlsOptions,
 }
 
 impl PrometheusSources {
@@ -28,6 +32,8 @@ impl PrometheusSources {
             metrics,
             timeout: Duration::from_secs(5),
             retries: 1,
+            auth: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -37,6 +43,10 @@ impl SourceFactory for PrometheusSources {
         let mut cfg = PrometheusConfig::new(server_address);
         cfg.timeout = self.timeout;
         cfg.retries = self.retries;
+        if self.auth.is_some() {
+            cfg.auth.clone_from(&self.auth);
+        }
+        cfg.tls = self.tls.clone();
         let client = PrometheusClient::new(cfg)
             .map_err(|e| convert(&e))?
             .with_metrics(self.metrics.clone());
@@ -97,5 +107,43 @@ impl DemandSource for Prometheus {
                 Err(e) => Err(convert(&e)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-request HTTP server answering a Prometheus vector of 42; returns its URL and the
+    /// request it received.
+    async fn fake_prometheus() -> (String, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0_u8; 8192];
+            let n = sock.read(&mut buf).await.unwrap();
+            let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"42"]}]}}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            sock.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn the_servers_credentials_go_to_every_prometheus() {
+        let (url, request) = fake_prometheus().await;
+        let mut sources = PrometheusSources::new(CollectorMetrics::default());
+        sources.auth = Some(Auth::Bearer("t0ken".into()));
+        let source = sources.source(&url).unwrap();
+        let v = source.instant("sum(up)", Utc::now()).await.unwrap();
+        assert_eq!(v, Some(42.0));
+        let request = request.await.unwrap().to_ascii_lowercase();
+        assert!(request.contains("authorization: bearer t0ken"), "{request}");
     }
 }

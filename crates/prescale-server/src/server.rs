@@ -61,6 +61,10 @@ pub struct ServerOptions {
     pub prometheus_timeout: Duration,
     /// Prometheus retries after transient failures.
     pub prometheus_retries: u32,
+    /// Credentials sent to every Prometheus.
+    pub prometheus_auth: Option<prescale_collect::Auth>,
+    /// TLS options for HTTPS Prometheus servers.
+    pub prometheus_tls: prescale_collect::TlsOptions,
     /// Cost tracking.
     pub cost: Option<CostConfig>,
     /// Read running replicas from the Kubernetes API.
@@ -83,6 +87,8 @@ impl Default for ServerOptions {
             preregistered: Vec::new(),
             prometheus_timeout: Duration::from_secs(5),
             prometheus_retries: 1,
+            prometheus_auth: None,
+            prometheus_tls: prescale_collect::TlsOptions::default(),
             cost: None,
             kubernetes: false,
         }
@@ -194,6 +200,8 @@ impl Server {
             let mut p = PrometheusSources::new(collector);
             p.timeout = options.prometheus_timeout;
             p.retries = options.prometheus_retries;
+            p.auth.clone_from(&options.prometheus_auth);
+            p.tls = options.prometheus_tls.clone();
             Arc::new(p)
         });
         let replicas: Option<Arc<dyn ReplicaSource>> = if options.kubernetes {

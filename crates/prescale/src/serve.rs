@@ -127,9 +127,47 @@ fn options(args: &Args) -> Result<ServerOptions> {
             .timeout
             .map_or(Duration::from_secs(5), |d| d.0),
         prometheus_retries: config.prometheus.retries.unwrap_or(1),
+        prometheus_auth: prometheus_auth(&config.prometheus)?,
+        prometheus_tls: prescale_collect::TlsOptions {
+            ca_cert: config.prometheus.ca_cert.clone(),
+            client_cert: config.prometheus.client_cert.clone(),
+            client_key: config.prometheus.client_key.clone(),
+            insecure_skip_verify: config.prometheus.insecure_skip_verify.unwrap_or(false),
+        },
         cost: config.cost.clone(),
         kubernetes: args.kubernetes || config.kubernetes.unwrap_or(false),
     })
+}
+
+/// The credentials of the config's `prometheus` section, read from their files.
+fn prometheus_auth(
+    section: &prescale_server::config::PrometheusSection,
+) -> Result<Option<prescale_collect::Auth>> {
+    let read = |path: &std::path::Path, what: &str| -> Result<String> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("prometheus.{what}: cannot read {}", path.display()))?;
+        let text = text.trim_end_matches(['\n', '\r']).to_string();
+        anyhow::ensure!(
+            !text.is_empty(),
+            "prometheus.{what}: {} is empty",
+            path.display()
+        );
+        Ok(text)
+    };
+    match (&section.bearer_token_file, &section.basic_auth) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("prometheus: give either bearer_token_file or basic_auth, not both")
+        }
+        (Some(path), None) => Ok(Some(prescale_collect::Auth::Bearer(read(
+            path,
+            "bearer_token_file",
+        )?))),
+        (None, Some(b)) => Ok(Some(prescale_collect::Auth::Basic {
+            user: b.username.clone(),
+            password: read(&b.password_file, "basic_auth.password_file")?,
+        })),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.

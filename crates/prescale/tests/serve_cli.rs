@@ -84,3 +84,35 @@ fn bad_flags_and_busy_addresses_are_errors() {
         .code(1)
         .stderr(predicate::str::contains("tls.crt").and(predicate::str::contains("not PEM")));
 }
+
+#[test]
+fn prometheus_credentials_come_from_files_named_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("serve.yaml");
+    std::fs::write(
+        &file,
+        "prometheus: {bearer_token_file: /nonexistent/token}\n",
+    )
+    .unwrap();
+    serve().arg("--config").arg(&file).assert().code(1).stderr(
+        predicate::str::contains("prometheus.bearer_token_file")
+            .and(predicate::str::contains("/nonexistent/token")),
+    );
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t\n").unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "prometheus: {{bearer_token_file: {}, basic_auth: {{username: u, password_file: {}}}}}\n",
+            token.display(),
+            token.display()
+        ),
+    )
+    .unwrap();
+    serve()
+        .arg("--config")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not both"));
+}
