@@ -14,12 +14,10 @@ use prescale_server::registry::{Registration, Registry, Slot, Starter};
 use prescale_server::runtime::{Runtime, RuntimeConfig};
 use prescale_server::source::{MemorySource, SameSource};
 use prescale_server::telemetry::Telemetry;
+use prescale_testkit::decisions::{DecisionRow, Release, leads, release};
 
 const TRACE: &str = "web_nasa_http_1995-07_1min.csv";
 const THRESHOLD: f64 = 10.0;
-
-/// One tick: time, replicas told to KEDA, replicas the demand needs then.
-type Row = (DateTime<Utc>, u32, u32);
 
 struct Manual;
 
@@ -61,7 +59,7 @@ async fn replay(
     values: &[f64],
     from: DateTime<Utc>,
     minutes: i64,
-) -> Vec<Row> {
+) -> Vec<DecisionRow> {
     let source = Arc::new(MemorySource::new());
     source.set("q", start, 60, values.to_vec());
     let runtime = Runtime::new(
@@ -93,21 +91,6 @@ async fn replay(
     out
 }
 
-/// For each level the demand climbs to, how many minutes the decisions reached it before the
-/// demand needed it (negative: late).
-fn leads(run: &[Row]) -> Vec<(u32, i64)> {
-    let first = |f: &dyn Fn(&Row) -> bool| run.iter().find(|r| f(r)).map(|r| r.0);
-    let low = run[0].2.max(run[0].1);
-    let high = run.iter().map(|r| r.2).max().unwrap_or(0);
-    (low + 1..=high)
-        .filter_map(|n| {
-            let need = first(&|r| r.2 >= n)?;
-            let decided = first(&|r| r.1 >= n)?;
-            Some((n, (need - decided).num_minutes()))
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn prewarms_the_morning_and_releases_in_the_evening() {
     let Some((start, values)) = trace() else {
@@ -134,25 +117,20 @@ async fn prewarms_the_morning_and_releases_in_the_evening() {
     )
     .await;
     // Means over the first hour (busy) and the last half hour (after the decline).
-    let mean = |rows: &[Row], f: fn(&Row) -> u32| {
-        rows.iter().map(|r| f64::from(f(r))).sum::<f64>() / rows.len() as f64
-    };
-    let head = &fall[..fall.len() * 2 / 7];
-    let tail = &fall[fall.len() * 6 / 7..];
-    let (busy, late) = (mean(head, |r| r.1), mean(tail, |r| r.1));
+    let Release {
+        busy,
+        late,
+        need,
+        short,
+        tail,
+    } = release(&fall);
     assert!(late <= 0.8 * busy, "decisions {busy:.1} then {late:.1}");
     // Released as the demand fell: in step with it, never far below it.
-    let need = mean(tail, |r| r.2);
     assert!(
         late <= 2.0 * need,
         "decisions {late:.1} for a need of {need:.1}"
     );
-    let short = tail.iter().filter(|r| r.1 < r.2).count();
-    assert!(
-        short * 10 <= tail.len(),
-        "{short} of {} ticks short",
-        tail.len()
-    );
+    assert!(short * 10 <= tail, "{short} of {tail} ticks short");
     eprintln!(
         "rise leads (level, minutes): {leads:?}; fall: {busy:.1} -> {late:.1} (need {need:.1})"
     );

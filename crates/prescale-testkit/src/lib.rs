@@ -42,6 +42,7 @@
 //! }
 //! ```
 
+pub mod decisions;
 pub mod http;
 mod loadgen;
 mod prometheus;

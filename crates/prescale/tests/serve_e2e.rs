@@ -17,7 +17,7 @@ mod serve_support;
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use prescale_testkit::decisions::{DecisionRow, Release, leads, release};
 use serve_support::{REPLAY_QUERY, Replay, Serve, object, poll};
 
 const TRACE: &str = "web_nasa_http_1995-07_1min.csv";
@@ -26,11 +26,8 @@ const THRESHOLD: f64 = 10.0;
 /// History backfilled: three days plus one refit period (6 h), in trace-minutes.
 const HISTORY: usize = 3 * 1440 + 360 + 10;
 
-/// One poll: logical time, replicas told to KEDA, replicas the demand needs then.
-type Row = (DateTime<Utc>, u32, u32);
-
 /// Replays `minutes` of the trace from `from` and polls like KEDA; None when skipped.
-fn run_window(from: &str, minutes: usize) -> Option<Vec<Row>> {
+fn run_window(from: &str, minutes: usize) -> Option<Vec<DecisionRow>> {
     let replay = Replay::start(TRACE, from, minutes, HISTORY, SPEED)?;
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path(), &replay.config());
@@ -87,22 +84,6 @@ fn run_window(from: &str, minutes: usize) -> Option<Vec<Row>> {
     Some(rows)
 }
 
-/// For each level the demand climbs to: minutes by which the decisions reached it first
-/// (negative: late).
-fn leads(rows: &[Row]) -> Vec<(u32, i64)> {
-    let first = |f: &dyn Fn(&Row) -> bool| rows.iter().find(|r| f(r)).map(|r| r.0);
-    let low = rows[0].1.max(rows[0].2);
-    let high = rows.iter().map(|r| r.2).max().unwrap_or(0);
-    (low + 1..=high)
-        .filter_map(|n| {
-            Some((
-                n,
-                (first(&|r| r.2 >= n)? - first(&|r| r.1 >= n)?).num_minutes(),
-            ))
-        })
-        .collect()
-}
-
 #[test]
 fn decisions_rise_before_the_morning_load() {
     let Some(rows) = run_window("1995-07-19T10:00:00Z", 210) else {
@@ -129,25 +110,20 @@ fn decisions_fall_after_the_evening_load() {
         return;
     };
     // Means over the first hour (busy) and the last half hour (after the decline).
-    let mean = |rows: &[Row], f: fn(&Row) -> u32| {
-        rows.iter().map(|r| f64::from(f(r))).sum::<f64>() / rows.len() as f64
-    };
-    let head = &rows[..rows.len() * 2 / 7];
-    let tail = &rows[rows.len() * 6 / 7..];
-    let (busy, late) = (mean(head, |r| r.1), mean(tail, |r| r.1));
+    let Release {
+        busy,
+        late,
+        need,
+        short,
+        tail,
+    } = release(&rows);
     assert!(late <= 0.8 * busy, "decisions {busy:.1} then {late:.1}");
     // Released as the demand fell: in step with it, never far below it.
-    let need = mean(tail, |r| r.2);
     assert!(
         late <= 2.0 * need,
         "decisions {late:.1} for a need of {need:.1}"
     );
-    let short = tail.iter().filter(|r| r.1 < r.2).count();
-    assert!(
-        short * 10 <= tail.len(),
-        "{short} of {} polls short: {tail:?}",
-        tail.len()
-    );
+    assert!(short * 10 <= tail, "{short} of {tail} polls short");
     eprintln!(
         "evening: {busy:.1} replicas on average over the first hour, {late:.1} over the last half hour (need {need:.1})"
     );
