@@ -1,6 +1,7 @@
 //! The autoscaling policies compared by the backtest, one file each, and the registry that
 //! builds them by name.
 
+pub mod clairvoyant;
 pub mod crane_ehpa;
 pub mod keda_reactive;
 pub mod knative_kpa;
@@ -48,6 +49,8 @@ pub enum PolicyKind {
     CraneDsp,
     /// prescale.
     Prescale,
+    /// A bound, not a policy: reads the trace's future (only on request).
+    Clairvoyant,
 }
 
 impl PolicyKind {
@@ -60,6 +63,16 @@ impl PolicyKind {
         PolicyKind::Prescale,
     ];
 
+    /// Every name `--policies` accepts: the five policies and the `clairvoyant` bound.
+    pub const KNOWN: [PolicyKind; 6] = [
+        PolicyKind::StaticPeak,
+        PolicyKind::KedaReactive,
+        PolicyKind::KnativeKpa,
+        PolicyKind::CraneDsp,
+        PolicyKind::Prescale,
+        PolicyKind::Clairvoyant,
+    ];
+
     /// The stable name.
     pub fn name(self) -> &'static str {
         match self {
@@ -68,6 +81,7 @@ impl PolicyKind {
             Self::KnativeKpa => "knative_kpa",
             Self::CraneDsp => "crane_dsp",
             Self::Prescale => "prescale",
+            Self::Clairvoyant => "clairvoyant",
         }
     }
 
@@ -95,6 +109,12 @@ impl PolicyKind {
                 max,
                 options,
             )),
+            Self::Clairvoyant => Box::new(clairvoyant::Clairvoyant::new(
+                series,
+                config.capacity_per_min,
+                config.cold_start.p95(),
+                max,
+            )),
         }
     }
 }
@@ -103,11 +123,11 @@ impl std::str::FromStr for PolicyKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
+        Self::KNOWN
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+                let names: Vec<&str> = Self::KNOWN.iter().map(|k| k.name()).collect();
                 format!(
                     "unknown policy `{s}` (expected one of: {})",
                     names.join(", ")
