@@ -86,6 +86,12 @@ pub(crate) struct SimArgs {
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     window: chrono::Duration,
 
+    /// Time in which prescale clears a backlog: the queue plus what will pile up while new
+    /// pods cold-start when live demand exceeds the ready capacity. Shorter buys SLA after
+    /// surprises with more pods and cold starts.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    drain: chrono::Duration,
+
     /// Keep prescale from scaling to zero.
     #[arg(long)]
     no_scale_to_zero: bool,
@@ -218,6 +224,7 @@ fn replay(label: &str, series: &Series, sim: &SimArgs) -> Result<BacktestReport>
     let options = PolicyOptions {
         quantile: sim.quantile,
         window_secs: sim.window.num_seconds() as f64,
+        drain_secs: sim.drain.num_seconds() as f64,
         scale_to_zero: !sim.no_scale_to_zero,
     };
     let bar = progress(

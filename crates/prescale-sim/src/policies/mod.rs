@@ -21,6 +21,9 @@ pub struct PolicyOptions {
     pub quantile: f64,
     /// Seconds of forecast after the lead time that prescale covers.
     pub window_secs: f64,
+    /// Seconds in which prescale clears a backlog (the queue and what piles up while new pods
+    /// cold-start).
+    pub drain_secs: f64,
     /// Whether prescale may scale to zero.
     pub scale_to_zero: bool,
 }
@@ -30,6 +33,7 @@ impl Default for PolicyOptions {
         Self {
             quantile: 0.9,
             window_secs: 300.0,
+            drain_secs: 300.0,
             scale_to_zero: true,
         }
     }

@@ -7,7 +7,9 @@
 //! - **Decisions** every 15 s (the HPA sync): [`prescale_policy::decide`] with the live rate
 //!   over the last minute, the latest forecast and the spec (lead time = the cold start's P95,
 //!   window 5 minutes, P90): desired replicas cover the forecast over
-//!   `[now + lead, now + lead + window]`, never less than live demand needs now; scale to zero
+//!   `[now + lead, now + lead + window]`, never less than live demand needs now (the rate
+//!   plus the backlog cleared within the drain time, 5 minutes: the queue and, when the rate
+//!   exceeds the ready capacity, the shortfall that piles up over one cold start); scale to zero
 //!   only after 5 minutes of zero demand with no demand forecast through the lead time, and
 //!   predictive wake-up before the forecast resumption.
 //! - **KEDA + HPA on top**, as in a cluster: KEDA turns 0 ↔ 1 from the decision's `active`
@@ -45,6 +47,8 @@ pub struct PrescalePolicy {
     refit_secs: f64,
     refresh_secs: f64,
     cooldown_secs: f64,
+    /// Minutes in which a backlog is cleared (at least one).
+    drain_min: f64,
 }
 
 impl PrescalePolicy {
@@ -79,7 +83,19 @@ impl PrescalePolicy {
             refit_secs: 6.0 * 3600.0,
             refresh_secs: 300.0,
             cooldown_secs: 60.0,
+            drain_min: (options.drain_secs / 60.0).max(1.0),
         }
+    }
+
+    /// Live demand per minute to serve now: the rate over the last minute, plus the backlog
+    /// to clear within the drain time. The backlog is the queue and, when the rate exceeds the
+    /// ready capacity, what piles up until new pods are ready (the shortfall for one lead
+    /// time; an upper estimate when pods are already starting).
+    fn live_need(&self, obs: &Observation<'_>) -> f64 {
+        let rate = obs.rate_over(60.0);
+        let shortfall = (rate - f64::from(obs.ready) * obs.capacity_per_min).max(0.0);
+        let lead_min = self.spec.cold_start_secs as f64 / 60.0;
+        rate + (obs.queue + shortfall * lead_min) / self.drain_min
     }
 
     fn horizon(&self, step: f64) -> usize {
@@ -124,8 +140,7 @@ impl Autoscaler for PrescalePolicy {
         if due(&mut self.last_refresh, t, self.refresh_secs) {
             self.refresh(obs);
         }
-        let live =
-            obs.rate_over(60.0) + obs.queue / 1.0_f64.max(self.spec.window_secs as f64 / 60.0);
+        let live = self.live_need(obs);
         if live > 0.0 {
             self.zero_since = None;
         } else if self.zero_since.is_none() {
@@ -190,6 +205,42 @@ mod tests {
     use chrono::DateTime;
     use prescale_core::synth::{SyntheticSpec, generate};
     use prescale_core::{Series, ValueKind};
+
+    #[test]
+    fn live_need_clears_the_queue_and_the_coming_shortfall_within_the_drain_time() {
+        let p = PrescalePolicy::new(10.0, 180.0, 100, &PolicyOptions::default());
+        let rates = [30.0; 4];
+        let mut obs = Observation {
+            now: DateTime::from_timestamp(0, 0).unwrap(),
+            elapsed_secs: 60.0,
+            tick_secs: 15.0,
+            history: &[],
+            history_start: DateTime::from_timestamp(0, 0).unwrap(),
+            step_secs: 60,
+            recent_rates: &rates,
+            queue: 5.0,
+            ready: 2,
+            total: 2,
+            capacity_per_min: 10.0,
+            budget: prescale_policy::BudgetState::Ok,
+        };
+        // 30/min against 20/min ready: 10/min short for a 3-minute cold start, plus 5 queued,
+        // = 35 units to clear in 5 minutes.
+        assert!((p.live_need(&obs) - 37.0).abs() < 1e-9);
+        // Enough ready capacity: only the queue.
+        obs.ready = 3;
+        assert!((p.live_need(&obs) - 31.0).abs() < 1e-9);
+        let fast = PrescalePolicy::new(
+            10.0,
+            180.0,
+            100,
+            &PolicyOptions {
+                drain_secs: 30.0, // clamped to a minute
+                ..PolicyOptions::default()
+            },
+        );
+        assert!((fast.live_need(&obs) - 35.0).abs() < 1e-9);
+    }
 
     #[test]
     fn wakes_up_before_a_predictable_morning() {
