@@ -13,7 +13,7 @@ use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
 use prescale_server::server::{Server, ServerOptions};
 use prescale_server::source::{MemorySource, SameSource, SourceError};
 use prescale_server::tls::TlsFiles;
-use prescale_testkit::http;
+use prescale_testkit::{TestPki, http};
 use tokio::sync::oneshot;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
@@ -253,42 +253,6 @@ async fn state_survives_a_restart() {
     second.stop().await;
 }
 
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new() -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let dir = tempfile::tempdir().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
-        write("ca.crt", ca.pem());
-        for (name, sans) in [
-            (
-                "server",
-                vec!["localhost".to_string(), "127.0.0.1".to_string()],
-            ),
-            ("client", vec!["keda".to_string()]),
-        ] {
-            let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(sans)
-                .unwrap()
-                .signed_by(&key, &ca)
-                .unwrap();
-            write(&format!("{name}.crt"), cert.pem());
-            write(&format!("{name}.key"), key.serialize_pem());
-        }
-        Self { dir }
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap()
-    }
-}
-
 async fn tls_client(
     addr: &str,
     tls: Option<ClientTlsConfig>,
@@ -303,12 +267,12 @@ async fn tls_client(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_as_keda_trigger_authentication_expects() {
-    let pki = Pki::new();
+    let pki = TestPki::new().unwrap();
     let mut options = loopback();
     options.tls = Some(TlsFiles {
-        cert_file: pki.dir.path().join("server.crt"),
-        key_file: pki.dir.path().join("server.key"),
-        client_ca_file: Some(pki.dir.path().join("ca.crt")),
+        cert_file: pki.path("server.crt"),
+        key_file: pki.path("server.key"),
+        client_ca_file: Some(pki.path("ca.crt")),
     });
     let server = start(options, source()).await;
     let ca = Certificate::from_pem(pki.read("ca.crt"));

@@ -45,6 +45,7 @@
 pub mod decisions;
 pub mod http;
 mod loadgen;
+mod pki;
 mod prometheus;
 mod services;
 
@@ -53,6 +54,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use loadgen::{E2E_BUCKETS, Fault, LoadGenerator, LoadProfile, Shape, TTFT_BUCKETS};
+pub use pki::TestPki;
 pub use prometheus::{
     BackfillSeries, PrometheusSetup, ScrapeTarget, TestPrometheus, free_port, openmetrics,
 };

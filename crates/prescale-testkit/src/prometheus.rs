@@ -88,6 +88,11 @@ pub struct PrometheusSetup {
     /// History to load with `promtool tsdb create-blocks-from openmetrics` before start
     /// (keep it older than about an hour, where Prometheus' head block does not reach).
     pub backfill: Vec<BackfillSeries>,
+    /// Prometheus' web configuration (`--web.config.file`, YAML: `tls_server_config`,
+    /// `basic_auth_users`). With `tls_server_config` the server answers only `https://`:
+    /// [`TestPrometheus::url`] says so, and readiness is read from its log, and the
+    /// helpers that query it over plain HTTP ([`TestPrometheus::query`]) do not work.
+    pub web_config: Option<String>,
 }
 
 impl PrometheusSetup {
@@ -104,6 +109,13 @@ impl PrometheusSetup {
         self
     }
 
+    /// Sets Prometheus' web configuration (TLS, basic authentication).
+    #[must_use]
+    pub fn web_config(mut self, yaml: impl Into<String>) -> Self {
+        self.web_config = Some(yaml.into());
+        self
+    }
+
     /// Adds history to backfill.
     #[must_use]
     pub fn backfill(mut self, series: BackfillSeries) -> Self {
@@ -117,6 +129,9 @@ pub struct TestPrometheus {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// Whether a web configuration is in use (TLS or authentication).
+    web_config: bool,
+    tls: bool,
 }
 
 impl TestPrometheus {
@@ -132,10 +147,18 @@ impl TestPrometheus {
         if !setup.backfill.is_empty() {
             backfill(dir.path(), &setup.backfill)?;
         }
+        if let Some(web) = &setup.web_config {
+            fs::write(dir.path().join("web.yml"), web).map_err(|e| start_error(e.to_string()))?;
+        }
         let mut prom = Self {
             dir,
             port: 0,
             child: None,
+            web_config: setup.web_config.is_some(),
+            tls: setup
+                .web_config
+                .as_deref()
+                .is_some_and(|w| w.contains("tls_server_config")),
         };
         let mut last = None;
         for _ in 0..3 {
@@ -156,7 +179,14 @@ impl TestPrometheus {
             .ok_or_else(|| start_error("`prometheus` is not installed".into()))?;
         let log = fs::File::create(self.log_path()).map_err(|e| start_error(e.to_string()))?;
         let log2 = log.try_clone().map_err(|e| start_error(e.to_string()))?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if self.web_config {
+            command.arg(format!(
+                "--web.config.file={}",
+                self.dir.path().join("web.yml").display()
+            ));
+        }
+        let child = command
             .arg(format!(
                 "--config.file={}",
                 self.dir.path().join("prometheus.yml").display()
@@ -177,7 +207,7 @@ impl TestPrometheus {
         self.child = Some(child);
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
-            if get(&format!("{}/-/ready", self.url())).is_ok_and(|r| r.status == 200) {
+            if self.ready() {
                 return Ok(());
             }
             if let Some(child) = &mut self.child
@@ -196,10 +226,26 @@ impl TestPrometheus {
         )))
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// Ready: `/-/ready` answers 200, or, with a web configuration (which may demand TLS or
+    /// credentials), the log says it serves.
+    fn ready(&self) -> bool {
+        if self.web_config {
+            fs::read_to_string(self.log_path())
+                .is_ok_and(|log| log.contains("Server is ready to receive web requests"))
+        } else {
+            get(&format!("{}/-/ready", self.url())).is_ok_and(|r| r.status == 200)
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` with TLS (the name a test
+    /// certificate carries).
     #[must_use]
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        if self.tls {
+            format!("https://localhost:{}", self.port)
+        } else {
+            format!("http://127.0.0.1:{}", self.port)
+        }
     }
 
     /// The port.
