@@ -1,10 +1,12 @@
 //! Accuracy of past forecasts: each step's forecast made one lead time ahead, scored against
-//! what then happened, over a rolling 24 hours.
+//! what then happened, over a rolling 24 hours. The scorer is saved (JSON) after every refresh
+//! and restored at start, so a restart keeps the window.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use prescale_core::Forecast;
+use serde::{Deserialize, Serialize};
 
 use crate::status::AccuracyView;
 
@@ -12,7 +14,7 @@ use crate::status::AccuracyView;
 const WINDOW_SECS: i64 = 86_400;
 
 /// The scorer. See the [module documentation](self).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Accuracy {
     /// Step timestamp → (point, upper) forecast.
     pending: BTreeMap<i64, (f64, f64)>,

@@ -7,6 +7,8 @@
 //! - state `registration/{namespace}/{name}`: the trigger metadata (JSON), so that workers
 //!   start again before KEDA's first call;
 //! - state `decision/{namespace}/{name}`: the last decision ([`SavedDecision`], JSON);
+//! - state `accuracy/{namespace}/{name}`: the forecast scorer ([`crate::accuracy::Accuracy`],
+//!   JSON), so that the accuracy window survives a restart;
 //! - series `history/{namespace}/{name}/{hash}`: one-minute demand, where `hash` identifies
 //!   the `serverAddress` and `query` (a new query starts a new history).
 
@@ -72,6 +74,11 @@ pub fn registration_key(key: &ObjectKey) -> String {
 /// The state key of `key`'s last decision.
 pub fn decision_key(key: &ObjectKey) -> String {
     format!("decision/{}/{}", key.namespace, key.name)
+}
+
+/// The state key of `key`'s forecast scorer.
+pub fn accuracy_key(key: &ObjectKey) -> String {
+    format!("accuracy/{}/{}", key.namespace, key.name)
 }
 
 /// The history series of `key` with `settings`.

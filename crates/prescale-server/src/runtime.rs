@@ -266,6 +266,7 @@ impl Starter for Runtime {
             let keys = [
                 crate::persist::registration_key(&registration.key),
                 crate::persist::decision_key(&registration.key),
+                crate::persist::accuracy_key(&registration.key),
             ];
             self.handle.spawn_blocking(move || {
                 for k in keys {

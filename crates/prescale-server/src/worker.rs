@@ -24,7 +24,7 @@ use crate::accuracy::Accuracy;
 use crate::analysis::{analyse, summary};
 use crate::history::{Fill, History};
 use crate::metadata::{Mode, Settings};
-use crate::persist::{SavedDecision, decision_key, history_series, registration_key};
+use crate::persist::{SavedDecision, accuracy_key, decision_key, history_series, registration_key};
 use crate::registry::{Answer, Registration, Slot};
 use crate::runtime::Shared;
 use crate::source::{DemandSource, SourceError};
@@ -205,12 +205,16 @@ impl Worker {
             store.put_state(&registration_key(&key), &metadata)?;
             let points = store.range(&series, from, now)?;
             let decision = store.get_state(&decision_key(&key))?;
-            Ok::<_, crate::persist::PersistError>((points, decision))
+            let accuracy = store.get_state(&accuracy_key(&key))?;
+            Ok::<_, crate::persist::PersistError>((points, decision, accuracy))
         })
         .await;
         match loaded {
-            Ok(Ok((points, decision))) => {
+            Ok(Ok((points, decision, accuracy))) => {
                 self.history.restore(&points);
+                if let Some(a) = accuracy.and_then(|a| serde_json::from_slice(&a).ok()) {
+                    self.accuracy = a;
+                }
                 self.last = decision.and_then(|d| serde_json::from_slice(&d).ok());
                 self.zero_since = self.last.as_ref().and_then(|d| d.zero_since);
                 if !points.is_empty() {
@@ -277,6 +281,7 @@ impl Worker {
                 lead + Duration::seconds(Self::secs(cfg.refresh_interval)),
             );
         }
+        self.save_accuracy();
         self.publish_refresh(at, step);
         Ok(())
     }
@@ -655,6 +660,19 @@ impl Worker {
         } else if now < prev && now > 0 && matches!(d.reason, Reason::Predictive | Reason::Floor) {
             m.proactive("scale_down");
         }
+    }
+
+    fn save_accuracy(&self) {
+        let Some(store) = self.shared.store() else {
+            return;
+        };
+        let key = accuracy_key(&self.reg.key);
+        let bytes = serde_json::to_vec(&self.accuracy).unwrap_or_default();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.put_state(&key, &bytes) {
+                tracing::warn!(key = %key, error = %e, "Could not save the forecast scorer.");
+            }
+        });
     }
 
     fn save_decision(&self, saved: SavedDecision) {

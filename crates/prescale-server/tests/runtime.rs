@@ -245,7 +245,7 @@ async fn two_workers_started_at_different_times_give_the_same_answers() {
 }
 
 #[tokio::test]
-async fn a_restart_keeps_history_and_the_last_decision() {
+async fn a_restart_keeps_history_the_last_decision_and_the_accuracy_window() {
     let (start, values) = demo();
     let source = Arc::new(MemorySource::new());
     source.set(QUERY, start, 60, values);
@@ -253,14 +253,16 @@ async fn a_restart_keeps_history_and_the_last_decision() {
     let day2 = start + Duration::days(2);
     let before = {
         let h = harness(source.clone(), Some(store.clone()));
-        let (mut w, slot, _) = h.worker("chat", &[]);
+        let (mut w, slot, reg) = h.worker("chat", &[]);
         for t in ticks(day2 + Duration::hours(9), day2 + Duration::hours(10)) {
             w.tick(t).await;
         }
         // Let the blocking saves finish.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        slot.answer().unwrap()
+        (slot.answer().unwrap(), reg.status().accuracy)
     };
+    let (before, accuracy_before) = before;
+    assert!(accuracy_before.scored > 0, "{accuracy_before:?}");
     let saved = prescale_server::persist::load_registrations(store.as_ref()).unwrap();
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].0.name, "chat");
@@ -277,6 +279,17 @@ async fn a_restart_keeps_history_and_the_last_decision() {
     assert_eq!(ranges_after - ranges_before, 1);
     let after = slot.answer().unwrap();
     assert!(after.active && before.active);
+    // The forecasts scored before the restart still count (and the gap's steps were scored
+    // against the forecasts saved for them).
+    let accuracy = status.accuracy;
+    assert!(
+        accuracy.scored >= accuracy_before.scored,
+        "{accuracy:?} vs {accuracy_before:?}"
+    );
+    assert!(
+        accuracy.ratio.is_some() && accuracy.coverage.is_some(),
+        "{accuracy:?}"
+    );
 }
 
 #[tokio::test]
