@@ -492,6 +492,41 @@ fn backtest_rejects_bad_settings() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("--cold-start-p95"));
+    prescale()
+        .args(["backtest", "--synthetic", "--target-utilization", "1.5"])
+        .assert()
+        .failure()
+        .code(2)
+        .stderr(predicate::str::contains("must be in (0, 1]"));
+}
+
+#[test]
+fn backtest_runs_the_clairvoyant_bound_on_request() {
+    let dir = TempDir::new().unwrap();
+    let trace = synth_trace(&dir, "3d");
+    let out = prescale()
+        .args(["backtest", "--quiet", "--format", "json"])
+        .args(["--policies", "keda_reactive,clairvoyant", "--trace"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &doc["policies"];
+    assert_eq!(p[1]["name"], "clairvoyant");
+    // Knowing the future: no minute short beyond the first cold start.
+    assert!(
+        p[1]["underprovisioned_minutes"].as_f64().unwrap() <= 3.0,
+        "{p}"
+    );
+    assert!(
+        p[1]["underprovisioned_minutes"].as_f64() < p[0]["underprovisioned_minutes"].as_f64(),
+        "{p}"
+    );
 }
 
 #[test]

@@ -24,6 +24,10 @@ pub struct PolicyOptions {
     /// Seconds in which prescale clears a backlog (the queue and what piles up while new pods
     /// cold-start).
     pub drain_secs: f64,
+    /// Share of a pod's capacity prescale plans with (1 = full capacity); the rest is spare
+    /// for surprises the forecast cannot see. In production this is the `threshold` set below
+    /// a replica's capacity.
+    pub target_utilization: f64,
     /// Whether prescale may scale to zero.
     pub scale_to_zero: bool,
 }
@@ -34,6 +38,7 @@ impl Default for PolicyOptions {
             quantile: 0.9,
             window_secs: 300.0,
             drain_secs: 300.0,
+            target_utilization: 1.0,
             scale_to_zero: true,
         }
     }

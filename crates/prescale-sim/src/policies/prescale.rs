@@ -12,6 +12,9 @@
 //!   exceeds the ready capacity, the shortfall that piles up over one cold start); scale to zero
 //!   only after 5 minutes of zero demand with no demand forecast through the lead time, and
 //!   predictive wake-up before the forecast resumption.
+//! - **Target utilization** (default 1): replicas are counted at this share of a pod's
+//!   capacity (the `threshold` a user sets below capacity in production); the backlog's
+//!   shortfall is measured against the real ready capacity.
 //! - **KEDA + HPA on top**, as in a cluster: KEDA turns 0 ↔ 1 from the decision's `active`
 //!   flag at its 30 s polls (cooldown 60 s: the policy has already waited its idle period), and
 //!   the HPA (no `behavior`, as KEDA creates it: scale-up at most max(2×, 4) per sync, 300 s
@@ -59,7 +62,12 @@ impl PrescalePolicy {
         max_replicas: u32,
         options: &PolicyOptions,
     ) -> Self {
-        let mut spec = ScalingSpec::new(capacity_per_min);
+        let utilization = if options.target_utilization > 0.0 {
+            options.target_utilization.min(1.0)
+        } else {
+            1.0
+        };
+        let mut spec = ScalingSpec::new(capacity_per_min * utilization);
         spec.max_replicas = max_replicas;
         spec.cold_start_secs = lead_secs.round() as i64;
         spec.window_secs = options.window_secs.round() as i64;
@@ -240,6 +248,39 @@ mod tests {
             },
         );
         assert!((fast.live_need(&obs) - 35.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_lower_target_utilization_keeps_spare_capacity() {
+        let series = generate(&SyntheticSpec {
+            days: 3.0,
+            ..SyntheticSpec::demo()
+        });
+        let cap = crate::engine::default_capacity(&series);
+        let run = |u: f64| {
+            let mut p = PrescalePolicy::new(
+                cap,
+                180.0,
+                1000,
+                &PolicyOptions {
+                    target_utilization: u,
+                    ..PolicyOptions::default()
+                },
+            );
+            simulate(&series, &SimConfig::new(cap), &mut p).0
+        };
+        let (full, spare) = (run(1.0), run(0.5));
+        // Planning at half a pod's capacity: about twice the pods, fewer minutes short.
+        assert!(
+            spare.mean_replicas > 1.6 * full.mean_replicas,
+            "{spare:?} vs {full:?}"
+        );
+        assert!(
+            spare.underprovisioned_minutes < full.underprovisioned_minutes,
+            "{spare:?} vs {full:?}"
+        );
+        // Out-of-range values plan at full capacity.
+        assert_eq!(run(0.0).gpu_hours, full.gpu_hours);
     }
 
     #[test]
