@@ -49,6 +49,7 @@
 //! println!("{decision}");
 //! ```
 
+pub mod anomaly;
 pub mod cost;
 pub mod decision;
 pub mod engine;
@@ -60,6 +61,7 @@ pub mod spec;
 pub mod trigger;
 mod util;
 
+pub use anomaly::live_anomalous;
 pub use cost::{BudgetState, CostMeter, CostSpec, SpotSpec};
 pub use decision::{Decision, Reason};
 pub use engine::{PolicyInput, decide};

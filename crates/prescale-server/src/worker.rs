@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use prescale_core::Forecast;
 use prescale_forecast::model::{FitInput, predict};
 use prescale_forecast::models::{ModelKind, ModelOptions};
-use prescale_policy::{Decision, PolicyInput, Reason, ScalingSpec, decide};
+use prescale_policy::{Decision, PolicyInput, Reason, ScalingSpec, decide, live_anomalous};
 
 use crate::accuracy::Accuracy;
 use crate::analysis::{analyse, summary};
@@ -503,7 +503,10 @@ impl Worker {
             zero_since: self.zero_since,
             forecast,
             current_replicas: current,
-            live_anomalous: false,
+            live_anomalous: match (live, forecast) {
+                (Some((v, _)), Some(f)) => live_anomalous(f, self.spec.quantile, now, v),
+                _ => false,
+            },
             budget: signals.budget(&self.reg.key),
         };
         let decision = decide(&self.spec, &input);

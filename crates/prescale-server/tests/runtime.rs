@@ -175,6 +175,48 @@ async fn missing_live_data_holds_and_never_deactivates() {
 }
 
 #[tokio::test]
+async fn a_live_spike_is_served_and_flagged_anomalous() {
+    let (start, mut values) = demo();
+    let day2 = start + Duration::days(2);
+    // Three minutes at 20 times the level at 10:30 on day 2.
+    let i = ((day2 + Duration::minutes(630)) - start).num_minutes() as usize;
+    for v in &mut values[i..i + 3] {
+        *v *= 20.0;
+    }
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values.clone());
+    let h = harness(source, None);
+    let (mut w, slot, reg) = h.worker("chat", &[]);
+    let mut reasons = Vec::new();
+    for t in ticks(day2 + Duration::hours(9), day2 + Duration::minutes(634)) {
+        w.tick(t).await;
+        if let Some(d) = reg.status().decision {
+            reasons.push((
+                t,
+                d.decision.reason.as_str(),
+                slot.answer().unwrap().replicas,
+            ));
+        }
+    }
+    let before: Vec<_> = reasons
+        .iter()
+        .filter(|r| r.0 < day2 + Duration::minutes(630))
+        .collect();
+    assert!(before.iter().all(|r| r.1 != "anomaly"), "{before:?}");
+    let spike: Vec<_> = reasons
+        .iter()
+        .filter(|r| r.0 >= day2 + Duration::minutes(631) && r.0 < day2 + Duration::minutes(633))
+        .collect();
+    assert!(spike.iter().any(|r| r.1 == "anomaly"), "{spike:?}");
+    // Served: the live need (20 times the level, at 30 a replica) sets the replicas.
+    let need = (values[i] / 30.0).ceil() as u32;
+    assert!(
+        spike.iter().any(|r| r.2 >= need.min(100)),
+        "{spike:?} vs {need}"
+    );
+}
+
+#[tokio::test]
 async fn no_answer_before_fresh_live_data() {
     let source = Arc::new(MemorySource::new());
     source.fail(Some(SourceError::new("connect", "connection refused")));

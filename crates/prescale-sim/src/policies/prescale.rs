@@ -24,7 +24,7 @@ use chrono::Duration;
 use prescale_core::Forecast;
 use prescale_forecast::model::{Fitted, Model, predict};
 use prescale_forecast::models::prescale::Prescale;
-use prescale_policy::{Hpa, PolicyInput, ScalingSpec, decide};
+use prescale_policy::{Hpa, PolicyInput, ScalingSpec, decide, live_anomalous};
 
 use crate::autoscaler::{Autoscaler, ForecastSample, Observation};
 use crate::policies::PolicyOptions;
@@ -166,7 +166,10 @@ impl Autoscaler for PrescalePolicy {
             zero_since: self.zero_since,
             forecast: self.forecast.as_ref(),
             current_replicas: self.replicas,
-            live_anomalous: false,
+            live_anomalous: self
+                .forecast
+                .as_ref()
+                .is_some_and(|f| live_anomalous(f, self.spec.quantile, obs.now, live)),
             budget: obs.budget,
         };
         let decision = decide(&self.spec, &input);
