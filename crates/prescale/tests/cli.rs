@@ -10,6 +10,16 @@ fn prescale() -> Command {
     Command::cargo_bin("prescale").expect("binary built")
 }
 
+/// The JSON a successful run printed (its stderr in the failure message otherwise).
+fn json_stdout(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
 /// Writes `name` with `content` into `dir` and returns its path.
 fn write(dir: &TempDir, name: &str, content: &str) -> PathBuf {
     let p = dir.path().join(name);
@@ -82,12 +92,7 @@ fn forecast_table_and_json_on_a_synthetic_trace() {
         .arg(&trace)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_stdout(&out);
     let steps = doc["forecast"].as_array().unwrap();
     assert_eq!(steps.len(), 60);
     for s in steps {
@@ -263,12 +268,7 @@ fn evaluate_json_has_every_model_and_metric() {
         .arg(&trace)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_stdout(&out);
     assert_eq!(doc["horizon_minutes"], 30);
     assert_eq!(doc["origins"], 5);
     let names: Vec<&str> = doc["models"]
@@ -371,12 +371,7 @@ fn a_business_calendar_is_a_feature_and_is_reported() {
         .arg(&trace)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_stdout(&out);
     assert_eq!(doc["business_hours"]["timezone"], "America/New_York");
     assert!(doc["business_hours"]["next_change"].is_string());
     prescale()
@@ -413,12 +408,7 @@ fn backtest_json_compares_every_policy() {
         .arg(&report)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_stdout(&out);
     let names: Vec<&str> = doc["policies"]
         .as_array()
         .unwrap()
@@ -510,12 +500,7 @@ fn backtest_runs_the_clairvoyant_bound_on_request() {
         .arg(&trace)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = json_stdout(&out);
     let p = &doc["policies"];
     assert_eq!(p[1]["name"], "clairvoyant");
     // Knowing the future: no minute short beyond the first cold start.
