@@ -11,7 +11,14 @@
 //!   cert_file: /etc/prescale/tls/tls.crt
 //!   key_file: /etc/prescale/tls/tls.key
 //!   client_ca_file: /etc/prescale/tls/ca.crt
-//! prometheus: {timeout: 5s, retries: 1}
+//! prometheus:
+//!   timeout: 5s
+//!   retries: 1
+//!   # bearer_token_file, basic_auth, ca_cert, client_cert, client_key: for every Prometheus
+//!   servers:                     # or per Prometheus: the longest matching url wins
+//!     - url: https://thanos.monitoring:9091
+//!       bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+//!       ca_cert: /etc/prescale/thanos-ca.crt
 //! runtime:
 //!   decision_interval: 15s
 //!   refresh_interval: 5m
@@ -156,6 +163,31 @@ pub struct PrometheusSection {
     /// Client private key (PEM) for mutual TLS with Prometheus.
     pub client_key: Option<PathBuf>,
     /// Accept any Prometheus server certificate (tests only).
+    pub insecure_skip_verify: Option<bool>,
+    /// Settings for particular Prometheus servers, replacing the ones above for them.
+    #[serde(default)]
+    pub servers: Vec<PrometheusServer>,
+}
+
+/// Credentials and TLS for the Prometheus servers at `url`: a ScaledObject's `serverAddress`
+/// equal to it or under it (the rest starting with `/`); the longest matching `url` wins, and
+/// its settings replace the section's (nothing is merged).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusServer {
+    /// Base URL, e.g. `https://thanos.monitoring:9091`.
+    pub url: String,
+    /// File holding a bearer token.
+    pub bearer_token_file: Option<PathBuf>,
+    /// Basic authentication.
+    pub basic_auth: Option<BasicAuthFiles>,
+    /// Extra CA certificate(s) (PEM).
+    pub ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM), with `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    pub client_key: Option<PathBuf>,
+    /// Accept any server certificate (tests only).
     pub insecure_skip_verify: Option<bool>,
 }
 
@@ -304,7 +336,10 @@ data_dir: /tmp/prescale
 dry_run: true
 kubernetes: false
 tls: {cert_file: a.crt, key_file: a.key, client_ca_file: ca.crt}
-prometheus: {timeout: 3s, retries: 0}
+prometheus:
+  timeout: 3s
+  retries: 0
+  servers: [{url: "https://thanos:9091", bearer_token_file: token}]
 runtime:
   decision_interval: 15s
   refresh_interval: 5m
@@ -337,6 +372,7 @@ scaled_objects:
         let p = c.preregistered("serve.yaml").unwrap();
         assert_eq!(p[0].1["threshold"], "10");
         assert_eq!(p[0].1["scaleToZero"], "false");
+        assert_eq!(c.prometheus.servers[0].url, "https://thanos:9091");
         let doc = include_str!("config.rs");
         let example: String = doc
             .lines()

@@ -23,6 +23,29 @@ pub struct PrometheusSources {
     pub auth: Option<Auth>,
     /// TLS options for HTTPS Prometheus servers.
     pub tls: TlsOptions,
+    /// Credentials and TLS for particular servers, replacing `auth` and `tls` for them.
+    pub servers: Vec<ServerAccess>,
+}
+
+/// Credentials and TLS for the Prometheus servers at `url` (see [`ServerAccess::matches`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerAccess {
+    /// Base URL.
+    pub url: String,
+    /// Credentials.
+    pub auth: Option<Auth>,
+    /// TLS options.
+    pub tls: TlsOptions,
+}
+
+impl ServerAccess {
+    /// How well this entry matches `server_address`: the length of its URL when the address
+    /// is that URL or lies under it (the rest starts with `/`; trailing slashes ignored).
+    pub fn matches(&self, server_address: &str) -> Option<usize> {
+        let base = self.url.trim_end_matches('/');
+        let rest = server_address.trim_end_matches('/').strip_prefix(base)?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(base.len())
+    }
 }
 
 impl PrometheusSources {
@@ -34,7 +57,20 @@ impl PrometheusSources {
             retries: 1,
             auth: None,
             tls: TlsOptions::default(),
+            servers: Vec::new(),
         }
+    }
+
+    /// The credentials and TLS options for `server_address`: the longest matching entry of
+    /// `servers`, else the defaults.
+    pub fn access(&self, server_address: &str) -> (Option<&Auth>, &TlsOptions) {
+        self.servers
+            .iter()
+            .filter_map(|s| s.matches(server_address).map(|n| (n, s)))
+            .max_by_key(|(n, _)| *n)
+            .map_or((self.auth.as_ref(), &self.tls), |(_, s)| {
+                (s.auth.as_ref(), &s.tls)
+            })
     }
 }
 
@@ -43,10 +79,11 @@ impl SourceFactory for PrometheusSources {
         let mut cfg = PrometheusConfig::new(server_address);
         cfg.timeout = self.timeout;
         cfg.retries = self.retries;
-        if self.auth.is_some() {
-            cfg.auth.clone_from(&self.auth);
+        let (auth, tls) = self.access(server_address);
+        if auth.is_some() {
+            cfg.auth = auth.cloned();
         }
-        cfg.tls = self.tls.clone();
+        cfg.tls = tls.clone();
         let client = PrometheusClient::new(cfg)
             .map_err(|e| convert(&e))?
             .with_metrics(self.metrics.clone());
@@ -133,6 +170,56 @@ mod tests {
             String::from_utf8_lossy(&buf[..n]).into_owned()
         });
         (url, task)
+    }
+
+    #[tokio::test]
+    async fn a_servers_entry_replaces_the_default_credentials_for_its_prometheus() {
+        let (a, request_a) = fake_prometheus().await;
+        let (b, request_b) = fake_prometheus().await;
+        let mut sources = PrometheusSources::new(CollectorMetrics::default());
+        sources.auth = Some(Auth::Bearer("default".into()));
+        sources.servers = vec![ServerAccess {
+            url: format!("{a}/"),
+            auth: Some(Auth::Basic {
+                user: "u".into(),
+                password: "p".into(),
+            }),
+            tls: TlsOptions::default(),
+        }];
+        for url in [&a, &b] {
+            let source = sources.source(url).unwrap();
+            let v = source.instant("sum(up)", Utc::now()).await.unwrap();
+            assert_eq!(v, Some(42.0));
+        }
+        let a = request_a.await.unwrap().to_ascii_lowercase();
+        assert!(a.contains("authorization: basic dtpw"), "{a}"); // base64("u:p")
+        let b = request_b.await.unwrap().to_ascii_lowercase();
+        assert!(b.contains("authorization: bearer default"), "{b}");
+    }
+
+    #[test]
+    fn the_longest_matching_url_wins() {
+        let entry = |url: &str, token: &str| ServerAccess {
+            url: url.into(),
+            auth: Some(Auth::Bearer(token.into())),
+            tls: TlsOptions::default(),
+        };
+        let mut sources = PrometheusSources::new(CollectorMetrics::default());
+        sources.servers = vec![
+            entry("https://thanos:9091", "root"),
+            entry("https://thanos:9091/tenant-a/", "tenant"),
+        ];
+        let token = |addr: &str| match sources.access(addr).0 {
+            Some(Auth::Bearer(t)) => t.clone(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(token("https://thanos:9091"), "root");
+        assert_eq!(token("https://thanos:9091/tenant-b"), "root");
+        assert_eq!(token("https://thanos:9091/tenant-a"), "tenant");
+        assert_eq!(token("https://thanos:9091/tenant-a/prometheus"), "tenant");
+        // Not a path boundary, another port, another host: the defaults (none).
+        assert_eq!(token("https://thanos:90911"), "None");
+        assert_eq!(token("https://thanos-2:9091"), "None");
     }
 
     #[tokio::test]

@@ -65,6 +65,8 @@ pub struct ServerOptions {
     pub prometheus_auth: Option<prescale_collect::Auth>,
     /// TLS options for HTTPS Prometheus servers.
     pub prometheus_tls: prescale_collect::TlsOptions,
+    /// Credentials and TLS for particular Prometheus servers.
+    pub prometheus_servers: Vec<crate::prometheus::ServerAccess>,
     /// Cost tracking.
     pub cost: Option<CostConfig>,
     /// Read running replicas from the Kubernetes API.
@@ -89,6 +91,7 @@ impl Default for ServerOptions {
             prometheus_retries: 1,
             prometheus_auth: None,
             prometheus_tls: prescale_collect::TlsOptions::default(),
+            prometheus_servers: Vec::new(),
             cost: None,
             kubernetes: false,
         }
@@ -202,6 +205,7 @@ impl Server {
             p.retries = options.prometheus_retries;
             p.auth.clone_from(&options.prometheus_auth);
             p.tls = options.prometheus_tls.clone();
+            p.servers.clone_from(&options.prometheus_servers);
             Arc::new(p)
         });
         let replicas: Option<Arc<dyn ReplicaSource>> = if options.kubernetes {

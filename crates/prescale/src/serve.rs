@@ -127,36 +127,47 @@ fn options(args: &Args) -> Result<ServerOptions> {
             .timeout
             .map_or(Duration::from_secs(5), |d| d.0),
         prometheus_retries: config.prometheus.retries.unwrap_or(1),
-        prometheus_auth: prometheus_auth(&config.prometheus)?,
+        prometheus_auth: {
+            let p = &config.prometheus;
+            prometheus_auth(
+                "prometheus",
+                p.bearer_token_file.as_deref(),
+                p.basic_auth.as_ref(),
+            )?
+        },
         prometheus_tls: prescale_collect::TlsOptions {
             ca_cert: config.prometheus.ca_cert.clone(),
             client_cert: config.prometheus.client_cert.clone(),
             client_key: config.prometheus.client_key.clone(),
             insecure_skip_verify: config.prometheus.insecure_skip_verify.unwrap_or(false),
         },
+        prometheus_servers: prometheus_servers(&config.prometheus.servers)?,
         cost: config.cost.clone(),
         kubernetes: args.kubernetes || config.kubernetes.unwrap_or(false),
     })
 }
 
-/// The credentials of the config's `prometheus` section, read from their files.
+/// Credentials from a bearer token file or basic auth with a password file, read now; errors
+/// name `place` (e.g. `prometheus.servers[1]`) and the key.
 fn prometheus_auth(
-    section: &prescale_server::config::PrometheusSection,
+    place: &str,
+    bearer_token_file: Option<&std::path::Path>,
+    basic_auth: Option<&prescale_server::config::BasicAuthFiles>,
 ) -> Result<Option<prescale_collect::Auth>> {
     let read = |path: &std::path::Path, what: &str| -> Result<String> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("prometheus.{what}: cannot read {}", path.display()))?;
+            .with_context(|| format!("{place}.{what}: cannot read {}", path.display()))?;
         let text = text.trim_end_matches(['\n', '\r']).to_string();
         anyhow::ensure!(
             !text.is_empty(),
-            "prometheus.{what}: {} is empty",
+            "{place}.{what}: {} is empty",
             path.display()
         );
         Ok(text)
     };
-    match (&section.bearer_token_file, &section.basic_auth) {
+    match (bearer_token_file, basic_auth) {
         (Some(_), Some(_)) => {
-            anyhow::bail!("prometheus: give either bearer_token_file or basic_auth, not both")
+            anyhow::bail!("{place}: give either bearer_token_file or basic_auth, not both")
         }
         (Some(path), None) => Ok(Some(prescale_collect::Auth::Bearer(read(
             path,
@@ -168,6 +179,38 @@ fn prometheus_auth(
         })),
         (None, None) => Ok(None),
     }
+}
+
+/// The config's per-server Prometheus settings, credentials read now.
+fn prometheus_servers(
+    servers: &[prescale_server::config::PrometheusServer],
+) -> Result<Vec<prescale_server::prometheus::ServerAccess>> {
+    servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let place = format!("prometheus.servers[{i}]");
+            anyhow::ensure!(
+                s.url.starts_with("http://") || s.url.starts_with("https://"),
+                "{place}.url: `{}` is not an http(s) URL",
+                s.url
+            );
+            Ok(prescale_server::prometheus::ServerAccess {
+                url: s.url.clone(),
+                auth: prometheus_auth(
+                    &place,
+                    s.bearer_token_file.as_deref(),
+                    s.basic_auth.as_ref(),
+                )?,
+                tls: prescale_collect::TlsOptions {
+                    ca_cert: s.ca_cert.clone(),
+                    client_cert: s.client_cert.clone(),
+                    client_key: s.client_key.clone(),
+                    insecure_skip_verify: s.insecure_skip_verify.unwrap_or(false),
+                },
+            })
+        })
+        .collect()
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.

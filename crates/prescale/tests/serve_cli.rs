@@ -115,4 +115,21 @@ fn prometheus_credentials_come_from_files_named_in_errors() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("not both"));
+    // Per-server entries: errors name the entry.
+    std::fs::write(
+        &file,
+        "prometheus: {servers: [{url: 'https://a:9091'}, {url: 'https://b:9091', bearer_token_file: /nonexistent/b}]}\n",
+    )
+    .unwrap();
+    serve().arg("--config").arg(&file).assert().code(1).stderr(
+        predicate::str::contains("prometheus.servers[1].bearer_token_file")
+            .and(predicate::str::contains("/nonexistent/b")),
+    );
+    std::fs::write(&file, "prometheus: {servers: [{url: 'thanos:9091'}]}\n").unwrap();
+    serve()
+        .arg("--config")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("prometheus.servers[0].url"));
 }
