@@ -272,6 +272,13 @@ fn print(report: &BacktestReport, sim: &SimArgs, explain: bool) -> Result<()> {
             let mut s = serde_json::to_string_pretty(&serde_json::json!({
                 "trace": report.trace,
                 "settings": report.settings,
+                "prescale_settings": {
+                    "quantile": sim.quantile,
+                    "window_secs": sim.window.num_seconds(),
+                    "drain_secs": sim.drain.num_seconds(),
+                    "target_utilization": sim.target_utilization,
+                    "scale_to_zero": !sim.no_scale_to_zero,
+                },
                 "policies": report.policies,
                 "report": sim.report.as_ref().map(|p| p.display().to_string()),
             }))?;

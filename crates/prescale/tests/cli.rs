@@ -501,6 +501,13 @@ fn backtest_runs_the_clairvoyant_bound_on_request() {
         .output()
         .unwrap();
     let doc = json_stdout(&out);
+    // The settings prescale ran with are in the JSON, for scripts comparing runs.
+    let ps = &doc["prescale_settings"];
+    assert_eq!(
+        (ps["quantile"].as_f64(), ps["drain_secs"].as_i64()),
+        (Some(0.9), Some(300))
+    );
+    assert_eq!(ps["target_utilization"].as_f64(), Some(1.0));
     let p = &doc["policies"];
     assert_eq!(p[1]["name"], "clairvoyant");
     // Knowing the future: no minute short beyond the first cold start.
