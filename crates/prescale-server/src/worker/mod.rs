@@ -18,13 +18,16 @@ use chrono::{DateTime, Duration, Utc};
 use prescale_core::Forecast;
 use prescale_forecast::model::{FitInput, predict};
 use prescale_forecast::models::{ModelKind, ModelOptions};
-use prescale_policy::{Decision, PolicyInput, Reason, ScalingSpec, decide, live_anomalous};
+use prescale_policy::{PolicyInput, ScalingSpec, decide, live_anomalous};
+
+mod answer;
+mod persist;
 
 use crate::accuracy::Accuracy;
 use crate::analysis::{analyse, summary};
 use crate::history::{Fill, History};
 use crate::metadata::{Mode, Settings};
-use crate::persist::{SavedDecision, accuracy_key, decision_key, history_series, registration_key};
+use crate::persist::{SavedDecision, history_series};
 use crate::registry::{Answer, Registration, Slot};
 use crate::runtime::Shared;
 use crate::source::{DemandSource, SourceError};
@@ -189,45 +192,6 @@ impl Worker {
                 message: e.message.clone(),
             });
         });
-    }
-
-    /// Saves the registration, loads saved history and the last decision.
-    async fn restore(&mut self, now: DateTime<Utc>) {
-        let Some(store) = self.shared.store() else {
-            return;
-        };
-        let key = self.reg.key.clone();
-        let metadata = serde_json::to_vec(&self.reg.metadata).unwrap_or_default();
-        let series = self.series.clone();
-        let keep = self.settings().history_secs + Self::secs(self.shared.config.refit_interval);
-        let from = now - Duration::seconds(keep);
-        let loaded = tokio::task::spawn_blocking(move || {
-            store.put_state(&registration_key(&key), &metadata)?;
-            let points = store.range(&series, from, now)?;
-            let decision = store.get_state(&decision_key(&key))?;
-            let accuracy = store.get_state(&accuracy_key(&key))?;
-            Ok::<_, crate::persist::PersistError>((points, decision, accuracy))
-        })
-        .await;
-        match loaded {
-            Ok(Ok((points, decision, accuracy))) => {
-                self.history.restore(&points);
-                if let Some(a) = accuracy.and_then(|a| serde_json::from_slice(&a).ok()) {
-                    self.accuracy = a;
-                }
-                self.last = decision.and_then(|d| serde_json::from_slice(&d).ok());
-                self.zero_since = self.last.as_ref().and_then(|d| d.zero_since);
-                if !points.is_empty() {
-                    tracing::info!(scaled_object = %self.reg.key, samples = self.history.len(), "Restored history.");
-                }
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(scaled_object = %self.reg.key, error = %e, "Could not restore state.")
-            }
-            Err(e) => {
-                tracing::warn!(scaled_object = %self.reg.key, error = %e, "Restore task failed.")
-            }
-        }
     }
 
     /// Brings history, model and forecast up to date as of the refresh point `at`.
@@ -423,21 +387,6 @@ impl Worker {
         });
     }
 
-    fn save_history(&self, points: Vec<crate::source::Point>) {
-        let Some(store) = self.shared.store() else {
-            return;
-        };
-        if points.is_empty() {
-            return;
-        }
-        let series = self.series.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.append(&series, &points) {
-                tracing::warn!(series = %series, error = %e, "Could not save history.");
-            }
-        });
-    }
-
     /// The live value at `now` (evaluated `data_delay` earlier), after the activation
     /// threshold; `None` when missing.
     async fn live(&mut self, now: DateTime<Utc>) -> Option<(f64, DateTime<Utc>)> {
@@ -605,89 +554,6 @@ impl Worker {
             s.safety = safety;
             s.decision = Some(view);
             s.reported = Some(answer);
-        });
-    }
-
-    /// When demand became zero, for zero live demand at `at` seen for the first time: the
-    /// step after the history's last non-zero value (or `at` when the history ends in demand),
-    /// so that every replica, whenever it started, counts the idle time from the same data.
-    fn zero_run_start(&self, at: DateTime<Utc>) -> DateTime<Utc> {
-        let values = self.history.values();
-        let (Some(start), Some(end)) = (self.history.start(), self.history.end()) else {
-            return at;
-        };
-        match values.iter().rposition(|v| *v > 0.0) {
-            None => start.min(at),
-            Some(i) if i + 1 == values.len() => at.min(end),
-            Some(i) => (start + Duration::seconds(STEP_SECS * (i as i64 + 1))).min(at),
-        }
-    }
-
-    /// What KEDA is told: the decision, or in shadow mode what reactive scaling would do
-    /// (`ceil(live / threshold)` within the bounds; held when live data is missing).
-    fn reported(&self, d: &Decision, live: Option<(f64, DateTime<Utc>)>) -> (u32, bool) {
-        if !self.shadow {
-            return (d.desired_replicas, d.active);
-        }
-        let s = self.settings();
-        match live {
-            Some((v, _)) => {
-                let need = (v / s.threshold)
-                    .ceil()
-                    .clamp(0.0, f64::from(s.max_replicas)) as u32;
-                let may_sleep = s.scale_to_zero && s.min_replicas == 0;
-                if need == 0 && may_sleep {
-                    (0, false)
-                } else {
-                    (need.max(s.min_replicas).max(1), true)
-                }
-            }
-            None => {
-                let held = self.last.as_ref().map_or(1, |l| l.reported.max(1));
-                (held, true)
-            }
-        }
-    }
-
-    fn count_events(&self, d: &Decision) {
-        let prev = self.last.as_ref().map(|l| l.desired);
-        let Some(prev) = prev else { return };
-        let m = self.shared.telemetry.service(&self.reg.key);
-        let now = d.desired_replicas;
-        if d.reason == Reason::Wakeup && prev == 0 && now > 0 {
-            m.proactive("wake_up");
-        } else if prev > 0 && now == 0 {
-            m.proactive("scale_to_zero");
-        } else if d.reason == Reason::Predictive && now > prev {
-            m.proactive("prewarm");
-        } else if now < prev && now > 0 && matches!(d.reason, Reason::Predictive | Reason::Floor) {
-            m.proactive("scale_down");
-        }
-    }
-
-    fn save_accuracy(&self) {
-        let Some(store) = self.shared.store() else {
-            return;
-        };
-        let key = accuracy_key(&self.reg.key);
-        let bytes = serde_json::to_vec(&self.accuracy).unwrap_or_default();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.put_state(&key, &bytes) {
-                tracing::warn!(key = %key, error = %e, "Could not save the forecast scorer.");
-            }
-        });
-    }
-
-    fn save_decision(&self, saved: SavedDecision) {
-        let Some(store) = self.shared.store() else {
-            return;
-        };
-        let key = decision_key(&self.reg.key);
-        tokio::task::spawn_blocking(move || {
-            let bytes = serde_json::to_vec(&saved).unwrap_or_default();
-            if let Err(e) = store.put_state(&key, &bytes) {
-                tracing::warn!(key = %key, error = %e, "Could not save the decision.");
-            }
         });
     }
 }

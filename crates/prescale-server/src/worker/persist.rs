@@ -1,0 +1,90 @@
+//! What a worker keeps in the store: its registration, history, last decision and forecast
+//! scorer, restored at start (keys in [`crate::persist`]). Saves run on the blocking pool and
+//! log, never fail, the loop.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::Worker;
+use crate::persist::{SavedDecision, accuracy_key, decision_key, registration_key};
+
+impl Worker {
+    /// Saves the registration, loads saved history and the last decision.
+    pub(super) async fn restore(&mut self, now: DateTime<Utc>) {
+        let Some(store) = self.shared.store() else {
+            return;
+        };
+        let key = self.reg.key.clone();
+        let metadata = serde_json::to_vec(&self.reg.metadata).unwrap_or_default();
+        let series = self.series.clone();
+        let keep = self.settings().history_secs + Self::secs(self.shared.config.refit_interval);
+        let from = now - Duration::seconds(keep);
+        let loaded = tokio::task::spawn_blocking(move || {
+            store.put_state(&registration_key(&key), &metadata)?;
+            let points = store.range(&series, from, now)?;
+            let decision = store.get_state(&decision_key(&key))?;
+            let accuracy = store.get_state(&accuracy_key(&key))?;
+            Ok::<_, crate::persist::PersistError>((points, decision, accuracy))
+        })
+        .await;
+        match loaded {
+            Ok(Ok((points, decision, accuracy))) => {
+                self.history.restore(&points);
+                if let Some(a) = accuracy.and_then(|a| serde_json::from_slice(&a).ok()) {
+                    self.accuracy = a;
+                }
+                self.last = decision.and_then(|d| serde_json::from_slice(&d).ok());
+                self.zero_since = self.last.as_ref().and_then(|d| d.zero_since);
+                if !points.is_empty() {
+                    tracing::info!(scaled_object = %self.reg.key, samples = self.history.len(), "Restored history.");
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(scaled_object = %self.reg.key, error = %e, "Could not restore state.")
+            }
+            Err(e) => {
+                tracing::warn!(scaled_object = %self.reg.key, error = %e, "Restore task failed.")
+            }
+        }
+    }
+
+    pub(super) fn save_history(&self, points: Vec<crate::source::Point>) {
+        let Some(store) = self.shared.store() else {
+            return;
+        };
+        if points.is_empty() {
+            return;
+        }
+        let series = self.series.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.append(&series, &points) {
+                tracing::warn!(series = %series, error = %e, "Could not save history.");
+            }
+        });
+    }
+
+    pub(super) fn save_accuracy(&self) {
+        let Some(store) = self.shared.store() else {
+            return;
+        };
+        let key = accuracy_key(&self.reg.key);
+        let bytes = serde_json::to_vec(&self.accuracy).unwrap_or_default();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.put_state(&key, &bytes) {
+                tracing::warn!(key = %key, error = %e, "Could not save the forecast scorer.");
+            }
+        });
+    }
+
+    pub(super) fn save_decision(&self, saved: SavedDecision) {
+        let Some(store) = self.shared.store() else {
+            return;
+        };
+        let key = decision_key(&self.reg.key);
+        tokio::task::spawn_blocking(move || {
+            let bytes = serde_json::to_vec(&saved).unwrap_or_default();
+            if let Err(e) = store.put_state(&key, &bytes) {
+                tracing::warn!(key = %key, error = %e, "Could not save the decision.");
+            }
+        });
+    }
+}
