@@ -169,6 +169,22 @@ pub struct PrometheusSection {
     pub servers: Vec<PrometheusServer>,
 }
 
+impl PrometheusSection {
+    /// The section's own credentials and TLS, as an entry without a `url`: what every
+    /// Prometheus that no `servers` entry matches gets.
+    pub fn defaults(&self) -> PrometheusServer {
+        PrometheusServer {
+            url: String::new(),
+            bearer_token_file: self.bearer_token_file.clone(),
+            basic_auth: self.basic_auth.clone(),
+            ca_cert: self.ca_cert.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            insecure_skip_verify: self.insecure_skip_verify,
+        }
+    }
+}
+
 /// Credentials and TLS for the Prometheus servers at `url`: a ScaledObject's `serverAddress`
 /// equal to it or under it (the rest starting with `/`); the longest matching `url` wins, and
 /// its settings replace the section's (nothing is merged).

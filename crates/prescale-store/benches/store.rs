@@ -42,6 +42,15 @@ fn value(series: usize, minute: i64) -> f64 {
     ((series as i64 * 7919 + minute * 31) % 1000) as f64 * 0.25
 }
 
+/// `append_batch`'s input: each name with its samples.
+fn pairs<'a>(names: &'a [String], data: &'a [Vec<Sample>]) -> Vec<(&'a str, &'a [Sample])> {
+    names
+        .iter()
+        .zip(data)
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect()
+}
+
 /// `series` series × `per_series` samples every `step_secs`, starting at minute `first`.
 fn batch(series: usize, per_series: usize, step_secs: i64, first: i64) -> Vec<Vec<Sample>> {
     (0..series)
@@ -84,11 +93,7 @@ fn bench_ingest(c: &mut Criterion) {
                 for _ in 0..iters {
                     let data = batch(series, per_series, step, next);
                     next += minutes_per_batch;
-                    let refs: Vec<(&str, &[Sample])> = names[..series]
-                        .iter()
-                        .zip(&data)
-                        .map(|(n, d)| (n.as_str(), d.as_slice()))
-                        .collect();
+                    let refs = pairs(&names[..series], &data);
                     let started = Instant::now();
                     let n = store.append_batch(black_box(&refs)).expect("stored");
                     total += started.elapsed();
@@ -112,11 +117,7 @@ fn bench_read(c: &mut Criterion) {
     let mut minute = 0;
     while minute < MONTH_POINTS {
         let data = batch(names.len(), 1440, 60, minute);
-        let refs: Vec<(&str, &[Sample])> = names
-            .iter()
-            .zip(&data)
-            .map(|(n, d)| (n.as_str(), d.as_slice()))
-            .collect();
+        let refs = pairs(&names, &data);
         store.append_batch(&refs).expect("stored");
         minute += 1440;
     }
@@ -228,11 +229,7 @@ fn bench_maintenance(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let data = batch(names.len(), 60, 60, hour * 60);
-                let refs: Vec<(&str, &[Sample])> = names
-                    .iter()
-                    .zip(&data)
-                    .map(|(n, d)| (n.as_str(), d.as_slice()))
-                    .collect();
+                let refs = pairs(&names, &data);
                 store.append_batch(&refs).expect("stored");
                 hour += 1;
                 let now = start() + chrono::Duration::hours(hour);

@@ -41,6 +41,27 @@ pub struct Release {
     pub tail: usize,
 }
 
+impl Release {
+    /// Panics unless the decisions came down with the demand: the end's mean at most 80% of
+    /// the busy mean, at most twice what the demand needed, and at most a tenth of the end's
+    /// decisions short of the need.
+    pub fn assert_released(&self) {
+        let Self {
+            busy,
+            late,
+            need,
+            short,
+            tail,
+        } = *self;
+        assert!(late <= 0.8 * busy, "decisions {busy:.1} then {late:.1}");
+        assert!(
+            late <= 2.0 * need,
+            "decisions {late:.1} for a need of {need:.1}"
+        );
+        assert!(short * 10 <= tail, "{short} of {tail} decisions short");
+    }
+}
+
 /// The [`Release`] of `rows`.
 #[must_use]
 pub fn release(rows: &[DecisionRow]) -> Release {
@@ -61,6 +82,31 @@ pub fn release(rows: &[DecisionRow]) -> Release {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[should_panic(expected = "decisions 10.0 then 9.0")]
+    fn a_release_that_stays_busy_fails() {
+        Release {
+            busy: 10.0,
+            late: 9.0,
+            need: 9.0,
+            short: 0,
+            tail: 10,
+        }
+        .assert_released();
+    }
+
+    #[test]
+    fn a_release_in_step_with_the_need_passes() {
+        Release {
+            busy: 10.0,
+            late: 5.0,
+            need: 4.0,
+            short: 1,
+            tail: 10,
+        }
+        .assert_released();
+    }
 
     fn rows(pairs: &[(u32, u32)]) -> Vec<DecisionRow> {
         let t0 = DateTime::from_timestamp(0, 0).unwrap();

@@ -342,6 +342,22 @@ impl LoadGenerator {
         self.addr.to_string()
     }
 
+    /// The labels Prometheus stores on this generator's vLLM series when it scrapes it as
+    /// `job` (the series' own `engine` and `model_name`, plus `job` and `instance`): what
+    /// backfilled history must carry to join the scraped series.
+    #[must_use]
+    pub fn scraped_labels(&self, job: &str) -> BTreeMap<String, String> {
+        [
+            ("engine", "0".to_string()),
+            ("model_name", self.shared.profile.model_name.clone()),
+            ("job", job.to_string()),
+            ("instance", self.address()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
     /// `http://127.0.0.1:PORT/metrics`.
     #[must_use]
     pub fn url(&self) -> String {

@@ -105,6 +105,7 @@ fn options(args: &Args) -> Result<ServerOptions> {
     };
     let parse = |s: &str| s.parse::<SocketAddr>().context("default address");
     let defaults = ServerOptions::default();
+    let prometheus = prometheus_access("prometheus", &config.prometheus.defaults())?;
     Ok(ServerOptions {
         grpc_addr: args
             .grpc_addr
@@ -127,20 +128,8 @@ fn options(args: &Args) -> Result<ServerOptions> {
             .timeout
             .map_or(Duration::from_secs(5), |d| d.0),
         prometheus_retries: config.prometheus.retries.unwrap_or(1),
-        prometheus_auth: {
-            let p = &config.prometheus;
-            prometheus_auth(
-                "prometheus",
-                p.bearer_token_file.as_deref(),
-                p.basic_auth.as_ref(),
-            )?
-        },
-        prometheus_tls: prescale_collect::TlsOptions {
-            ca_cert: config.prometheus.ca_cert.clone(),
-            client_cert: config.prometheus.client_cert.clone(),
-            client_key: config.prometheus.client_key.clone(),
-            insecure_skip_verify: config.prometheus.insecure_skip_verify.unwrap_or(false),
-        },
+        prometheus_auth: prometheus.auth,
+        prometheus_tls: prometheus.tls,
         prometheus_servers: prometheus_servers(&config.prometheus.servers)?,
         cost: config.cost.clone(),
         kubernetes: args.kubernetes || config.kubernetes.unwrap_or(false),
@@ -181,6 +170,24 @@ fn prometheus_auth(
     }
 }
 
+/// Credentials (files read now) and TLS options of one set of Prometheus settings; errors
+/// name `place`.
+fn prometheus_access(
+    place: &str,
+    s: &prescale_server::config::PrometheusServer,
+) -> Result<prescale_server::prometheus::ServerAccess> {
+    Ok(prescale_server::prometheus::ServerAccess {
+        url: s.url.clone(),
+        auth: prometheus_auth(place, s.bearer_token_file.as_deref(), s.basic_auth.as_ref())?,
+        tls: prescale_collect::TlsOptions {
+            ca_cert: s.ca_cert.clone(),
+            client_cert: s.client_cert.clone(),
+            client_key: s.client_key.clone(),
+            insecure_skip_verify: s.insecure_skip_verify.unwrap_or(false),
+        },
+    })
+}
+
 /// The config's per-server Prometheus settings, credentials read now.
 fn prometheus_servers(
     servers: &[prescale_server::config::PrometheusServer],
@@ -195,20 +202,7 @@ fn prometheus_servers(
                 "{place}.url: `{}` is not an http(s) URL",
                 s.url
             );
-            Ok(prescale_server::prometheus::ServerAccess {
-                url: s.url.clone(),
-                auth: prometheus_auth(
-                    &place,
-                    s.bearer_token_file.as_deref(),
-                    s.basic_auth.as_ref(),
-                )?,
-                tls: prescale_collect::TlsOptions {
-                    ca_cert: s.ca_cert.clone(),
-                    client_cert: s.client_cert.clone(),
-                    client_key: s.client_key.clone(),
-                    insecure_skip_verify: s.insecure_skip_verify.unwrap_or(false),
-                },
-            })
+            prometheus_access(&place, s)
         })
         .collect()
 }

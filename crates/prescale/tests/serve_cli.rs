@@ -13,33 +13,21 @@ fn serve() -> Command {
 fn a_bad_config_file_names_the_file_and_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("serve.yaml");
-    std::fs::write(&file, "grpc_adr: 127.0.0.1:6000\n").unwrap();
-    serve()
-        .arg("--config")
-        .arg(&file)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("serve.yaml").and(predicate::str::contains("grpc_adr")));
-    std::fs::write(
+    config_fails(
+        &file,
+        "grpc_adr: 127.0.0.1:6000\n",
+        &["serve.yaml", "grpc_adr"],
+    );
+    config_fails(
         &file,
         "scaled_objects: [{namespace: a, name: b, metadata: {serverAddress: 'http://p', query: up, threshold: 0}}]\n",
-    )
-    .unwrap();
-    serve()
-        .arg("--config")
-        .arg(&file)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "scaled_objects[0].metadata.threshold",
-        ));
-    std::fs::write(&file, "runtime: {refresh_interval: 7s}\n").unwrap();
-    serve()
-        .arg("--config")
-        .arg(&file)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("refresh_interval"));
+        &["scaled_objects[0].metadata.threshold"],
+    );
+    config_fails(
+        &file,
+        "runtime: {refresh_interval: 7s}\n",
+        &["refresh_interval"],
+    );
     serve()
         .arg("--config")
         .arg(dir.path().join("missing.yaml"))
@@ -85,51 +73,42 @@ fn bad_flags_and_busy_addresses_are_errors() {
         .stderr(predicate::str::contains("tls.crt").and(predicate::str::contains("not PEM")));
 }
 
+/// Runs `prescale serve --config FILE` with `yaml` in FILE; asserts it fails with exit code 1
+/// and an error containing every one of `expected`.
+fn config_fails(file: &std::path::Path, yaml: &str, expected: &[&str]) {
+    std::fs::write(file, yaml).unwrap();
+    let out = serve().arg("--config").arg(file).assert().code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    for e in expected {
+        assert!(stderr.contains(e), "`{e}` not in: {stderr}");
+    }
+}
+
 #[test]
 fn prometheus_credentials_come_from_files_named_in_errors() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("serve.yaml");
-    std::fs::write(
+    config_fails(
         &file,
         "prometheus: {bearer_token_file: /nonexistent/token}\n",
-    )
-    .unwrap();
-    serve().arg("--config").arg(&file).assert().code(1).stderr(
-        predicate::str::contains("prometheus.bearer_token_file")
-            .and(predicate::str::contains("/nonexistent/token")),
+        &["prometheus.bearer_token_file", "/nonexistent/token"],
     );
     let token = dir.path().join("token");
     std::fs::write(&token, "t\n").unwrap();
-    std::fs::write(
-        &file,
-        format!(
-            "prometheus: {{bearer_token_file: {}, basic_auth: {{username: u, password_file: {}}}}}\n",
-            token.display(),
-            token.display()
-        ),
-    )
-    .unwrap();
-    serve()
-        .arg("--config")
-        .arg(&file)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("not both"));
+    let both = format!(
+        "prometheus: {{bearer_token_file: {0}, basic_auth: {{username: u, password_file: {0}}}}}\n",
+        token.display()
+    );
+    config_fails(&file, &both, &["not both"]);
     // Per-server entries: errors name the entry.
-    std::fs::write(
+    config_fails(
         &file,
         "prometheus: {servers: [{url: 'https://a:9091'}, {url: 'https://b:9091', bearer_token_file: /nonexistent/b}]}\n",
-    )
-    .unwrap();
-    serve().arg("--config").arg(&file).assert().code(1).stderr(
-        predicate::str::contains("prometheus.servers[1].bearer_token_file")
-            .and(predicate::str::contains("/nonexistent/b")),
+        &["prometheus.servers[1].bearer_token_file", "/nonexistent/b"],
     );
-    std::fs::write(&file, "prometheus: {servers: [{url: 'thanos:9091'}]}\n").unwrap();
-    serve()
-        .arg("--config")
-        .arg(&file)
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("prometheus.servers[0].url"));
+    config_fails(
+        &file,
+        "prometheus: {servers: [{url: 'thanos:9091'}]}\n",
+        &["prometheus.servers[0].url"],
+    );
 }

@@ -17,8 +17,8 @@ mod serve_support;
 
 use std::time::{Duration, Instant};
 
-use prescale_testkit::decisions::{DecisionRow, Release, leads, release};
-use serve_support::{REPLAY_QUERY, Replay, Serve, object, poll};
+use prescale_testkit::decisions::{DecisionRow, leads, release};
+use serve_support::{Replay, Serve, poll};
 
 const TRACE: &str = "web_nasa_http_1995-07_1min.csv";
 const SPEED: f64 = 240.0;
@@ -31,18 +31,7 @@ fn run_window(from: &str, minutes: usize) -> Option<Vec<DecisionRow>> {
     let replay = Replay::start(TRACE, from, minutes, HISTORY, SPEED)?;
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path(), &replay.config());
-    let so = object(
-        "web",
-        "nasa",
-        &[
-            ("scalerAddress", &serve.grpc),
-            ("serverAddress", &replay.prom.url()),
-            ("query", REPLAY_QUERY),
-            ("threshold", "10"),
-            ("history", "3d"),
-            ("ignoreNullValues", "false"),
-        ],
-    );
+    let so = replay.object(&serve);
     let end = replay.logical_origin + chrono::Duration::minutes(minutes as i64);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let rows = rt.block_on(async {
@@ -110,21 +99,11 @@ fn decisions_fall_after_the_evening_load() {
         return;
     };
     // Means over the first hour (busy) and the last half hour (after the decline).
-    let Release {
-        busy,
-        late,
-        need,
-        short,
-        tail,
-    } = release(&rows);
-    assert!(late <= 0.8 * busy, "decisions {busy:.1} then {late:.1}");
+    let r = release(&rows);
     // Released as the demand fell: in step with it, never far below it.
-    assert!(
-        late <= 2.0 * need,
-        "decisions {late:.1} for a need of {need:.1}"
-    );
-    assert!(short * 10 <= tail, "{short} of {tail} polls short");
+    r.assert_released();
     eprintln!(
-        "evening: {busy:.1} replicas on average over the first hour, {late:.1} over the last half hour (need {need:.1})"
+        "evening: {:.1} replicas on average over the first hour, {:.1} over the last half hour (need {:.1})",
+        r.busy, r.late, r.need
     );
 }

@@ -6,7 +6,6 @@
 
 mod serve_support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use prescale_testkit::{
@@ -31,15 +30,7 @@ fn setup() -> Option<Setup> {
         return None;
     }
     let load = LoadGenerator::start(LoadProfile::new(Shape::Constant(5.0))).unwrap();
-    let labels: BTreeMap<String, String> = [
-        ("engine", "0".to_string()),
-        ("model_name", "test-model".to_string()),
-        ("job", "vllm".to_string()),
-        ("instance", load.address()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let labels = load.scraped_labels("vllm");
     let now = chrono::Utc::now();
     let samples = (1..=6 * 240)
         .rev()

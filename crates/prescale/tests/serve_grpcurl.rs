@@ -33,6 +33,15 @@ fn proto_dir() -> PathBuf {
 }
 
 /// Runs grpcurl; returns (success, stdout + stderr).
+/// `grpcurl -plaintext EXTRA -d DATA ADDR externalscaler.ExternalScaler/METHOD`.
+fn call(bin: &Path, extra: &[&str], data: &str, addr: &str, method: &str) -> (bool, String) {
+    let method = format!("externalscaler.ExternalScaler/{method}");
+    let mut args = vec!["-plaintext"];
+    args.extend_from_slice(extra);
+    args.extend(["-d", data, addr, &method]);
+    run(bin, &args)
+}
+
 fn run(bin: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(bin).args(args).output().unwrap();
     let text = format!(
@@ -96,19 +105,17 @@ fn grpcurl_speaks_the_keda_contract() {
 
     // The metric spec, from the repository's proto file (no reflection).
     let proto = proto_dir();
-    let (ok, text) = run(
+    let (ok, text) = call(
         &bin,
         &[
-            "-plaintext",
             "-import-path",
             proto.to_str().unwrap(),
             "-proto",
             "externalscaler.proto",
-            "-d",
-            &object,
-            addr,
-            "externalscaler.ExternalScaler/GetMetricSpec",
         ],
+        &object,
+        addr,
+        "GetMetricSpec",
     );
     assert!(ok, "{text}");
     let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -121,16 +128,7 @@ fn grpcurl_speaks_the_keda_contract() {
     let request = format!(r#"{{"scaledObjectRef":{object},"metricName":"prescale"}}"#);
     let started = Instant::now();
     let values = loop {
-        let (ok, text) = run(
-            &bin,
-            &[
-                "-plaintext",
-                "-d",
-                &request,
-                addr,
-                "externalscaler.ExternalScaler/GetMetrics",
-            ],
-        );
+        let (ok, text) = call(&bin, &[], &request, addr, "GetMetrics");
         if ok {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             if v["metricValues"][0]["metricValueFloat"] == 6.0 {
@@ -147,61 +145,21 @@ fn grpcurl_speaks_the_keda_contract() {
     assert_eq!(values["metricValues"].as_array().unwrap().len(), 1);
     assert_eq!(values["metricValues"][0]["metricName"], "prescale");
     assert_eq!(values["metricValues"][0]["metricValue"], "6");
-    let (ok, text) = run(
-        &bin,
-        &[
-            "-plaintext",
-            "-d",
-            &object,
-            addr,
-            "externalscaler.ExternalScaler/IsActive",
-        ],
-    );
+    let (ok, text) = call(&bin, &[], &object, addr, "IsActive");
     assert!(ok, "{text}");
     let active: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(active["result"], true);
 
     // The stream sends the current state at once, then stays open.
-    let (ok, text) = run(
-        &bin,
-        &[
-            "-plaintext",
-            "-max-time",
-            "2",
-            "-d",
-            &object,
-            addr,
-            "externalscaler.ExternalScaler/StreamIsActive",
-        ],
-    );
+    let (ok, text) = call(&bin, &["-max-time", "2"], &object, addr, "StreamIsActive");
     assert!(!ok, "the stream should stay open until -max-time");
     assert!(text.contains(r#""result": true"#), "{text}");
-    let (_, text) = run(
-        &bin,
-        &[
-            "-plaintext",
-            "-max-time",
-            "2",
-            "-d",
-            &object,
-            addr,
-            "externalscaler.ExternalScaler/StreamMetricSpec",
-        ],
-    );
+    let (_, text) = call(&bin, &["-max-time", "2"], &object, addr, "StreamMetricSpec");
     assert!(text.contains(r#""targetSizeFloat": 2"#), "{text}");
 
     // Bad metadata: InvalidArgument naming the key.
     let bad = object.replace(r#""threshold":"2""#, r#""threshold":"-2""#);
-    let (ok, text) = run(
-        &bin,
-        &[
-            "-plaintext",
-            "-d",
-            &bad,
-            addr,
-            "externalscaler.ExternalScaler/IsActive",
-        ],
-    );
+    let (ok, text) = call(&bin, &[], &bad, addr, "IsActive");
     assert!(!ok);
     assert!(
         text.contains("InvalidArgument") && text.contains("scalerMetadata.threshold"),

@@ -11,7 +11,7 @@ mod serve_support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serve_support::{REPLAY_QUERY, Replay, Serve, object, poll};
+use serve_support::{Replay, Serve, poll};
 
 #[test]
 fn two_servers_give_the_same_answers() {
@@ -27,22 +27,8 @@ fn two_servers_give_the_same_answers() {
     };
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = Serve::start(da.path(), &replay.config());
-    let so = |serve: &Serve| {
-        object(
-            "web",
-            "nasa",
-            &[
-                ("scalerAddress", &serve.grpc),
-                ("serverAddress", &replay.prom.url()),
-                ("query", REPLAY_QUERY),
-                ("threshold", "10"),
-                ("history", "3d"),
-                ("ignoreNullValues", "false"),
-            ],
-        )
-    };
     // KEDA sends the same metadata to both (scalerAddress names the Service).
-    let so_a = so(&a);
+    let so_a = replay.object(&a);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut seen: [BTreeMap<String, (u64, bool)>; 2] = [BTreeMap::new(), BTreeMap::new()];
     let mut record = |i: usize, serve: &Serve| {

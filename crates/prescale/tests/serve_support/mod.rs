@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use prescale_server::proto::external_scaler_client::ExternalScalerClient;
 use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
-use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use prescale_testkit::{
@@ -254,15 +253,7 @@ impl Replay {
         profile.queue_seconds = step_real;
         let load = LoadGenerator::start(profile).unwrap();
         let origin = Utc::now();
-        let labels: BTreeMap<String, String> = [
-            ("engine", "0".to_string()),
-            ("model_name", "test-model".to_string()),
-            ("job", "vllm".to_string()),
-            ("instance", load.address()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let labels = load.scraped_labels("vllm");
         let samples = (0..history)
             .map(|j| {
                 let back = ((history - j) as f64 * step_real * 1000.0) as i64;
@@ -303,6 +294,23 @@ impl Replay {
             self.origin
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             self.speed
+        )
+    }
+
+    /// The ScaledObject `web/nasa` as KEDA sends it to `serve`: this replay's Prometheus and
+    /// [`REPLAY_QUERY`], 10 a replica, 3 days of history.
+    pub(crate) fn object(&self, serve: &Serve) -> ScaledObjectRef {
+        object(
+            "web",
+            "nasa",
+            &[
+                ("scalerAddress", &serve.grpc),
+                ("serverAddress", &self.prom.url()),
+                ("query", REPLAY_QUERY),
+                ("threshold", "10"),
+                ("history", "3d"),
+                ("ignoreNullValues", "false"),
+            ],
         )
     }
 
