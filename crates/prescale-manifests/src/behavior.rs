@@ -72,6 +72,26 @@ pub enum HpaPolicyType {
     Percent,
 }
 
+impl HpaBehavior {
+    /// The behavior the HPA applies: omitted parts take the Kubernetes defaults; the
+    /// tolerance is scale-up's, else scale-down's, else 0.1.
+    pub fn to_behavior(&self) -> prescale_policy::Behavior {
+        let d = prescale_policy::Behavior::default();
+        let rule =
+            |r: Option<&HpaRules>, default: Rule| r.map_or(default.clone(), |r| r.to_rule(default));
+        prescale_policy::Behavior {
+            scale_up: rule(self.scale_up.as_ref(), d.scale_up),
+            scale_down: rule(self.scale_down.as_ref(), d.scale_down),
+            tolerance: self
+                .scale_up
+                .as_ref()
+                .and_then(|r| r.tolerance)
+                .or_else(|| self.scale_down.as_ref().and_then(|r| r.tolerance))
+                .unwrap_or(d.tolerance),
+        }
+    }
+}
+
 impl HpaRules {
     /// The rule with the defaults of its direction filled in, in the policy engine's form.
     pub fn to_rule(&self, default: Rule) -> Rule {

@@ -56,6 +56,15 @@ impl fmt::Display for Reason {
     }
 }
 
+/// The forecast a decision provisioned for: the largest values per minute over its window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ForecastNeed {
+    /// Of the median forecast.
+    pub p50: f64,
+    /// Of the provisioned quantile (the point forecast when the forecast lacks it).
+    pub upper: f64,
+}
+
 /// A replica decision: explainable in one line ([`Display`](fmt::Display)), e.g.
 /// `scale to 6: forecast P90 412/min in [10:03, 10:08] needs 6 (live 250/min needs 4)`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,6 +81,9 @@ pub struct Decision {
     /// The forecast window the predictive need was taken over: `[now + lead, now + lead +
     /// window]`.
     pub window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The forecast over the window, per minute: its median and the provisioned quantile
+    /// (when a forecast covered the window).
+    pub forecast_need: Option<ForecastNeed>,
     /// Why.
     pub reason: Reason,
     /// One line (no line breaks) saying why, without the leading verb.
@@ -88,6 +100,7 @@ impl Decision {
             reactive_replicas: 0,
             predictive_replicas: None,
             window: None,
+            forecast_need: None,
             reason,
             explanation: String::new(),
         }

@@ -16,7 +16,8 @@
 //!   predictive need when larger ([`Reason::Stale`]).
 //! - **Scale to zero** ([`Reason::Idle`]) only with `scale_to_zero`, `min_replicas = 0`, fresh
 //!   live demand of zero since at least `idle_secs` ago (`zero_since`), a forecast that covers
-//!   `[now, now + lead + window]` and stays below [`WAKE_THRESHOLD_PER_MIN`] there, and a
+//!   `[now, now + lead + window]` and stays below [`NO_DEMAND_SHARE`] of one replica's
+//!   capacity there, and a
 //!   calendar that allows it. Without a forecast prescale does not scale to zero.
 //! - **Staying at zero** needs fresh zero live demand, no forecast value at or above the
 //!   threshold in `[now, now + lead + window]`, and the calendar's consent; otherwise the
@@ -38,13 +39,14 @@ use chrono::{DateTime, Utc};
 use prescale_core::Forecast;
 
 use crate::cost::BudgetState;
-use crate::decision::{Decision, Reason};
+use crate::decision::{Decision, ForecastNeed, Reason};
 use crate::spec::ScalingSpec;
 use crate::util::{ceil_replicas, fmt_num, fmt_time, plus_secs, secs_between};
 
-/// Forecast demand below this many units per minute counts as no demand (scale-to-zero and
-/// wake-up threshold).
-pub const WAKE_THRESHOLD_PER_MIN: f64 = 0.5;
+/// Forecast demand below this share of one replica's capacity counts as no demand
+/// (scale-to-zero and wake-up threshold). A share, not a rate, so that it means the same in
+/// any unit of the query (at 28.7 requests/min per replica, 0.57 requests/min).
+pub const NO_DEMAND_SHARE: f64 = 0.02;
 
 /// What the policy sees at one moment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -185,15 +187,20 @@ impl Ctx<'_> {
         }
     }
 
+    /// Forecast demand per minute below which there is none.
+    fn no_demand(&self) -> f64 {
+        NO_DEMAND_SHARE * self.spec.capacity_per_replica
+    }
+
     /// Whether the forecast shows no demand over `[now, window end]` and covers it.
     fn forecast_quiet(&self) -> bool {
         matches!(&self.quiet, Some((_, s)) if s.covers_end
-            && s.max_per_min.is_none_or(|m| m < WAKE_THRESHOLD_PER_MIN))
+            && s.max_per_min.is_none_or(|m| m < self.no_demand()))
     }
 
     /// Whether the forecast shows demand over `[now, window end]`.
     fn forecast_demand(&self) -> bool {
-        matches!(&self.quiet, Some((_, s)) if s.max_per_min.is_some_and(|m| m >= WAKE_THRESHOLD_PER_MIN))
+        matches!(&self.quiet, Some((_, s)) if s.max_per_min.is_some_and(|m| m >= self.no_demand()))
     }
 
     /// Whether the calendar requires a warm replica now (open now or one lead time ahead).
@@ -254,15 +261,25 @@ pub fn decide(spec: &ScalingSpec, input: &PolicyInput<'_>) -> Decision {
         .live_demand
         .filter(|v| fresh && v.is_finite() && *v >= 0.0);
     let reactive = live.map_or(0, |v| ceil_replicas(v / spec.capacity_per_replica));
-    let (need, quiet) = match input.forecast {
+    let (need, quiet, median) = match input.forecast {
         Some(f) => {
             let (values, label) = series(f, spec.quantile);
             let need = scan(f, values, window.0, window.1).max_per_min;
             let quiet = scan(f, values, now, window.1);
-            (need.map(|m| (label.clone(), m)), Some((label, quiet)))
+            let (p50, _) = series(f, 0.5);
+            let median = scan(f, p50, window.0, window.1).max_per_min;
+            (
+                need.map(|m| (label.clone(), m)),
+                Some((label, quiet)),
+                median,
+            )
         }
-        None => (None, None),
+        None => (None, None, None),
     };
+    let forecast_need = need.as_ref().map(|(_, upper)| ForecastNeed {
+        p50: median.unwrap_or(*upper).min(*upper),
+        upper: *upper,
+    });
     let ctx = Ctx {
         spec,
         now,
@@ -282,7 +299,10 @@ pub fn decide(spec: &ScalingSpec, input: &PolicyInput<'_>) -> Decision {
         Some(v) if v <= 0.0 && idle_allowed(&ctx, input) => idle(&ctx, input),
         Some(_) => active(&ctx, input),
     };
-    decision.with_needs(reactive, ctx.predictive, ctx.predictive.map(|_| window))
+    let mut decision =
+        decision.with_needs(reactive, ctx.predictive, ctx.predictive.map(|_| window));
+    decision.forecast_need = forecast_need;
+    decision
 }
 
 /// Missing or stale live data: hold (at least one), or the predictive need when larger.
@@ -375,7 +395,7 @@ fn active(ctx: &Ctx<'_>, input: &PolicyInput<'_>) -> Decision {
     let forecast_shows_demand = ctx
         .need
         .as_ref()
-        .is_some_and(|(_, m)| *m >= WAKE_THRESHOLD_PER_MIN);
+        .is_some_and(|(_, m)| *m >= ctx.no_demand());
     let may_sleep = spec.scale_to_zero && spec.min_replicas == 0;
     let (reason, text) = if ctx.current == 0 && ctx.reactive == 0 && may_sleep {
         let why = if ctx.calendar_keeps_warm() && predictive.unwrap_or(0) == 0 {
@@ -655,7 +675,7 @@ mod tests {
         );
         // Forecast demand within [now, now + lead + window] keeps the service up.
         let mut soon = vec![0.0; 30];
-        soon[7] = 1.0; // 10:07
+        soon[7] = 3.0; // 10:07, above 2% of a replica (2/min)
         let soon = forecast(ten(), 60, soon);
         let d = decide(&spec(), &idle_input(ten(), min(10), 2, Some(&soon)));
         assert_eq!((d.desired_replicas, d.active), (1, true));

@@ -49,7 +49,6 @@
 //! println!("{decision}");
 //! ```
 
-pub mod anomaly;
 pub mod cost;
 pub mod decision;
 pub mod engine;
@@ -61,10 +60,9 @@ pub mod spec;
 pub mod trigger;
 mod util;
 
-pub use anomaly::live_anomalous;
 pub use cost::{BudgetState, CostMeter, CostSpec, SpotSpec};
-pub use decision::{Decision, Reason};
-pub use engine::{PolicyInput, decide};
+pub use decision::{Decision, ForecastNeed, Reason};
+pub use engine::{NO_DEMAND_SHARE, PolicyInput, decide};
 pub use error::PolicyError;
 pub use formula::{Formula, FormulaError};
 pub use hpa::{Behavior, Hpa, average_value_replicas};

@@ -55,7 +55,7 @@ pub mod analysis;
 pub mod config;
 pub mod cost;
 pub mod grpc;
-pub mod history;
+pub use prescale_control::history;
 pub mod http;
 pub mod metadata;
 pub mod persist;

@@ -30,12 +30,14 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::cost::Signals;
+use crate::metadata::Settings;
 use crate::persist::StateStore;
 use crate::registry::{Registration, Slot, Starter};
 use crate::source::{DemandSource, Scaled, SourceError, SourceFactory};
 use crate::telemetry::Telemetry;
 use crate::timebase::TimeBase;
 use crate::worker::Worker;
+use prescale_control::{Controller, Grids, LoopConfig, Periods};
 
 /// Schedules and limits of the runtime.
 #[derive(Debug, Clone)]
@@ -63,27 +65,64 @@ pub struct RuntimeConfig {
     pub forecast_threads: usize,
     /// Server time.
     pub time: TimeBase,
+    /// Every service's grids at offset 0 instead of spread by a hash of its name (replays
+    /// that compare the server with `prescale backtest`, whose ticks lie on the epoch's grid).
+    pub aligned_grids: bool,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        // The loop's defaults are the controller's (the backtest runs the same).
+        let l = LoopConfig::default();
+        let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
+        let secs = |v: i64| Duration::from_secs(u64::try_from(v).unwrap_or(0));
         Self {
-            decision_interval: Duration::from_secs(15),
-            refresh_interval: Duration::from_secs(300),
-            refit_interval: Duration::from_secs(6 * 3600),
-            data_delay: Duration::from_secs(10),
-            forecast_stale_after: Duration::from_secs(900),
-            fit_window: Duration::from_secs(14 * 86_400),
-            window: Duration::from_secs(300),
+            decision_interval: ms(l.periods.decision_ms),
+            refresh_interval: ms(l.periods.refresh_ms),
+            refit_interval: ms(l.periods.refit_ms),
+            data_delay: ms(l.data_delay_ms),
+            forecast_stale_after: secs(l.forecast_stale_after_secs),
+            fit_window: secs(l.fit_window_secs),
+            window: secs(prescale_policy::ScalingSpec::new(1.0).window_secs),
             dry_run: false,
             forecast_threads: cores.saturating_sub(1).max(1),
             time: TimeBase::real(),
+            aligned_grids: false,
         }
     }
 }
 
 impl RuntimeConfig {
+    /// The decision loop of a service with `settings`, named `key` (its grids are spread by
+    /// a hash of the name unless `aligned_grids`).
+    pub fn controller(&self, settings: &Settings, key: &str) -> Controller {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let mut spec = settings.spec();
+        spec.window_secs = self.window.as_secs() as i64;
+        let config = LoopConfig {
+            step_secs: crate::worker::STEP_SECS,
+            periods: Periods {
+                decision_ms: ms(self.decision_interval).max(1),
+                refresh_ms: ms(self.refresh_interval).max(1),
+                refit_ms: ms(self.refit_interval).max(1),
+            },
+            data_delay_ms: ms(self.data_delay),
+            forecast_stale_after_secs: self.forecast_stale_after.as_secs() as i64,
+            fit_window_secs: self.fit_window.as_secs() as i64,
+            history_secs: settings.history_secs,
+            // The server does not keep fitted models between refreshes (memory).
+            keep_model: false,
+            ..LoopConfig::default()
+        };
+        let grids = if self.aligned_grids {
+            Grids::aligned(config.periods)
+        } else {
+            Grids::spread(config.periods, key)
+        };
+        Controller::new(spec, config, grids)
+    }
+
     /// Checks the schedules: each at least one second, the refresh a multiple of the decision
     /// interval, the refit a multiple of the refresh, the data delay at most one minute.
     pub fn validate(&self) -> Result<(), String> {

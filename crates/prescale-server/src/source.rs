@@ -41,7 +41,7 @@ impl SourceError {
 }
 
 /// One timestamped value.
-pub type Point = (DateTime<Utc>, f64);
+pub use prescale_control::Point;
 
 /// Evaluates demand queries.
 pub trait DemandSource: Send + Sync {

@@ -100,35 +100,7 @@ impl TimeBase {
     }
 }
 
-/// `t` rounded down to a multiple of `period` seconds after `offset` seconds (on the Unix
-/// epoch's grid).
-pub fn floor_to(t: DateTime<Utc>, period: i64, offset: i64) -> DateTime<Utc> {
-    floor_to_ms(t, period * 1000, offset * 1000)
-}
-
-/// `t` rounded down to a multiple of `period_ms` milliseconds after `offset_ms`.
-pub fn floor_to_ms(t: DateTime<Utc>, period_ms: i64, offset_ms: i64) -> DateTime<Utc> {
-    let period = period_ms.max(1);
-    let ms = t.timestamp_millis() - offset_ms;
-    DateTime::from_timestamp_millis(ms.div_euclid(period) * period + offset_ms).unwrap_or(t)
-}
-
-/// The first grid point (multiple of `period` seconds after `offset`) strictly after `t`.
-pub fn next_after(t: DateTime<Utc>, period: i64, offset: i64) -> DateTime<Utc> {
-    next_after_ms(t, period * 1000, offset * 1000)
-}
-
-/// The first grid point (multiple of `period_ms` after `offset_ms`) strictly after `t`.
-pub fn next_after_ms(t: DateTime<Utc>, period_ms: i64, offset_ms: i64) -> DateTime<Utc> {
-    floor_to_ms(t, period_ms, offset_ms) + chrono::Duration::milliseconds(period_ms.max(1))
-}
-
-/// A stable 64-bit hash (FNV-1a) of `s`: the same on every replica and every run.
-pub fn stable_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+pub use prescale_control::grid::{floor_to, floor_to_ms, next_after, next_after_ms, stable_hash};
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use prescale_core::Series;
 use prescale_core::synth::{SyntheticSpec, generate};
+use prescale_sim::policies::keda::KedaSettings;
+use prescale_sim::policies::prescale::Signals;
 use prescale_sim::policies::{PolicyKind, PolicyOptions};
 use prescale_sim::report::{BacktestReport, PolicySummary};
 use prescale_sim::run::{PolicyRun, assemble, run_policy};
@@ -102,6 +104,23 @@ pub(crate) struct SimArgs {
     #[arg(long)]
     no_scale_to_zero: bool,
 
+    /// Optional signals prescale's trigger has, comma-separated: `queue` (a queueQuery of
+    /// waiting work), `ready` (ready replicas) and `replicas` (running replicas from the
+    /// Kubernetes API). With `queue` or `ready`, prescale adds the backlog cleared within
+    /// --drain to the live need. Default: none, as a default chart install (`demand` alone).
+    #[arg(long, value_delimiter = ',', value_parser = parse_signal)]
+    signals: Vec<&'static str>,
+
+    /// A service spec (`prescale generate` format): its KEDA and HPA settings
+    /// (pollingInterval, cooldownPeriod, initialCooldownPeriod, minReplicas, behavior) shape
+    /// every KEDA-driven policy, as on the cluster. Default: KEDA's and the HPA's defaults.
+    #[arg(long, value_name = "FILE")]
+    spec: Option<PathBuf>,
+
+    /// The service of --spec to take (default: the first).
+    #[arg(long, requires = "spec")]
+    service: Option<String>,
+
     /// Simulation tick (at most 15 s).
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     tick: chrono::Duration,
@@ -147,6 +166,46 @@ fn parse_price(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("`{s}` must be a price >= 0"))
     }
+}
+
+fn parse_signal(s: &str) -> Result<&'static str, String> {
+    ["demand", "queue", "ready", "replicas"]
+        .into_iter()
+        .find(|n| *n == s)
+        .ok_or_else(|| format!("`{s}` is not a signal (demand, queue, ready, replicas)"))
+}
+
+/// The KEDA and HPA settings of `--spec` (KEDA's and the HPA's defaults without one).
+fn keda_settings(sim: &SimArgs) -> Result<KedaSettings> {
+    let Some(path) = &sim.spec else {
+        return Ok(KedaSettings::default());
+    };
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {file}"))?;
+    let spec = prescale_manifests::parse_spec(&text, &file)?;
+    let service = match &sim.service {
+        Some(name) => spec
+            .services
+            .iter()
+            .find(|s| &s.name == name)
+            .with_context(|| format!("{file}: no service named `{name}`"))?,
+        None => spec
+            .services
+            .first()
+            .with_context(|| format!("{file}: no service"))?,
+    };
+    let d = KedaSettings::default();
+    let secs = |v: Option<u32>, default: i64| v.map_or(default, i64::from);
+    let behavior = service.behavior.as_ref().map(|b| b.to_behavior());
+    Ok(KedaSettings {
+        polling_secs: secs(service.polling_interval, d.polling_secs),
+        cooldown_secs: secs(service.cooldown_period, d.cooldown_secs),
+        initial_cooldown_secs: secs(service.initial_cooldown_period, d.initial_cooldown_secs),
+        min_replicas: service.min_replicas,
+        tolerance: behavior.as_ref().map_or(d.tolerance, |b| b.tolerance),
+        behavior,
+        ..d
+    })
 }
 
 fn parse_utilization(s: &str) -> Result<f64, String> {
@@ -228,6 +287,16 @@ fn config(series: &Series, sim: &SimArgs) -> Result<SimConfig> {
     })
 }
 
+/// The optional signals of `--signals`.
+fn signals(sim: &SimArgs) -> Signals {
+    let has = |n: &str| sim.signals.contains(&n);
+    Signals {
+        queue: has("queue"),
+        ready: has("ready"),
+        replicas: has("replicas"),
+    }
+}
+
 fn replay(label: &str, series: &Series, sim: &SimArgs) -> Result<BacktestReport> {
     if series.len() < 2 {
         bail!("{label}: a backtest needs at least two steps");
@@ -244,6 +313,8 @@ fn replay(label: &str, series: &Series, sim: &SimArgs) -> Result<BacktestReport>
         drain_secs: sim.drain.num_seconds() as f64,
         target_utilization: sim.target_utilization,
         scale_to_zero: !sim.no_scale_to_zero,
+        keda: keda_settings(sim)?,
+        signals: signals(sim),
     };
     let bar = progress(
         kinds.len() as u64,
@@ -278,7 +349,9 @@ fn print(report: &BacktestReport, sim: &SimArgs, explain: bool) -> Result<()> {
                     "drain_secs": sim.drain.num_seconds(),
                     "target_utilization": sim.target_utilization,
                     "scale_to_zero": !sim.no_scale_to_zero,
+                    "signals": signals(sim).names(),
                 },
+                "keda_settings": keda_json(sim)?,
                 "policies": report.policies,
                 "report": sim.report.as_ref().map(|p| p.display().to_string()),
             }))?;
@@ -288,6 +361,25 @@ fn print(report: &BacktestReport, sim: &SimArgs, explain: bool) -> Result<()> {
         Format::Table => render_table(report, sim, explain)?,
     };
     emit(&out)
+}
+
+/// KEDA's polling interval and cooldown replayed, seconds.
+fn report_keda(sim: &SimArgs) -> Result<(i64, i64)> {
+    let k = keda_settings(sim)?;
+    Ok((k.polling_secs, k.cooldown_secs))
+}
+
+/// The KEDA and HPA settings replayed, for the JSON output.
+fn keda_json(sim: &SimArgs) -> Result<serde_json::Value> {
+    let k = keda_settings(sim)?;
+    Ok(serde_json::json!({
+        "polling_interval_secs": k.polling_secs,
+        "cooldown_period_secs": k.cooldown_secs,
+        "initial_cooldown_period_secs": k.initial_cooldown_secs,
+        "min_replicas": k.min_replicas,
+        "hpa_behavior": if k.behavior.is_some() { "spec" } else { "none (legacy limits)" },
+        "tolerance": k.tolerance,
+    }))
 }
 
 fn render_table(report: &BacktestReport, sim: &SimArgs, explain: bool) -> Result<String> {
@@ -302,6 +394,12 @@ fn render_table(report: &BacktestReport, sim: &SimArgs, explain: bool) -> Result
         num(s.cold_start_secs, 0),
         num(s.sla_ms, 0),
         num(s.price_per_hour, 2)
+    )?;
+    let (polling, cooldown) = report_keda(sim)?;
+    writeln!(
+        out,
+        "prescale signals: {} (--signals); KEDA polling {polling} s, cooldown {cooldown} s",
+        signals(sim).names().join(", "),
     )?;
     writeln!(out)?;
     let mut t = Table::new(&[

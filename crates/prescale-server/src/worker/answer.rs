@@ -1,27 +1,12 @@
 //! How a decision becomes KEDA's answer: the idle start, shadow mode's reactive values, and
 //! the proactive events counted in the metrics.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use prescale_policy::{Decision, Reason};
 
-use super::{STEP_SECS, Worker};
+use super::Worker;
 
 impl Worker {
-    /// When demand became zero, for zero live demand at `at` seen for the first time: the
-    /// step after the history's last non-zero value (or `at` when the history ends in demand),
-    /// so that every replica, whenever it started, counts the idle time from the same data.
-    pub(super) fn zero_run_start(&self, at: DateTime<Utc>) -> DateTime<Utc> {
-        let values = self.history.values();
-        let (Some(start), Some(end)) = (self.history.start(), self.history.end()) else {
-            return at;
-        };
-        match values.iter().rposition(|v| *v > 0.0) {
-            None => start.min(at),
-            Some(i) if i + 1 == values.len() => at.min(end),
-            Some(i) => (start + Duration::seconds(STEP_SECS * (i as i64 + 1))).min(at),
-        }
-    }
-
     /// What KEDA is told: the decision, or in shadow mode what reactive scaling would do
     /// (`ceil(live / threshold)` within the bounds; held when live data is missing).
     pub(super) fn reported(&self, d: &Decision, live: Option<(f64, DateTime<Utc>)>) -> (u32, bool) {

@@ -16,7 +16,7 @@ impl Worker {
         let key = self.reg.key.clone();
         let metadata = serde_json::to_vec(&self.reg.metadata).unwrap_or_default();
         let series = self.series.clone();
-        let keep = self.settings().history_secs + Self::secs(self.shared.config.refit_interval);
+        let keep = self.ctl.config().history_len() as i64 * self.ctl.config().step_secs;
         let from = now - Duration::seconds(keep);
         let loaded = tokio::task::spawn_blocking(move || {
             store.put_state(&registration_key(&key), &metadata)?;
@@ -28,14 +28,16 @@ impl Worker {
         .await;
         match loaded {
             Ok(Ok((points, decision, accuracy))) => {
-                self.history.restore(&points);
+                self.ctl.history_mut().restore(&points);
                 if let Some(a) = accuracy.and_then(|a| serde_json::from_slice(&a).ok()) {
                     self.accuracy = a;
                 }
                 self.last = decision.and_then(|d| serde_json::from_slice(&d).ok());
-                self.zero_since = self.last.as_ref().and_then(|d| d.zero_since);
+                if let Some(last) = &self.last {
+                    self.ctl.restore_decision(last.desired, last.zero_since);
+                }
                 if !points.is_empty() {
-                    tracing::info!(scaled_object = %self.reg.key, samples = self.history.len(), "Restored history.");
+                    tracing::info!(scaled_object = %self.reg.key, samples = self.ctl.history().len(), "Restored history.");
                 }
             }
             Ok(Err(e)) => {

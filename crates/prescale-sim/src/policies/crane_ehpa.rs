@@ -11,39 +11,39 @@
 
 use prescale_forecast::model::Model;
 use prescale_forecast::models::crane_dsp::CraneDsp;
-use prescale_policy::hpa::{DEFAULT_TOLERANCE, Hpa, average_value_replicas};
 
 use crate::autoscaler::{Autoscaler, ForecastSample, Observation};
+use crate::policies::keda::{KedaHpa, KedaSettings};
 use crate::policies::keda_reactive::due;
 
 /// Crane EHPA with its defaults.
 pub struct CraneEhpa {
     model: CraneDsp,
-    hpa: Hpa,
-    tolerance: f64,
+    hpa: KedaHpa,
     refit_secs: f64,
     window_secs: f64,
     last_fit: Option<f64>,
-    last_sync: Option<f64>,
     /// The prediction: values per step from history index `from`.
     prediction: Option<(usize, Vec<f64>)>,
-    replicas: u32,
     sample: Option<ForecastSample>,
 }
 
 impl CraneEhpa {
-    /// Crane's defaults, up to `max_replicas`.
+    /// Crane's defaults, up to `max_replicas`, with the HPA's defaults.
     pub fn new(max_replicas: u32) -> Self {
+        Self::with_settings(&KedaSettings::default(), max_replicas)
+    }
+
+    /// Crane's defaults, up to `max_replicas`, with the HPA of `settings` (its behavior,
+    /// sync period and tolerance; minReplicas 1).
+    pub fn with_settings(settings: &KedaSettings, max_replicas: u32) -> Self {
         Self {
             model: CraneDsp::default(),
-            tolerance: DEFAULT_TOLERANCE,
-            hpa: Hpa::legacy(1, max_replicas, 300),
+            hpa: KedaHpa::hpa_only(settings, 1, max_replicas),
             refit_secs: 12.0 * 3600.0,
             window_secs: 3600.0,
             last_fit: None,
-            last_sync: None,
             prediction: None,
-            replicas: 1,
             sample: None,
         }
     }
@@ -87,23 +87,14 @@ impl Autoscaler for CraneEhpa {
         if due(&mut self.last_fit, t, self.refit_secs) {
             self.refit(obs);
         }
-        if due(&mut self.last_sync, t, 15.0) {
-            let reactive = obs.rate_over(60.0);
-            let cap = obs.capacity_per_min;
-            let mut raw = average_value_replicas(self.replicas, reactive, cap, self.tolerance);
+        let cap = obs.capacity_per_min;
+        let mut metrics = vec![(obs.rate_over(60.0), cap)];
+        if self.hpa.sync_due(obs.now) {
             let predicted = self.predicted(obs);
-            if let Some(p) = predicted {
-                raw = raw.max(average_value_replicas(
-                    self.replicas,
-                    p,
-                    cap,
-                    self.tolerance,
-                ));
-            }
+            metrics.extend(predicted.map(|p| (p, cap)));
             self.sample = predicted.map(|p| ForecastSample { p50: p, upper: p });
-            self.replicas = self.hpa.step(obs.now, self.replicas, raw.max(1));
         }
-        self.replicas
+        self.hpa.tick(obs.now, None, &metrics)
     }
 
     fn forecast(&self) -> Option<ForecastSample> {

@@ -6,43 +6,35 @@
 //! - KEDA polls every 30 s for activation (0 ↔ 1): active when the metric is above 0; after
 //!   300 s (cooldownPeriod) without activity it scales to zero; from zero it sets 1 replica;
 //! - from 1 replica up, the HPA syncs every 15 s: `ceil(metric / target)` unless within the 10%
-//!   tolerance; KEDA creates the HPA without a `behavior` unless the ScaledObject sets one, so
-//!   the HPA's legacy limits apply: scale-up at most max(2 × current, 4) per sync, scale-down
-//!   stabilized over 300 s ([`prescale_policy::hpa::Hpa::legacy`]).
-
-use chrono::{DateTime, Utc};
-use prescale_policy::hpa::{DEFAULT_TOLERANCE, Hpa, average_value_replicas};
+//!   tolerance, normalized by its `behavior` (the Kubernetes defaults unless the ScaledObject
+//!   sets one: scale-up at most max(2 × current, 4) per sync, scale-down stabilized over
+//!   300 s).
+//!
+//! KEDA and the HPA are the policy engine's own ([`crate::policies::keda::KedaHpa`]).
 
 use crate::autoscaler::{Autoscaler, Observation};
+use crate::policies::keda::{KedaHpa, KedaSettings};
 
-/// KEDA + HPA with defaults.
+/// KEDA + HPA with the ScaledObject's settings (KEDA's and the HPA's defaults unless set).
 #[derive(Debug)]
 pub struct KedaReactive {
-    hpa: Hpa,
-    polling_secs: f64,
-    sync_secs: f64,
-    cooldown_secs: f64,
-    tolerance: f64,
-    last_poll: Option<f64>,
-    last_sync: Option<f64>,
-    last_active: Option<f64>,
-    replicas: u32,
+    scaler: Option<KedaHpa>,
+    settings: KedaSettings,
+    max_replicas: u32,
 }
 
 impl KedaReactive {
     /// KEDA's and the HPA's defaults, up to `max_replicas`.
     pub fn new(max_replicas: u32) -> Self {
-        let tolerance = DEFAULT_TOLERANCE;
+        Self::with_settings(KedaSettings::default(), max_replicas)
+    }
+
+    /// With `settings`, up to `max_replicas`.
+    pub fn with_settings(settings: KedaSettings, max_replicas: u32) -> Self {
         Self {
-            hpa: Hpa::legacy(1, max_replicas, 300),
-            polling_secs: 30.0,
-            sync_secs: 15.0,
-            cooldown_secs: 300.0,
-            tolerance,
-            last_poll: None,
-            last_sync: None,
-            last_active: None,
-            replicas: 0,
+            scaler: None,
+            settings,
+            max_replicas,
         }
     }
 }
@@ -63,27 +55,13 @@ impl Autoscaler for KedaReactive {
     }
 
     fn desired(&mut self, obs: &Observation<'_>) -> u32 {
-        let t = obs.elapsed_secs;
-        let now: DateTime<Utc> = obs.now;
+        let (settings, max) = (&self.settings, self.max_replicas);
+        let scaler = self
+            .scaler
+            .get_or_insert_with(|| KedaHpa::new(settings, max, obs.now));
         let metric = obs.rate_over(60.0);
-        if due(&mut self.last_poll, t, self.polling_secs) {
-            if metric > 0.0 || obs.queue > 0.0 {
-                self.last_active = Some(t);
-                if self.replicas == 0 {
-                    self.replicas = 1;
-                }
-            } else if self.replicas > 0
-                && self.last_active.is_none_or(|a| t - a >= self.cooldown_secs)
-            {
-                self.replicas = 0;
-            }
-        }
-        if self.replicas > 0 && due(&mut self.last_sync, t, self.sync_secs) {
-            let raw =
-                average_value_replicas(self.replicas, metric, obs.capacity_per_min, self.tolerance);
-            self.replicas = self.hpa.step(now, self.replicas, raw.max(1));
-        }
-        self.replicas
+        let active = metric > 0.0 || obs.queue > 0.0;
+        scaler.tick(obs.now, Some(active), &[(metric, obs.capacity_per_min)])
     }
 }
 
@@ -111,6 +89,7 @@ mod tests {
 
     #[test]
     fn activates_then_follows_hpa_maths_then_cools_down_to_zero() {
+        // Demand stops at 90 s: the last active poll is at 60 s.
         let mut k = KedaReactive::new(100);
         // Idle: stays at zero.
         assert_eq!(k.desired(&obs(0.0, &[0.0; 4], 0.0)), 0);
@@ -124,7 +103,8 @@ mod tests {
         assert_eq!(k.desired(&obs(75.0, &[105.0; 4], 0.0)), 10);
         // Demand stops: the 300 s scale-down stabilization holds 10 ...
         assert_eq!(k.desired(&obs(90.0, &[0.0; 4], 0.0)), 10);
-        // ... and 300 s after the last activity KEDA scales to zero.
+        // ... and strictly after 300 s since the last active poll KEDA scales to zero.
+        assert_eq!(k.desired(&obs(360.0, &[0.0; 4], 0.0)), 10);
         assert_eq!(k.desired(&obs(390.0, &[0.0; 4], 0.0)), 0);
     }
 }

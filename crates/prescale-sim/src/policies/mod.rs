@@ -3,6 +3,7 @@
 
 pub mod clairvoyant;
 pub mod crane_ehpa;
+pub mod keda;
 pub mod keda_reactive;
 pub mod knative_kpa;
 pub mod prescale;
@@ -30,6 +31,11 @@ pub struct PolicyOptions {
     pub target_utilization: f64,
     /// Whether prescale may scale to zero.
     pub scale_to_zero: bool,
+    /// The ScaledObject's KEDA and HPA settings (every KEDA-driven policy).
+    pub keda: keda::KedaSettings,
+    /// The optional signals prescale's trigger has (default: none, as a default chart
+    /// install).
+    pub signals: prescale::Signals,
 }
 
 impl Default for PolicyOptions {
@@ -40,6 +46,8 @@ impl Default for PolicyOptions {
             drain_secs: 300.0,
             target_utilization: 1.0,
             scale_to_zero: true,
+            keda: keda::KedaSettings::default(),
+            signals: prescale::Signals::default(),
         }
     }
 }
@@ -109,9 +117,12 @@ impl PolicyKind {
                 series,
                 config.capacity_per_min,
             )),
-            Self::KedaReactive => Box::new(keda_reactive::KedaReactive::new(max)),
+            Self::KedaReactive => Box::new(keda_reactive::KedaReactive::with_settings(
+                options.keda.clone(),
+                max,
+            )),
             Self::KnativeKpa => Box::new(knative_kpa::KnativeKpa::default()),
-            Self::CraneDsp => Box::new(crane_ehpa::CraneEhpa::new(max)),
+            Self::CraneDsp => Box::new(crane_ehpa::CraneEhpa::with_settings(&options.keda, max)),
             Self::Prescale => Box::new(prescale::PrescalePolicy::new(
                 config.capacity_per_min,
                 config.cold_start.p95(),

@@ -1,57 +1,124 @@
-//! `prescale`: the forecast-driven policy, run as it runs in production behind KEDA.
+//! `prescale`: the forecast-driven policy, run as `prescale serve` runs it behind KEDA.
 //!
-//! - **Forecasts**: the `prescale` model is refit on up to 14 days of completed history every
-//!   6 hours; every 5 minutes it is brought up to date with the steps completed since (the
-//!   model's incremental update, no refit) and forecasts the next lead + window + 5 minutes
-//!   with P50 and the provisioning quantile.
-//! - **Decisions** every 15 s (the HPA sync): [`prescale_policy::decide`] with the live rate
-//!   over the last minute, the latest forecast and the spec (lead time = the cold start's P95,
-//!   window 5 minutes, P90): desired replicas cover the forecast over
-//!   `[now + lead, now + lead + window]`, never less than live demand needs now (the rate
-//!   plus the backlog cleared within the drain time, 5 minutes: the queue and, when the rate
-//!   exceeds the ready capacity, the shortfall that piles up over one cold start); scale to zero
-//!   only after 5 minutes of zero demand with no demand forecast through the lead time, and
-//!   predictive wake-up before the forecast resumption.
-//! - **Target utilization** (default 1): replicas are counted at this share of a pod's
-//!   capacity (the `threshold` a user sets below capacity in production); the backlog's
-//!   shortfall is measured against the real ready capacity.
-//! - **KEDA + HPA on top**, as in a cluster: KEDA turns 0 ↔ 1 from the decision's `active`
-//!   flag at its 30 s polls (cooldown 60 s: the policy has already waited its idle period), and
-//!   the HPA (no `behavior`, as KEDA creates it: scale-up at most max(2×, 4) per sync, 300 s
-//!   scale-down stabilization) follows the desired replicas.
+//! The loop is the server's own [`prescale_control::Controller`] with the server's defaults
+//! (decisions every 15 s, refreshes every 5 minutes, refits every 6 hours, a 10 s data delay,
+//! 14 days fitted), on grids aligned to the simulator's ticks. What it reads comes from a
+//! **virtual Prometheus** ([`VirtualPrometheus`]) that holds, at every tick, what the demand
+//! query `rate(...[1m])` returns there: the arrival rate over the last minute. History is that
+//! series sampled every minute, exactly as the server's range queries read it, so the forecast
+//! sees what production sees (one minute late, at one-minute steps whatever the trace's step).
+//!
+//! The signals of the backlog term are optional, as in production ([`Signals`]): by default
+//! only what a default chart install provides (the demand query; no queue query, no ready
+//! replicas, no Kubernetes API).
+//!
+//! **KEDA + HPA on top**, as in a cluster ([`KedaHpa`]): KEDA polls `IsActive` (the decision's
+//! `active`) every `pollingInterval` and scales 0 ↔ 1 after its `cooldownPeriod`; the HPA
+//! reads the metric `desired × threshold` against the `AverageValue` target `threshold` every
+//! 15 s, with its tolerance and behavior.
+//!
+//! **Target utilization** (default 1): the threshold is this share of a pod's capacity (what a
+//! user sets below capacity in production).
 
-use chrono::Duration;
-use prescale_core::Forecast;
-use prescale_forecast::model::{Fitted, Model, predict};
-use prescale_forecast::models::prescale::Prescale;
-use prescale_policy::{Hpa, PolicyInput, ScalingSpec, decide, live_anomalous};
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, Utc};
+use prescale_control::{Controller, Fill, Grids, LiveSignals, LoopConfig, Point};
+use prescale_policy::ScalingSpec;
 
 use crate::autoscaler::{Autoscaler, ForecastSample, Observation};
 use crate::policies::PolicyOptions;
-use crate::policies::keda_reactive::due;
+use crate::policies::keda::KedaHpa;
+
+/// Which optional signals the replay assumes the trigger has (the backlog term's inputs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// A queue query (`queueQuery`: work waiting, in demand units).
+    pub queue: bool,
+    /// Ready replicas (`readyQuery`, or the Kubernetes API).
+    pub ready: bool,
+    /// Running replicas from the Kubernetes API (else the last decision counts).
+    pub replicas: bool,
+}
+
+impl Signals {
+    /// Every optional signal.
+    pub const ALL: Self = Self {
+        queue: true,
+        ready: true,
+        replicas: true,
+    };
+
+    /// The names of the signals assumed, for reports (`demand` always).
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut out = vec!["demand"];
+        for (on, name) in [
+            (self.queue, "queue"),
+            (self.ready, "ready"),
+            (self.replicas, "replicas"),
+        ] {
+            if on {
+                out.push(name);
+            }
+        }
+        out
+    }
+}
+
+/// What a Prometheus scraping the simulated service would answer for the demand query: the
+/// value at every tick, for the last two hours.
+#[derive(Debug, Default)]
+pub struct VirtualPrometheus {
+    samples: VecDeque<Point>,
+}
+
+impl VirtualPrometheus {
+    const KEEP_SECS: i64 = 7_200;
+
+    /// Records the query's value at `t` (ticks in order).
+    pub fn record(&mut self, t: DateTime<Utc>, value: f64) {
+        self.samples.push_back((t, value));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(s, _)| (t - *s).num_seconds() > Self::KEEP_SECS)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// The instant query at `t`: the latest sample at or before `t` (within 5 minutes,
+    /// Prometheus' lookback).
+    pub fn instant(&self, t: DateTime<Utc>) -> Option<f64> {
+        let i = self.samples.partition_point(|(s, _)| *s <= t);
+        let (s, v) = *self.samples.get(i.checked_sub(1)?)?;
+        ((t - s).num_seconds() <= 300).then_some(v)
+    }
+
+    /// The range query over `[from, to]` every `step` seconds.
+    pub fn range(&self, from: DateTime<Utc>, to: DateTime<Utc>, step: i64) -> Vec<Point> {
+        let mut out = Vec::new();
+        let mut t = from;
+        while t <= to {
+            if let Some(v) = self.instant(t) {
+                out.push((t, v));
+            }
+            t += Duration::seconds(step.max(1));
+        }
+        out
+    }
+}
 
 /// The prescale policy in the simulator.
 pub struct PrescalePolicy {
-    spec: ScalingSpec,
-    model: Prescale,
-    hpa: Hpa,
-    fitted: Option<Box<dyn Fitted>>,
-    /// History steps the fitted model has seen.
-    seen: usize,
-    forecast: Option<Forecast>,
-    last_refit: Option<f64>,
-    last_refresh: Option<f64>,
-    last_sync: Option<f64>,
-    last_poll: Option<f64>,
-    last_active: Option<f64>,
-    zero_since: Option<chrono::DateTime<chrono::Utc>>,
-    replicas: u32,
+    controller: Controller,
+    prometheus: VirtualPrometheus,
+    options: PolicyOptions,
+    max_replicas: u32,
+    scaler: Option<KedaHpa>,
+    /// The latest decision: (active, desired).
+    answer: Option<(bool, u32)>,
     sample: Option<ForecastSample>,
-    refit_secs: f64,
-    refresh_secs: f64,
-    cooldown_secs: f64,
-    /// Minutes in which a backlog is cleared (at least one).
-    drain_min: f64,
 }
 
 impl PrescalePolicy {
@@ -73,68 +140,62 @@ impl PrescalePolicy {
         spec.window_secs = options.window_secs.round() as i64;
         spec.quantile = options.quantile;
         spec.scale_to_zero = options.scale_to_zero;
+        spec.min_replicas = options.keda.min_replicas;
+        let config = LoopConfig {
+            drain_secs: options.drain_secs.round() as i64,
+            // The simulator's rates are per minute.
+            rate_period_secs: 60,
+            ..LoopConfig::default()
+        };
+        let grids = Grids::aligned(config.periods);
         Self {
-            spec,
-            model: Prescale::default(),
-            hpa: Hpa::legacy(1, max_replicas, 300),
-            fitted: None,
-            seen: 0,
-            forecast: None,
-            last_refit: None,
-            last_refresh: None,
-            last_sync: None,
-            last_poll: None,
-            last_active: None,
-            zero_since: None,
-            replicas: 0,
+            controller: Controller::new(spec, config, grids),
+            prometheus: VirtualPrometheus::default(),
+            options: options.clone(),
+            max_replicas,
+            scaler: None,
+            answer: None,
             sample: None,
-            refit_secs: 6.0 * 3600.0,
-            refresh_secs: 300.0,
-            cooldown_secs: 60.0,
-            drain_min: (options.drain_secs / 60.0).max(1.0),
         }
     }
 
-    /// Live demand per minute to serve now: the rate over the last minute, plus the backlog
-    /// to clear within the drain time. The backlog is the queue and, when the rate exceeds the
-    /// ready capacity, what piles up until new pods are ready (the shortfall for one lead
-    /// time; an upper estimate when pods are already starting).
-    fn live_need(&self, obs: &Observation<'_>) -> f64 {
-        let rate = obs.rate_over(60.0);
-        let shortfall = (rate - f64::from(obs.ready) * obs.capacity_per_min).max(0.0);
-        let lead_min = self.spec.cold_start_secs as f64 / 60.0;
-        rate + (obs.queue + shortfall * lead_min) / self.drain_min
+    /// The controller (its spec, history and latest forecast).
+    pub fn controller(&self) -> &Controller {
+        &self.controller
     }
 
-    fn horizon(&self, step: f64) -> usize {
-        let secs = (self.spec.cold_start_secs + self.spec.window_secs) as f64 + self.refresh_secs;
-        (secs / step).ceil() as usize + 1
-    }
-
-    fn refresh(&mut self, obs: &Observation<'_>) {
-        let step = obs.step_secs as f64;
-        let n = obs.history.len();
-        if n == 0 {
+    /// One decision tick of the controller at `now`, reading the virtual Prometheus (and the
+    /// signals the options assume) as the server's worker reads the real one.
+    fn decision_tick(&mut self, now: DateTime<Utc>, obs: &Observation<'_>, running: u32) {
+        let ctl = &mut self.controller;
+        if let Some(at) = ctl.refresh_due(now) {
+            if let Some(plan) = ctl.fetch_plan(at) {
+                let step = ctl.config().step_secs;
+                let points = self.prometheus.range(plan.from, plan.to, step);
+                ctl.ingest(&plan, &points, Fill::Zero);
+            }
+            let job = ctl.fit_job(at);
+            ctl.finish_refresh(at, job.run());
+        }
+        let at = ctl.live_at(now);
+        let signals = self.options.signals;
+        let live = LiveSignals {
+            queue: signals.queue.then_some(obs.queue),
+            ready: signals.ready.then_some(obs.ready),
+            running: signals.replicas.then_some(running),
+            budget: obs.budget,
+            ..LiveSignals::demand(self.prometheus.instant(at), at)
+        };
+        if live.demand.is_none() && self.answer.is_none() {
+            // Before any live value the server answers UNAVAILABLE: KEDA does nothing.
             return;
         }
-        let horizon = self.horizon(step);
-        let refit_due = due(&mut self.last_refit, obs.elapsed_secs, self.refit_secs);
-        let updated = !refit_due
-            && self
-                .fitted
-                .as_mut()
-                .is_some_and(|f| f.update(&obs.history[self.seen..n]));
-        if !updated {
-            let input = obs.recent_history(14.0 * 86_400.0, horizon);
-            self.fitted = self.model.fit(&input).ok();
-        }
-        self.seen = n;
-        let start = obs.history_start + Duration::seconds(obs.step_secs * n as i64);
-        let levels = [0.5, self.spec.quantile];
-        self.forecast = self
-            .fitted
-            .as_ref()
-            .and_then(|f| predict(f.as_ref(), start, obs.step_secs, horizon, &levels).ok());
+        let decision = ctl.decide(now, &live);
+        self.sample = decision.forecast_need.map(|n| ForecastSample {
+            p50: n.p50,
+            upper: n.upper,
+        });
+        self.answer = Some((decision.active, decision.desired_replicas));
     }
 }
 
@@ -144,64 +205,29 @@ impl Autoscaler for PrescalePolicy {
     }
 
     fn desired(&mut self, obs: &Observation<'_>) -> u32 {
-        let t = obs.elapsed_secs;
-        if due(&mut self.last_refresh, t, self.refresh_secs) {
-            self.refresh(obs);
+        let now = obs.now;
+        if !obs.recent_rates.is_empty() {
+            self.prometheus.record(now, obs.rate_over(60.0));
         }
-        let live = self.live_need(obs);
-        if live > 0.0 {
-            self.zero_since = None;
-        } else if self.zero_since.is_none() {
-            self.zero_since = Some(obs.now);
+        let (keda, max) = (&self.options.keda, self.max_replicas);
+        let running = self
+            .scaler
+            .get_or_insert_with(|| KedaHpa::new(keda, max, now))
+            .replicas();
+        if self.controller.grids().is_tick(now) {
+            self.decision_tick(now, obs, running);
         }
-        let sync = due(&mut self.last_sync, t, 15.0);
-        let poll = due(&mut self.last_poll, t, 30.0);
-        if !(sync || poll) {
-            return self.replicas;
+        let threshold = self.controller.spec().capacity_per_replica;
+        let scaler = self.scaler.as_mut().expect("created above");
+        match self.answer {
+            Some((active, desired)) => scaler.tick(
+                now,
+                Some(active),
+                &[(f64::from(desired) * threshold, threshold)],
+            ),
+            // UNAVAILABLE: KEDA and the HPA keep the replicas.
+            None => scaler.tick(now, None, &[]),
         }
-        let input = PolicyInput {
-            now: obs.now,
-            live_demand: Some(live),
-            last_sample_at: Some(obs.now),
-            zero_since: self.zero_since,
-            forecast: self.forecast.as_ref(),
-            current_replicas: self.replicas,
-            live_anomalous: self
-                .forecast
-                .as_ref()
-                .is_some_and(|f| live_anomalous(f, self.spec.quantile, obs.now, live)),
-            budget: obs.budget,
-        };
-        let decision = decide(&self.spec, &input);
-        self.sample = decision.window.and_then(|(from, to)| {
-            let f = self.forecast.as_ref()?;
-            let per_min = 60.0 / f.step_secs as f64;
-            let p50 = f.max_over(Some(0.5), from, to + Duration::seconds(1))? * per_min;
-            let upper =
-                f.max_over(Some(self.spec.quantile), from, to + Duration::seconds(1))? * per_min;
-            Some(ForecastSample { p50, upper })
-        });
-        // KEDA: activation and scale to zero at its polls.
-        if poll {
-            if decision.active {
-                self.last_active = Some(t);
-                if self.replicas == 0 {
-                    self.replicas = decision.desired_replicas.max(1);
-                }
-            } else if self.replicas > 0
-                && decision.desired_replicas == 0
-                && self.last_active.is_none_or(|a| t - a >= self.cooldown_secs)
-            {
-                self.replicas = 0;
-            }
-        }
-        // The HPA follows the desired replicas while the deployment runs.
-        if sync && self.replicas > 0 {
-            self.replicas = self
-                .hpa
-                .step(obs.now, self.replicas, decision.desired_replicas.max(1));
-        }
-        self.replicas
     }
 
     fn forecast(&self) -> Option<ForecastSample> {
@@ -216,42 +242,6 @@ mod tests {
     use chrono::DateTime;
     use prescale_core::synth::{SyntheticSpec, generate};
     use prescale_core::{Series, ValueKind};
-
-    #[test]
-    fn live_need_clears_the_queue_and_the_coming_shortfall_within_the_drain_time() {
-        let p = PrescalePolicy::new(10.0, 180.0, 100, &PolicyOptions::default());
-        let rates = [30.0; 4];
-        let mut obs = Observation {
-            now: DateTime::from_timestamp(0, 0).unwrap(),
-            elapsed_secs: 60.0,
-            tick_secs: 15.0,
-            history: &[],
-            history_start: DateTime::from_timestamp(0, 0).unwrap(),
-            step_secs: 60,
-            recent_rates: &rates,
-            queue: 5.0,
-            ready: 2,
-            total: 2,
-            capacity_per_min: 10.0,
-            budget: prescale_policy::BudgetState::Ok,
-        };
-        // 30/min against 20/min ready: 10/min short for a 3-minute cold start, plus 5 queued,
-        // = 35 units to clear in 5 minutes.
-        assert!((p.live_need(&obs) - 37.0).abs() < 1e-9);
-        // Enough ready capacity: only the queue.
-        obs.ready = 3;
-        assert!((p.live_need(&obs) - 31.0).abs() < 1e-9);
-        let fast = PrescalePolicy::new(
-            10.0,
-            180.0,
-            100,
-            &PolicyOptions {
-                drain_secs: 30.0, // clamped to a minute
-                ..PolicyOptions::default()
-            },
-        );
-        assert!((fast.live_need(&obs) - 35.0).abs() < 1e-9);
-    }
 
     #[test]
     fn a_lower_target_utilization_keeps_spare_capacity() {

@@ -8,7 +8,8 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
-use crate::source::Point;
+/// A timestamped value: a sample of a query, or a history step.
+pub type Point = (DateTime<Utc>, f64);
 
 /// A contiguous history of one value per step.
 #[derive(Debug, Clone)]
