@@ -43,6 +43,18 @@ impl Grids {
         }
     }
 
+    /// Every grid through `origin`: ticks on `origin` plus multiples of the decision period
+    /// (a replay whose ticks start at a trace's first timestamp, whatever its phase).
+    pub fn aligned_to(periods: Periods, origin: DateTime<Utc>) -> Self {
+        let ms = origin.timestamp_millis();
+        Self {
+            periods,
+            tick_offset_ms: ms.rem_euclid(periods.decision_ms.max(1)),
+            refresh_offset_ms: ms.rem_euclid(periods.refresh_ms.max(1)),
+            refit_offset_ms: ms.rem_euclid(periods.refit_ms.max(1)),
+        }
+    }
+
     /// Grids shifted by a stable hash of `key`: decisions anywhere in the decision period,
     /// refreshes on a decision tick anywhere in the refresh period, refits on a refresh point
     /// anywhere in the refit period.
@@ -148,5 +160,12 @@ mod tests {
         let t = DateTime::from_timestamp(1_000_017, 0).unwrap();
         assert_eq!(a.tick_at(t).timestamp(), 1_000_005);
         assert_eq!(a.refresh_at(t).timestamp(), 999_900);
+        // Through an origin off the minute grid: ticks, refreshes and refits all pass it.
+        let origin = DateTime::from_timestamp(1_424_986_973, 0).unwrap(); // 21:42:53
+        let g = Grids::aligned_to(P, origin);
+        assert!(g.is_tick(origin));
+        assert_eq!(g.refresh_at(origin), origin);
+        assert_eq!(g.refit_at(origin), origin);
+        assert!(g.is_tick(origin + chrono::Duration::seconds(15)));
     }
 }

@@ -291,7 +291,7 @@ impl ServerConfig {
             fit_window: pick(r.fit_window, d.fit_window),
             window: pick(r.window, d.window),
             dry_run,
-            aligned_grids: false,
+            grid_origin: None,
             forecast_threads: r.forecast_threads.unwrap_or(d.forecast_threads),
             time: match r.time_scale {
                 Some(t) if t.speed.is_finite() && t.speed >= 1.0 => {

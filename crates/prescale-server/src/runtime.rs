@@ -65,9 +65,10 @@ pub struct RuntimeConfig {
     pub forecast_threads: usize,
     /// Server time.
     pub time: TimeBase,
-    /// Every service's grids at offset 0 instead of spread by a hash of its name (replays
-    /// that compare the server with `prescale backtest`, whose ticks lie on the epoch's grid).
-    pub aligned_grids: bool,
+    /// Every service's grids through this instant instead of spread by a hash of its name
+    /// (replays that compare the server with `prescale backtest`, whose grids pass through
+    /// the trace's first timestamp).
+    pub grid_origin: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for RuntimeConfig {
@@ -88,14 +89,14 @@ impl Default for RuntimeConfig {
             dry_run: false,
             forecast_threads: cores.saturating_sub(1).max(1),
             time: TimeBase::real(),
-            aligned_grids: false,
+            grid_origin: None,
         }
     }
 }
 
 impl RuntimeConfig {
     /// The decision loop of a service with `settings`, named `key` (its grids are spread by
-    /// a hash of the name unless `aligned_grids`).
+    /// a hash of the name unless `grid_origin` is set).
     pub fn controller(&self, settings: &Settings, key: &str) -> Controller {
         let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         let mut spec = settings.spec();
@@ -115,10 +116,9 @@ impl RuntimeConfig {
             keep_model: false,
             ..LoopConfig::default()
         };
-        let grids = if self.aligned_grids {
-            Grids::aligned(config.periods)
-        } else {
-            Grids::spread(config.periods, key)
+        let grids = match self.grid_origin {
+            Some(origin) => Grids::aligned_to(config.periods, origin),
+            None => Grids::spread(config.periods, key),
         };
         Controller::new(spec, config, grids)
     }

@@ -115,6 +115,23 @@ pub fn require_prometheus() -> bool {
     false
 }
 
+/// The path of a shared trace (`../shared/traces/{name}` beside the checkout), or `None`
+/// after [`skip_or_fail`] when it is absent: tests that need it fail, not skip, when `CI` is
+/// set.
+pub fn shared_trace(name: &str) -> Option<PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/traces")
+        .join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        skip_or_fail(&format!(
+            "shared trace {name} not found (../shared/traces beside the checkout)"
+        ));
+        None
+    }
+}
+
 /// Prints `skipping: {why}` past the test harness' capture, or panics when `CI` is set.
 pub fn skip_or_fail(why: &str) {
     assert!(

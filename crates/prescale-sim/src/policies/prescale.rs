@@ -119,6 +119,18 @@ pub struct PrescalePolicy {
     /// The latest decision: (active, desired).
     answer: Option<(bool, u32)>,
     sample: Option<ForecastSample>,
+    /// Every query value and decision, when recording.
+    record: Option<Recording>,
+}
+
+/// What a recording replay kept: the demand query's value at every tick (what a Prometheus
+/// would answer there) and every decision, for comparisons with the server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recording {
+    /// The query's value at each tick, oldest first.
+    pub query: Vec<Point>,
+    /// Each decision tick: its time and the decision.
+    pub decisions: Vec<(DateTime<Utc>, prescale_policy::Decision)>,
 }
 
 impl PrescalePolicy {
@@ -147,16 +159,28 @@ impl PrescalePolicy {
             rate_period_secs: 60,
             ..LoopConfig::default()
         };
-        let grids = Grids::aligned(config.periods);
         Self {
-            controller: Controller::new(spec, config, grids),
+            controller: Controller::new(spec, config.clone(), Grids::aligned(config.periods)),
             prometheus: VirtualPrometheus::default(),
             options: options.clone(),
             max_replicas,
             scaler: None,
             answer: None,
             sample: None,
+            record: None,
         }
+    }
+
+    /// Keeps a [`Recording`] of the replay.
+    #[must_use]
+    pub fn recording(mut self) -> Self {
+        self.record = Some(Recording::default());
+        self
+    }
+
+    /// The recording, when kept.
+    pub fn recorded(&self) -> Option<&Recording> {
+        self.record.as_ref()
     }
 
     /// The controller (its spec, history and latest forecast).
@@ -167,6 +191,10 @@ impl PrescalePolicy {
     /// One decision tick of the controller at `now`, reading the virtual Prometheus (and the
     /// signals the options assume) as the server's worker reads the real one.
     fn decision_tick(&mut self, now: DateTime<Utc>, obs: &Observation<'_>, running: u32) {
+        if self.controller.refresh_due(now).is_some() && self.controller.forecast().is_none() {
+            // As the server: without a forecast, a decision on live data before the refresh.
+            self.decide(now, obs, running);
+        }
         let ctl = &mut self.controller;
         if let Some(at) = ctl.refresh_due(now) {
             if let Some(plan) = ctl.fetch_plan(at) {
@@ -177,25 +205,32 @@ impl PrescalePolicy {
             let job = ctl.fit_job(at);
             ctl.finish_refresh(at, job.run());
         }
+        self.decide(now, obs, running);
+    }
+
+    /// Reads the signals and decides at `now`.
+    fn decide(&mut self, now: DateTime<Utc>, obs: &Observation<'_>, running: u32) {
+        let ctl = &mut self.controller;
         let at = ctl.live_at(now);
         let signals = self.options.signals;
+        // An absent series reads as no demand (`ignoreNullValues`, KEDA's default).
+        let demand = self.prometheus.instant(at).unwrap_or(0.0);
         let live = LiveSignals {
             queue: signals.queue.then_some(obs.queue),
             ready: signals.ready.then_some(obs.ready),
             running: signals.replicas.then_some(running),
             budget: obs.budget,
-            ..LiveSignals::demand(self.prometheus.instant(at), at)
+            ..LiveSignals::demand(Some(demand), at)
         };
-        if live.demand.is_none() && self.answer.is_none() {
-            // Before any live value the server answers UNAVAILABLE: KEDA does nothing.
-            return;
-        }
         let decision = ctl.decide(now, &live);
         self.sample = decision.forecast_need.map(|n| ForecastSample {
             p50: n.p50,
             upper: n.upper,
         });
         self.answer = Some((decision.active, decision.desired_replicas));
+        if let Some(r) = &mut self.record {
+            r.decisions.push((now, decision));
+        }
     }
 }
 
@@ -206,8 +241,17 @@ impl Autoscaler for PrescalePolicy {
 
     fn desired(&mut self, obs: &Observation<'_>) -> u32 {
         let now = obs.now;
-        if !obs.recent_rates.is_empty() {
-            self.prometheus.record(now, obs.rate_over(60.0));
+        let value = obs.rate_over(60.0);
+        self.prometheus.record(now, value);
+        if let Some(r) = &mut self.record {
+            r.query.push((now, value));
+        }
+        if self.scaler.is_none() {
+            // The loop's grids pass through the replay's first tick, as the server's do
+            // through its first decision.
+            let ctl = &self.controller;
+            let grids = Grids::aligned_to(ctl.config().periods, now);
+            self.controller = Controller::new(ctl.spec().clone(), ctl.config().clone(), grids);
         }
         let (keda, max) = (&self.options.keda, self.max_replicas);
         let running = self
