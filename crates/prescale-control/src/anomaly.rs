@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Utc};
 use prescale_core::Forecast;
-use prescale_forecast::conformal::normal_quantile;
+use prescale_core::stats::normal_quantile;
 
 /// Robust z-score above which a live value is a spike.
 pub const LIVE_ANOMALY_Z: f64 = 6.0;

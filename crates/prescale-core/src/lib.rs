@@ -26,10 +26,12 @@
 //! assert_eq!(series.filled(), &[2]);
 //! ```
 
+pub mod calendar;
 pub mod clock;
 pub mod forecast;
 pub mod input;
 pub mod series;
+pub mod stats;
 pub mod synth;
 
 pub use clock::{Clock, ManualClock, SystemClock};

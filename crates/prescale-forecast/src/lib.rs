@@ -11,7 +11,7 @@
 
 pub mod anomaly;
 pub mod backtest;
-pub mod calendar;
+pub use prescale_core::calendar;
 pub mod conformal;
 pub mod error;
 pub mod metrics;

@@ -266,7 +266,7 @@ fn cron_trigger(h: &crate::spec::BusinessHours) -> Value {
     let days: Vec<String> = h
         .weekdays
         .iter()
-        .filter_map(|d| prescale_forecast::calendar::parse_weekday(d).ok())
+        .filter_map(|d| prescale_core::calendar::parse_weekday(d).ok())
         .map(|d| d.num_days_from_sunday().to_string())
         .collect();
     let cron = |hhmm: &str| {

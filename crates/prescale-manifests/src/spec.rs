@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use prescale_forecast::calendar::CalendarConfig;
+use prescale_core::calendar::CalendarConfig;
 use serde::{Deserialize, Serialize};
 
 pub use crate::behavior::{HpaBehavior, HpaPolicy, HpaPolicyType, HpaRules, HpaSelectPolicy};

@@ -464,7 +464,7 @@ mod tests {
     use super::*;
     use chrono::Duration;
     use prescale_core::QuantileForecast;
-    use prescale_forecast::calendar::{BusinessCalendar, CalendarConfig};
+    use prescale_core::calendar::{BusinessCalendar, CalendarConfig};
     use proptest::prelude::*;
 
     /// Monday 2024-06-03 10:00 UTC.

@@ -15,13 +15,13 @@
 //! idle_secs = 300                  # live demand must be zero this long
 //! stale_after_secs = 120           # live data older than this is stale
 //! scale_to_zero_outside_business_hours_only = false
-//! [calendar]                       # optional, see prescale_forecast::calendar
+//! [calendar]                       # optional, see prescale_core::calendar
 //! timezone = "Europe/Berlin"
 //! [behavior]                       # HPA behavior, Kubernetes defaults
 //! [cost]                           # prices and budget
 //! ```
 
-use prescale_forecast::calendar::BusinessCalendar;
+use prescale_core::calendar::BusinessCalendar;
 use serde::{Deserialize, Serialize};
 
 use crate::PolicyError;

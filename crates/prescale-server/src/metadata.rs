@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use prescale_forecast::calendar::BusinessCalendar;
+use prescale_core::calendar::BusinessCalendar;
 use prescale_policy::ScalingSpec;
 use serde::Serialize;
 

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use prescale_core::Series;
+use prescale_core::calendar::{BusinessCalendar, CalendarConfig};
 use prescale_core::input::{ParseOptions, parse_csv, parse_prometheus_matrix};
 use prescale_core::series::ValueKind;
 use prescale_core::synth::{SyntheticSpec, generate};
-use prescale_forecast::calendar::{BusinessCalendar, CalendarConfig};
 
 /// Where a trace comes from (shared by the subcommands).
 #[derive(Debug, clap::Args)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use prescale_forecast::calendar::BusinessCalendar;
+use prescale_core::calendar::BusinessCalendar;
 use prescale_policy::Formula;
 
 mod trigger;
