@@ -148,6 +148,7 @@ pub struct FitJob {
     refit_at: DateTime<Utc>,
     refit: bool,
     unit: Option<f64>,
+    fallback_unit: f64,
     kept: Option<Box<dyn Fitted>>,
     fit_start: DateTime<Utc>,
     fit_values: Vec<f64>,
@@ -218,7 +219,7 @@ impl FitJob {
             return FitOutcome {
                 refit_at: self.refit_at,
                 refit: self.refit,
-                unit: self.unit.unwrap_or(1.0),
+                unit: self.unit.unwrap_or(self.fallback_unit),
                 fitted: None,
                 forecast: None,
                 description: None,
@@ -226,10 +227,17 @@ impl FitJob {
         };
         let model = ModelKind::Prescale.build_with(&self.options);
         let step_secs = self.step_secs;
-        let unit = self
-            .unit
-            .or_else(|| unit_of(&self.fit_values))
-            .unwrap_or(1.0);
+        // At a refit, the series' own unit from what the fit sees (the window and the steps
+        // since); for a series that has been all zero, a hundredth of one replica's capacity.
+        let unit = self.unit.unwrap_or_else(|| {
+            let seen: Vec<f64> = self
+                .fit_values
+                .iter()
+                .chain(&self.new_values)
+                .copied()
+                .collect();
+            unit_of(&seen).unwrap_or(self.fallback_unit)
+        });
         let scaled = |v: &[f64]| v.iter().map(|x| x / unit).collect::<Vec<f64>>();
         let fit = |values: &[f64]| {
             model
@@ -450,11 +458,13 @@ impl Controller {
             calendar: self.spec.calendar.clone(),
         };
         let levels = [0.5, self.spec.quantile];
+        let fallback_unit = self.spec.capacity_per_replica / REFERENCE_LEVEL;
         let (Some(hist_start), Some(hist_end)) = (self.history.start(), self.history.end()) else {
             return FitJob {
                 refit_at,
                 refit: true,
                 unit: None,
+                fallback_unit,
                 kept: None,
                 fit_start: at,
                 fit_values: Vec::new(),
@@ -485,6 +495,7 @@ impl Controller {
                 refit_at,
                 refit,
                 unit,
+                fallback_unit,
                 kept: Some(fitted),
                 fit_start: hist_start,
                 fit_values: Vec::new(),
@@ -509,6 +520,7 @@ impl Controller {
             refit_at,
             refit,
             unit,
+            fallback_unit,
             kept: None,
             fit_start,
             fit_values,

@@ -261,14 +261,12 @@ impl Autoscaler for PrescalePolicy {
         if self.controller.grids().is_tick(now) {
             self.decision_tick(now, obs, running);
         }
-        let threshold = self.controller.spec().capacity_per_replica;
         let scaler = self.scaler.as_mut().expect("created above");
         match self.answer {
-            Some((active, desired)) => scaler.tick(
-                now,
-                Some(active),
-                &[(f64::from(desired) * threshold, threshold)],
-            ),
+            // The server reports `desired × threshold` against the target `threshold`; the
+            // HPA's ratio of the two milli-quantities is exactly `desired / current`, which
+            // is what `(desired, 1)` gives here, whatever the unit of the threshold.
+            Some((active, desired)) => scaler.tick(now, Some(active), &[(f64::from(desired), 1.0)]),
             // UNAVAILABLE: KEDA and the HPA keep the replicas.
             None => scaler.tick(now, None, &[]),
         }
