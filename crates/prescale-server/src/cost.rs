@@ -25,6 +25,7 @@ use crate::timebase::TimeBase;
 pub struct Signals {
     budgets: RwLock<HashMap<ObjectKey, BudgetState>>,
     running: RwLock<HashMap<ObjectKey, u32>>,
+    ready: RwLock<HashMap<ObjectKey, u32>>,
 }
 
 impl Signals {
@@ -36,6 +37,15 @@ impl Signals {
             .get(key)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Replicas of `key` ready according to the Kubernetes API, when it says.
+    pub fn ready(&self, key: &ObjectKey) -> Option<u32> {
+        self.ready
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .copied()
     }
 
     /// Replicas of `key` running according to the Kubernetes API, when read.
@@ -107,7 +117,7 @@ impl CostLoop {
                 Some(source) => {
                     let w = Workload::new(WorkloadKind::ScaledObject, &key.namespace, &key.name);
                     match source.replicas(&w).await {
-                        Ok(r) => Some(r.running),
+                        Ok(r) => Some(r),
                         Err(e) => {
                             tracing::debug!(scaled_object = %key, error = %e, "Replicas unreadable; billing the reported ones.");
                             None
@@ -116,7 +126,8 @@ impl CostLoop {
                 }
                 None => None,
             };
-            observed.push((slot.clone(), from_api, from_api.or(reported)));
+            let billed = from_api.as_ref().map(|r| r.running).or(reported);
+            observed.push((slot.clone(), from_api, billed));
         }
         let mut tracker = self.tracker.lock().unwrap_or_else(|e| e.into_inner());
         let keep: HashSet<(String, String)> = slots
@@ -134,7 +145,7 @@ impl CostLoop {
                 tracker.remove_service(&ns, &name);
             }
         }
-        let mut running = HashMap::new();
+        let (mut running, mut ready) = (HashMap::new(), HashMap::new());
         for (slot, from_api, billed) in observed {
             let key = &slot.key;
             let max = slot.registration().settings.max_replicas;
@@ -150,8 +161,11 @@ impl CostLoop {
             {
                 tracing::warn!(scaled_object = %key, error = %e, "Could not bill replicas.");
             }
-            if let Some(n) = from_api {
-                running.insert(key.clone(), n);
+            if let Some(r) = from_api {
+                running.insert(key.clone(), r.running);
+                if let Some(n) = r.ready {
+                    ready.insert(key.clone(), n);
+                }
             }
         }
         let budgets = tracker
@@ -171,6 +185,11 @@ impl CostLoop {
             .running
             .write()
             .unwrap_or_else(|e| e.into_inner()) = running;
+        *self
+            .signals
+            .ready
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = ready;
     }
 
     /// Runs rounds every [`Self::period`] of server time until `shutdown` turns true.

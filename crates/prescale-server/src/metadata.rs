@@ -18,6 +18,10 @@
 //! | `mode` | no | `predictive` | `predictive`, or `forecast-only` (shadow: KEDA gets reactive values) |
 //! | `ignoreNullValues` | no | `true` | an empty query result reads as 0 (KEDA's default) |
 //! | `calendar` | no | | business calendar, JSON (`{"timezone":"Europe/Berlin","open":"09:00",...}`) |
+//! | `queueQuery` | no | | PromQL giving the work waiting, in demand units (e.g. `sum(vllm:num_requests_waiting)`): adds the backlog term |
+//! | `readyQuery` | no | | PromQL giving the ready replicas, when the Kubernetes API does not (adds the shortfall to the backlog term) |
+//! | `ratePeriod` | no | `1s` | the time unit of `query`'s rate (`1s` for PromQL's `rate()`, `1m` for a rate × 60): converts a queue (a count) into a rate |
+//! | `drain` | no | `5m` | time in which the backlog term clears the backlog (at least 1 minute) |
 //! | `metricName` | no | `prescale` | metric name in the metric spec |
 //! | `service` | no | | free-form label of the service (`namespace/name`), shown in the API |
 //!
@@ -111,6 +115,14 @@ pub struct Settings {
     pub ignore_null_values: bool,
     /// Business calendar.
     pub calendar: Option<BusinessCalendar>,
+    /// PromQL giving the work waiting, in demand units (the backlog term).
+    pub queue_query: Option<String>,
+    /// PromQL giving the ready replicas (the backlog term's shortfall).
+    pub ready_query: Option<String>,
+    /// Seconds of `query`'s rate unit.
+    pub rate_period_secs: i64,
+    /// Seconds in which the backlog term clears the backlog.
+    pub drain_secs: i64,
     /// Metric name in the metric spec.
     pub metric_name: String,
     /// Free-form service label.
@@ -226,6 +238,14 @@ impl Settings {
                 })?),
                 None => None,
             };
+        let rate_period_secs = match get("ratePeriod") {
+            Some(v) => duration_secs("ratePeriod", v, 1, 3_600)?,
+            None => 1,
+        };
+        let drain_secs = match get("drain") {
+            Some(v) => duration_secs("drain", v, 60, 86_400)?,
+            None => 300,
+        };
         let metric_name = get("metricName").unwrap_or("prescale");
         if metric_name.len() > 200
             || !metric_name
@@ -251,6 +271,10 @@ impl Settings {
             mode,
             ignore_null_values,
             calendar,
+            queue_query: get("queueQuery").map(str::to_string),
+            ready_query: get("readyQuery").map(str::to_string),
+            rate_period_secs,
+            drain_secs,
             metric_name: metric_name.to_string(),
             service: get("service").map(str::to_string),
         };
@@ -287,7 +311,7 @@ impl Settings {
 }
 
 /// Every key this scaler reads.
-pub const KNOWN_KEYS: [&str; 17] = [
+pub const KNOWN_KEYS: [&str; 21] = [
     "serverAddress",
     "serverAddressFromEnv",
     "query",
@@ -303,6 +327,10 @@ pub const KNOWN_KEYS: [&str; 17] = [
     "mode",
     "ignoreNullValues",
     "calendar",
+    "queueQuery",
+    "readyQuery",
+    "ratePeriod",
+    "drain",
     "metricName",
     "service",
 ];

@@ -114,6 +114,8 @@ impl RuntimeConfig {
             history_secs: settings.history_secs,
             // The server does not keep fitted models between refreshes (memory).
             keep_model: false,
+            drain_secs: settings.drain_secs,
+            rate_period_secs: settings.rate_period_secs,
             ..LoopConfig::default()
         };
         let grids = match self.grid_origin {

@@ -374,3 +374,50 @@ async fn shadow_mode_tells_keda_reactive_values_only() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_queue_query_adds_the_backlog_cleared_within_the_drain_time() {
+    // 10 requests/s against 10 per replica, flat for an hour; 600 requests waiting.
+    let start: DateTime<Utc> = "2024-06-03T09:00:00Z".parse().unwrap();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, vec![10.0; 120]);
+    source.set("waiting", start, 60, vec![600.0; 120]);
+    source.set("ready", start, 60, vec![1.0; 120]);
+    let h = harness(source, None);
+    let now = start + Duration::minutes(60);
+    let decide = |extra: &'static [(&'static str, &'static str)]| {
+        let (mut w, _, reg) = h.worker("queue", extra);
+        async move {
+            w.tick(now).await;
+            reg.status().decision.expect("a decision").decision
+        }
+    };
+    // Without the signals: the demand alone needs one replica.
+    let plain = decide(&[("threshold", "10")]).await;
+    assert_eq!(plain.reactive_replicas, 1, "{plain:?}");
+    // A queue of 600 to clear in 5 minutes at a rate per second: 2/s more, 2 replicas.
+    let queued = decide(&[("threshold", "10"), ("queueQuery", "waiting")]).await;
+    assert_eq!(queued.reactive_replicas, 2, "{queued:?}");
+    // The same queue with a rate per minute (600/min demand, 600 per replica): 120/min more.
+    let per_min = decide(&[
+        ("threshold", "10"),
+        ("queueQuery", "waiting"),
+        ("ratePeriod", "1m"),
+        ("drain", "1m"),
+    ])
+    .await;
+    // 10/min demand + 600 / 1 min = 610/min: 61 replicas of 10/min.
+    assert_eq!(per_min.reactive_replicas, 61, "{per_min:?}");
+    // One ready replica of 10/s for 10/s: no shortfall; the queue alone counts.
+    let ready = decide(&[
+        ("threshold", "10"),
+        ("queueQuery", "waiting"),
+        ("readyQuery", "ready"),
+    ])
+    .await;
+    assert_eq!(ready.reactive_replicas, 2, "{ready:?}");
+    // A bad value names its key.
+    let bad = metadata(&[("drain", "10s")]);
+    let err = h.registry.resolve("ml", "bad", &bad).unwrap_err();
+    assert!(err.to_string().contains("drain"), "{err}");
+}

@@ -300,6 +300,30 @@ impl Worker {
         Some((value, at))
     }
 
+    /// The backlog term's optional signals, read at `at` from `source`: `queueQuery` and
+    /// `readyQuery` when set (a failed or empty read leaves that part of the term out).
+    async fn backlog_signals(
+        source: Option<Arc<dyn DemandSource>>,
+        queries: [Option<String>; 2],
+        at: DateTime<Utc>,
+    ) -> (Option<f64>, Option<u32>) {
+        let Some(source) = source else {
+            return (None, None);
+        };
+        let mut values = [None, None];
+        for (value, query) in values.iter_mut().zip(queries) {
+            if let Some(q) = query
+                && let Ok(Some(v)) = source.instant(&q, at).await
+                && v.is_finite()
+                && v >= 0.0
+            {
+                *value = Some(v);
+            }
+        }
+        let ready = values[1].map(|v| v.round().min(f64::from(u32::MAX)) as u32);
+        (values[0], ready)
+    }
+
     /// Decides at `now` and answers KEDA.
     async fn decide(&mut self, now: DateTime<Utc>, live: Option<(f64, DateTime<Utc>)>) {
         // Before any decision on fresh data there is nothing trustworthy to tell KEDA.
@@ -313,8 +337,18 @@ impl Worker {
             });
             return;
         }
+        let s = self.settings();
+        let queries = [s.queue_query.clone(), s.ready_query.clone()];
+        let source = queries
+            .iter()
+            .any(Option::is_some)
+            .then(|| self.source().ok())
+            .flatten();
+        let (queue, ready) = Self::backlog_signals(source, queries, self.ctl.live_at(now)).await;
         let signals = &self.shared.signals;
         let input = LiveSignals {
+            queue,
+            ready: signals.ready(&self.reg.key).or(ready),
             running: signals.running(&self.reg.key),
             budget: signals.budget(&self.reg.key),
             ..LiveSignals::demand(live.map(|l| l.0), live.map_or(now, |l| l.1))
