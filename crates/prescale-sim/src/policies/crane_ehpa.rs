@@ -14,7 +14,6 @@ use prescale_forecast::models::crane_dsp::CraneDsp;
 
 use crate::autoscaler::{Autoscaler, ForecastSample, Observation};
 use crate::policies::keda::{KedaHpa, KedaSettings};
-use crate::policies::keda_reactive::due;
 
 /// Crane EHPA with its defaults.
 pub struct CraneEhpa {
@@ -74,6 +73,16 @@ impl CraneEhpa {
             .copied()
             .reduce(f64::max)
             .map(|v| v * 60.0 / step)
+    }
+}
+
+/// Whether a periodic action last run at `last` is due at `now`.
+fn due(last: &mut Option<f64>, now: f64, every: f64) -> bool {
+    if last.is_none_or(|l| now - l >= every - 1e-9) {
+        *last = Some(now);
+        true
+    } else {
+        false
     }
 }
 

@@ -125,9 +125,8 @@ impl KedaHpa {
         metrics: &[(f64, f64)],
     ) -> u32 {
         if let Some(keda) = &mut self.keda
-            && keda.is_due(now)
             && let Some(active) = active
-            && let Some(set) = keda.poll(now, active, self.replicas)
+            && let Some(set) = keda.tick(now, active, self.replicas)
         {
             self.replicas = set;
         }

@@ -39,16 +39,6 @@ impl KedaReactive {
     }
 }
 
-/// Whether a periodic action last run at `last` is due at `now`.
-pub(crate) fn due(last: &mut Option<f64>, now: f64, every: f64) -> bool {
-    if last.is_none_or(|l| now - l >= every - 1e-9) {
-        *last = Some(now);
-        true
-    } else {
-        false
-    }
-}
-
 impl Autoscaler for KedaReactive {
     fn name(&self) -> &'static str {
         "keda_reactive"

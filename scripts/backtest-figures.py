@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Re-measures the backtest figures of docs/benchmarks.md with the release binary.
+
+Usage: scripts/backtest-figures.py [TRACES_DIR] [SECTION...]
+
+Sections (default: all): tables (every policy on every trace, with the clairvoyant bound),
+units (each trace and the same trace divided by 60: prescale's figures must match),
+drain (quantile x drain, with the backlog term's signals), grid (target utilization x
+quantile x drain on the diurnal traces). Prints Markdown to stdout; the derived traces of
+`units` go to a temporary directory, never into the repository.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "prescale")
+TRACES = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "traces")
+SECTIONS = sys.argv[2:] or ["tables", "units", "drain", "grid"]
+DIURNAL = [
+    "web_nasa_http_1995-07_1min",
+    "llm_servegen_m_small_10min",
+    "social_twitter_volume_AMZN_5min",
+]
+ALL = "static_peak,keda_reactive,knative_kpa,crane_dsp,prescale,clairvoyant"
+
+
+def kind(name):
+    return "gauge" if "cpu_utilization" in name else "count"
+
+
+def backtest(path, *args):
+    name = os.path.basename(path)[:-4]
+    cmd = [BIN, "backtest", "--quiet", "--kind", kind(name), "--trace", path, "--format", "json"]
+    out = subprocess.run(cmd + list(args), check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def policies(d):
+    return {p["name"]: p for p in d["policies"]}
+
+
+def traces():
+    return sorted(f[:-4] for f in os.listdir(TRACES) if f.endswith(".csv"))
+
+
+def tables():
+    for name in traces():
+        d = backtest(os.path.join(TRACES, name + ".csv"), "--policies", ALL)
+        s = d["settings"]
+        print(f"#### `{name}.csv`\n")
+        print(
+            f'capacity {s["capacity_per_replica_per_min"]:.4g} units/min per replica '
+            f'(P99 demand / 10), cold start {s["cold_start_secs"]:.0f} s, SLA {s["sla_ms"]:.0f} ms\n'
+        )
+        print("| policy | GPU-h | cost $ | underprov. min | SLA % | P95 ms | queue peak | cold starts | scale events | warm after idle |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for p in d["policies"]:
+            print(
+                f'| {p["name"]} | {p["gpu_hours"]:.1f} | {p["cost_usd"]:.0f} | {p["underprovisioned_minutes"]:.1f} '
+                f'| {p["sla_attainment"] * 100:.2f} | {p["p95_latency_ms"]:.0f} | {p["queue_peak"]:.0f} '
+                f'| {p["cold_starts"]} | {p["scale_events"]} | {p["warm_first_requests"]}/{p["first_requests_after_idle"]} |'
+            )
+        print()
+
+
+def units():
+    print("| trace | GPU-h (as is) | GPU-h (/60) | difference | SLA % (as is) | SLA % (/60) | difference |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in traces():
+            src = os.path.join(TRACES, name + ".csv")
+            dst = os.path.join(tmp, name + ".csv")
+            with open(src) as f, open(dst, "w") as g:
+                g.write(f.readline())
+                for line in f:
+                    t, v = line.strip().split(",")
+                    g.write(f"{t},{float(v) / 60.0!r}\n")
+            a = policies(backtest(src, "--policies", "prescale"))["prescale"]
+            b = policies(backtest(dst, "--policies", "prescale"))["prescale"]
+            dg = (b["gpu_hours"] / a["gpu_hours"] - 1) * 100 if a["gpu_hours"] else 0.0
+            ds = (b["sla_attainment"] - a["sla_attainment"]) * 100
+            print(
+                f'| {name} | {a["gpu_hours"]:.1f} | {b["gpu_hours"]:.1f} | {dg:+.2f}% '
+                f'| {a["sla_attainment"] * 100:.2f} | {b["sla_attainment"] * 100:.2f} | {ds:+.2f} pt |'
+            )
+    print()
+
+
+def drain():
+    print("| trace | signals | drain | quantile | GPU-h | underprov. min | SLA % |")
+    print("|---|---|---|---|---|---|---|")
+    for name in DIURNAL + ["cloud_aws_elb_request_count_8c0756_5min"]:
+        path = os.path.join(TRACES, name + ".csv")
+        for signals, drains in [("demand", ["5m"]), ("queue,ready", ["5m", "1m"])]:
+            for dr in drains:
+                for q in ["0.5", "0.75", "0.9", "0.97", "0.98", "0.99"]:
+                    args = ["--policies", "prescale", "--quantile", q, "--drain", dr]
+                    if signals != "demand":
+                        args += ["--signals", signals]
+                    p = policies(backtest(path, *args))["prescale"]
+                    print(
+                        f'| {name} | {signals} | {dr if signals != "demand" else "-"} | {q} | {p["gpu_hours"]:.1f} '
+                        f'| {p["underprovisioned_minutes"]:.1f} | {p["sla_attainment"] * 100:.2f} |'
+                    )
+    print()
+
+
+def grid():
+    static = {
+        n: policies(backtest(os.path.join(TRACES, n + ".csv"), "--policies", "static_peak"))["static_peak"]["gpu_hours"]
+        for n in DIURNAL
+    }
+    head = " | ".join(f"{n.split('_')[1]} SLA % | GPU-h vs static" for n in DIURNAL)
+    print(f"| target utilization | quantile | signals, drain | {head} |")
+    print("|---|---|---|" + "---|---|" * len(DIURNAL))
+    for u in ["1.0", "0.8", "0.67", "0.5"]:
+        for q in ["0.9", "0.95", "0.97", "0.99"]:
+            for signals, dr in [("demand", None), ("queue,ready", "1m")]:
+                cells = []
+                for n in DIURNAL:
+                    args = ["--policies", "prescale", "--target-utilization", u, "--quantile", q]
+                    if dr:
+                        args += ["--signals", signals, "--drain", dr]
+                    p = policies(backtest(os.path.join(TRACES, n + ".csv"), *args))["prescale"]
+                    sla = p["sla_attainment"] * 100
+                    rel = (p["gpu_hours"] / static[n] - 1) * 100
+                    mark = "**" if sla >= 99.0 and rel <= -40.0 else ""
+                    cells.append(f"{mark}{sla:.2f}{mark} | {rel:+.0f}%")
+                label = "demand only" if not dr else f"queue+ready, {dr}"
+                print(f"| {u} | {q} | {label} | " + " | ".join(cells) + " |")
+    print()
+
+
+for section in SECTIONS:
+    print(f"<!-- {section} -->")
+    {"tables": tables, "units": units, "drain": drain, "grid": grid}[section]()
+    sys.stdout.flush()
