@@ -1,6 +1,8 @@
 //! Spec to KEDA resources: TriggerAuthentications, then the ScaledObject or ScaledJob of each
 //! service, as JSON values (object keys sorted, so the output is deterministic).
 
+use prescale_policy::metadata::{PredictiveTrigger, duration_secs};
+use prescale_policy::spec::MAX_SECS;
 use serde_json::{Map, Value, json};
 
 use crate::check::trigger_name;
@@ -401,41 +403,40 @@ fn trigger(s: &Service, t: &Trigger) -> Value {
             ("redis", MetricType::AverageValue)
         }
         T::Predictive => {
-            put(
-                "scalerAddress",
-                t.address
+            // The server reads these keys with `Settings::from_metadata`: one contract,
+            // written and read in `prescale_policy::metadata`.
+            let trigger = PredictiveTrigger {
+                scaler_address: t
+                    .address
                     .clone()
                     .unwrap_or_else(|| DEFAULT_PRESCALE_SERVER.into()),
-            );
-            put(
-                "serverAddress",
-                s.prometheus
+                server_address: s
+                    .prometheus
                     .clone()
                     .unwrap_or_else(|| DEFAULT_PROMETHEUS.into()),
-            );
-            put("service", format!("{}/{}", s.namespace, s.name));
-            if let Some(q) = &t.query {
-                put("query", q.clone());
-            }
-            put("threshold", num(t.threshold.unwrap_or(1.0)));
-            if let Some(a) = t.activation_threshold {
-                put("activationThreshold", num(a));
-            }
-            put("quantile", num(t.quantile.unwrap_or(0.9)));
-            put(
-                "coldStart",
-                t.cold_start.clone().unwrap_or_else(|| "3m".into()),
-            );
-            // The scaler's own bounds: the decision it reports stays within KEDA's, and the
-            // server's cost tracking prices static provisioning at maxReplicas.
-            put("minReplicas", s.min_replicas.to_string());
-            put("maxReplicas", s.max_replicas.to_string());
-            put("scaleToZero", (s.min_replicas == 0).to_string());
-            if let Some(h) = &s.business_hours {
-                put(
-                    "calendar",
-                    serde_json::to_string(&h.calendar()).unwrap_or_default(),
-                );
+                service: Some(format!("{}/{}", s.namespace, s.name)),
+                query: t.query.clone(),
+                threshold: t.threshold.unwrap_or(1.0),
+                activation_threshold: t.activation_threshold,
+                quantile: Some(t.quantile.unwrap_or(0.9)),
+                cold_start_secs: Some(
+                    t.cold_start
+                        .as_deref()
+                        .and_then(|c| duration_secs("coldStart", c, 0, MAX_SECS).ok())
+                        .unwrap_or(180),
+                ),
+                // The scaler's own bounds: the decision it reports stays within KEDA's, and
+                // the server's cost tracking prices static provisioning at maxReplicas.
+                min_replicas: Some(s.min_replicas),
+                max_replicas: Some(s.max_replicas),
+                scale_to_zero: Some(s.min_replicas == 0),
+                calendar: s
+                    .business_hours
+                    .as_ref()
+                    .map(|h| serde_json::to_string(&h.calendar()).unwrap_or_default()),
+            };
+            for (k, v) in trigger.to_metadata() {
+                put(&k, v);
             }
             (
                 if t.push { "external-push" } else { "external" },

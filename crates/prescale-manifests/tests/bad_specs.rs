@@ -214,6 +214,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "services.yaml:8:7: services[0].behavior: unknown field `scale_down`, expected `scaleUp` or `scaleDown`",
     ),
     (
+        "cold start the server cannot read",
+        "        threshold: 5\n",
+        "        threshold: 5\n        coldStart: 3 minutes and a bit\n",
+        "services.yaml:13:9: services[0].triggers[1].coldStart: `3 minutes and a bit`: expected number at 10 (e.g. 3m, 14d)",
+    ),
+    (
         "not YAML",
         "kind: vllm",
         "kind: \"vllm",

@@ -17,6 +17,8 @@
 //!   `[now + lead, now + lead + window]`, never below the live need; safe scale-to-zero and
 //!   predictive wake-up; budget cap.
 //! - [`decision`]: the [`Decision`] and its [`Reason`], explainable in one line.
+//! - [`metadata`]: the predictive trigger's `scalerMetadata` contract, read by the server and
+//!   written by the generator.
 //! - [`cost`]: prices, the [`CostMeter`] shared by the simulator and the server, and the
 //!   monthly [`BudgetState`].
 //!
@@ -56,6 +58,7 @@ mod error;
 pub mod formula;
 pub mod hpa;
 pub mod keda;
+pub mod metadata;
 pub mod spec;
 pub mod trigger;
 mod util;

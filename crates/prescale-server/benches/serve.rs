@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prescale_core::synth::{SyntheticSpec, generate};
-use prescale_server::proto::external_scaler_client::ExternalScalerClient;
-use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
+use prescale_server::demand::source::{MemorySource, SameSource};
+use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
+use prescale_server::keda::proto::{GetMetricsRequest, ScaledObjectRef};
 use prescale_server::server::{Server, ServerOptions};
-use prescale_server::source::{MemorySource, SameSource};
 
 struct Scale {
     objects: usize,

@@ -46,10 +46,10 @@ use chrono::{DateTime, Utc};
 use prescale_kube::cost::CostConfig;
 use serde::{Deserialize, Deserializer};
 
-use crate::metadata::Settings;
-use crate::persist::SavedRegistration;
+use crate::keda::metadata::Settings;
 use crate::registry::ObjectKey;
 use crate::runtime::RuntimeConfig;
+use crate::state::persist::SavedRegistration;
 use crate::timebase::TimeBase;
 use crate::tls::TlsFiles;
 

@@ -16,7 +16,7 @@ use prescale_kube::{ReplicaSource, Workload, WorkloadKind};
 use prescale_policy::BudgetState;
 use tokio::sync::watch;
 
-use crate::http::CostReport;
+use crate::api::http::CostReport;
 use crate::registry::{ObjectKey, Registry};
 use crate::timebase::TimeBase;
 
@@ -225,7 +225,7 @@ impl CostReport for CostLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::Settings;
+    use crate::keda::metadata::Settings;
     use crate::registry::{Answer, Registration, Slot, Starter};
 
     /// Answers 10 replicas at once.

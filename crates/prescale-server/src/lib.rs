@@ -4,19 +4,27 @@
 //! background worker per ScaledObject that reads the demand from Prometheus, forecasts it,
 //! decides the replicas with the policy engine, and answers KEDA from the latest decision.
 //!
-//! - [`proto`], [`grpc`]: KEDA's `externalscaler.ExternalScaler` service (`IsActive`,
-//!   `StreamIsActive`, `GetMetricSpec`, `GetMetrics`, `StreamMetricSpec`), generated from
-//!   `proto/externalscaler.proto` with protox (no system `protoc`).
-//! - [`metadata`]: the trigger's `scalerMetadata`, with errors naming the key.
+//! Modules, by what they hold:
+//!
+//! - [`keda`]: KEDA's side: the `externalscaler` protocol ([`keda::proto`], generated from
+//!   `proto/externalscaler.proto` with protox, no system `protoc`) and the trigger's
+//!   `scalerMetadata` ([`keda::metadata`], with errors naming the key).
 //! - [`registry`]: registered ScaledObjects and what KEDA is answered ([`registry::Answer`]:
-//!   `replicas × target`, so that the HPA's `ceil(value / target)` gives the decision).
-//! - [`runtime`], [`worker`]: the background loop (decisions every 15 s, refreshes every
-//!   5 minutes, refits every 6 hours, on per-ScaledObject grids that make replicas of the
-//!   server agree), with [`history`], [`accuracy`], [`analysis`] and the safety rules.
-//! - [`source`], [`prometheus`]: where demand comes from; [`timebase`]: wall or scaled time.
-//! - [`persist`], [`store`]: what survives a restart (the embedded store).
-//! - [`http`], [`telemetry`], [`status`]: `/metrics`, `/healthz`, `/readyz` and the JSON API.
+//!   `replicas × target`, so that the HPA's `ceil(value / target)` gives the decision), with
+//!   what is known of each ([`registry::status`]).
+//! - [`api`]: what the server serves: KEDA's gRPC service ([`api::grpc`]: `IsActive`,
+//!   `StreamIsActive`, `GetMetricSpec`, `GetMetrics`, `StreamMetricSpec`), `/metrics`,
+//!   `/healthz`, `/readyz` and the JSON API ([`api::http`]), and the server's metrics
+//!   ([`api::telemetry`]).
+//! - [`runtime`]: the background loop (decisions every 15 s, refreshes every 5 minutes,
+//!   refits every 6 hours, on per-ScaledObject grids that make replicas of the server agree):
+//!   one [`runtime::worker`] per ScaledObject with [`history`], [`runtime::accuracy`],
+//!   [`runtime::analysis`] and the safety rules.
+//! - [`demand`]: where demand comes from ([`demand::source`], [`demand::prometheus`]).
+//! - [`state`]: what survives a restart ([`state::persist`], [`state::store`]: the embedded
+//!   store).
 //! - [`cost`]: replica-hours and dollars (prescale-kube's cost tracker) and budgets.
+//! - [`timebase`]: wall or scaled time.
 //! - [`config`], [`tls`], [`server`]: the config file, TLS/mTLS, and the assembled server.
 //!
 //! See `docs/server.md` for the operator's view.
@@ -24,7 +32,7 @@
 //! ```
 //! use std::collections::HashMap;
 //! use chrono::DateTime;
-//! use prescale_server::metadata::Settings;
+//! use prescale_server::keda::metadata::Settings;
 //! use prescale_server::registry::Answer;
 //!
 //! let metadata: HashMap<String, String> = [
@@ -50,24 +58,15 @@
 //! assert!(err.to_string().starts_with("scalerMetadata.threshold:"));
 //! ```
 
-pub mod accuracy;
-pub mod analysis;
+pub mod api;
 pub mod config;
 pub mod cost;
-pub mod grpc;
+pub mod demand;
 pub use prescale_control::history;
-pub mod http;
-pub mod metadata;
-pub mod persist;
-pub mod prometheus;
-pub mod proto;
+pub mod keda;
 pub mod registry;
 pub mod runtime;
 pub mod server;
-pub mod source;
-pub mod status;
-pub mod store;
-pub mod telemetry;
+pub mod state;
 pub mod timebase;
 pub mod tls;
-pub mod worker;

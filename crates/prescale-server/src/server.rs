@@ -19,18 +19,18 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::ServerTlsConfig;
 
+use crate::api::grpc::ScalerService;
+use crate::api::http::{CostReport, HttpState, router};
+use crate::api::telemetry::Telemetry;
 use crate::cost::CostLoop;
-use crate::grpc::ScalerService;
-use crate::http::{CostReport, HttpState, router};
-use crate::metadata::Settings;
-use crate::persist::{PersistError, StateStore, load_registrations};
-use crate::prometheus::PrometheusSources;
-use crate::proto::external_scaler_server::ExternalScalerServer;
+use crate::demand::prometheus::PrometheusSources;
+use crate::demand::source::SourceFactory;
+use crate::keda::metadata::Settings;
+use crate::keda::proto::external_scaler_server::ExternalScalerServer;
 use crate::registry::{ObjectKey, Registry};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::source::SourceFactory;
-use crate::store::EmbeddedStore;
-use crate::telemetry::Telemetry;
+use crate::state::persist::{PersistError, StateStore, load_registrations};
+use crate::state::store::EmbeddedStore;
 use crate::tls::{TlsError, TlsFiles};
 
 /// Default gRPC address.
@@ -66,7 +66,7 @@ pub struct ServerOptions {
     /// TLS options for HTTPS Prometheus servers.
     pub prometheus_tls: prescale_collect::TlsOptions,
     /// Credentials and TLS for particular Prometheus servers.
-    pub prometheus_servers: Vec<crate::prometheus::ServerAccess>,
+    pub prometheus_servers: Vec<crate::demand::prometheus::ServerAccess>,
     /// Cost tracking.
     pub cost: Option<CostConfig>,
     /// Read running replicas from the Kubernetes API.
@@ -329,14 +329,14 @@ impl Server {
             background.push(tokio::spawn(retention(store, time, stopped.clone())));
         }
         let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(crate::keda::proto::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(|e| ServerError::Serve {
                 what: "gRPC",
                 reason: e.to_string(),
             })?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(crate::keda::proto::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| ServerError::Serve {
                 what: "gRPC",

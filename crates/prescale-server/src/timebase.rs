@@ -6,7 +6,7 @@
 //! real `origin`, where logical time is the origin rounded down to the minute (so that a
 //! replay started at the origin puts its steps on the logical minute grid). Every schedule
 //! (decision ticks, refreshes, refits, cold starts) shrinks by `speed`, and the demand source
-//! is read at the matching real times (see [`Scaled`](crate::source::Scaled)). Two servers
+//! is read at the matching real times (see [`Scaled`](crate::demand::source::Scaled)). Two servers
 //! with the same origin and speed agree on logical time.
 
 use std::time::Duration;

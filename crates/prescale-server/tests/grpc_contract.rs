@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prescale_server::grpc::ScalerService;
-use prescale_server::proto::external_scaler_client::ExternalScalerClient;
-use prescale_server::proto::external_scaler_server::ExternalScalerServer;
-use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
+use prescale_server::api::grpc::ScalerService;
+use prescale_server::api::telemetry::Telemetry;
+use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
+use prescale_server::keda::proto::external_scaler_server::ExternalScalerServer;
+use prescale_server::keda::proto::{GetMetricsRequest, ScaledObjectRef};
 use prescale_server::registry::{Answer, Registration, Registry, Slot, Starter};
-use prescale_server::telemetry::Telemetry;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 

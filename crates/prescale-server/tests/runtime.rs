@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use prescale_core::synth::{SyntheticSpec, generate};
-use prescale_server::persist::{MemoryStore, StateStore};
+use prescale_server::api::telemetry::Telemetry;
+use prescale_server::demand::source::{MemorySource, SameSource, SourceError};
+use prescale_server::registry::status::Phase;
 use prescale_server::registry::{Registration, Registry, Slot, Starter};
+use prescale_server::runtime::worker::Worker;
 use prescale_server::runtime::{Runtime, RuntimeConfig};
-use prescale_server::source::{MemorySource, SameSource, SourceError};
-use prescale_server::status::Phase;
-use prescale_server::telemetry::Telemetry;
-use prescale_server::worker::Worker;
+use prescale_server::state::persist::{MemoryStore, StateStore};
 
 const QUERY: &str = "sum(rate(requests_total[1m]))*60";
 
@@ -305,7 +305,7 @@ async fn a_restart_keeps_history_the_last_decision_and_the_accuracy_window() {
     };
     let (before, accuracy_before) = before;
     assert!(accuracy_before.scored > 0, "{accuracy_before:?}");
-    let saved = prescale_server::persist::load_registrations(store.as_ref()).unwrap();
+    let saved = prescale_server::state::persist::load_registrations(store.as_ref()).unwrap();
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].0.name, "chat");
     // A new server: the history comes from the store, only the gap from the source.

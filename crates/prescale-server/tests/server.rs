@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prescale_core::synth::{SyntheticSpec, generate};
-use prescale_server::proto::external_scaler_client::ExternalScalerClient;
-use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
+use prescale_server::demand::source::{MemorySource, SameSource, SourceError};
+use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
+use prescale_server::keda::proto::{GetMetricsRequest, ScaledObjectRef};
 use prescale_server::server::{Server, ServerOptions};
-use prescale_server::source::{MemorySource, SameSource, SourceError};
 use prescale_server::tls::TlsFiles;
 use prescale_testkit::{TestPki, http};
 use tokio::sync::oneshot;

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use prescale_server::api::telemetry::Telemetry;
+use prescale_server::demand::source::{MemorySource, SameSource};
 use prescale_server::registry::{Registration, Registry, Slot, Starter};
 use prescale_server::runtime::{Runtime, RuntimeConfig};
-use prescale_server::source::{MemorySource, SameSource};
-use prescale_server::telemetry::Telemetry;
 use prescale_testkit::decisions::{DecisionRow, leads, release};
 
 const TRACE: &str = "web_nasa_http_1995-07_1min.csv";

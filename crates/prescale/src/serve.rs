@@ -175,8 +175,8 @@ fn prometheus_auth(
 fn prometheus_access(
     place: &str,
     s: &prescale_server::config::PrometheusServer,
-) -> Result<prescale_server::prometheus::ServerAccess> {
-    Ok(prescale_server::prometheus::ServerAccess {
+) -> Result<prescale_server::demand::prometheus::ServerAccess> {
+    Ok(prescale_server::demand::prometheus::ServerAccess {
         url: s.url.clone(),
         auth: prometheus_auth(place, s.bearer_token_file.as_deref(), s.basic_auth.as_ref())?,
         tls: prescale_collect::TlsOptions {
@@ -191,7 +191,7 @@ fn prometheus_access(
 /// The config's per-server Prometheus settings, credentials read now.
 fn prometheus_servers(
     servers: &[prescale_server::config::PrometheusServer],
-) -> Result<Vec<prescale_server::prometheus::ServerAccess>> {
+) -> Result<Vec<prescale_server::demand::prometheus::ServerAccess>> {
     servers
         .iter()
         .enumerate()

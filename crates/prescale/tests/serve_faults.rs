@@ -55,7 +55,7 @@ fn setup() -> Option<Setup> {
     })
 }
 
-fn so(prom: &str) -> prescale_server::proto::ScaledObjectRef {
+fn so(prom: &str) -> prescale_server::keda::proto::ScaledObjectRef {
     object(
         "inference",
         "llama",
@@ -71,7 +71,7 @@ fn so(prom: &str) -> prescale_server::proto::ScaledObjectRef {
 /// Polls until `pred` holds for the answer, or panics after `limit`.
 async fn wait_for(
     serve: &Serve,
-    so: &prescale_server::proto::ScaledObjectRef,
+    so: &prescale_server::keda::proto::ScaledObjectRef,
     limit: Duration,
     pred: impl Fn(&serde_json::Value, Option<(u32, bool)>) -> bool,
 ) -> (serde_json::Value, Option<(u32, bool)>) {

@@ -2,6 +2,8 @@
 
 use super::{Check, fail, has_credentials, is_dns_label};
 use crate::spec::{Kind, MetricType, Trigger, TriggerType};
+use prescale_policy::metadata::duration_secs;
+use prescale_policy::spec::MAX_SECS;
 
 fn allowed_types(kind: Kind) -> &'static [TriggerType] {
     use TriggerType as T;
@@ -246,46 +248,11 @@ fn check_trigger_values(kind: Kind, t: &Trigger, path: &str) -> Check {
         );
     }
     if let Some(c) = &t.cold_start
-        && parse_duration_secs(c).is_none()
+        && let Err(e) = duration_secs("coldStart", c, 0, MAX_SECS)
     {
-        return fail(
-            format!("{path}.coldStart"),
-            format!("must be a duration such as 90s, 3m or 1h, got `{c}`"),
-        );
+        // The server's own check (`prescale_policy::metadata`), so that what the generator
+        // accepts the server reads.
+        return fail(format!("{path}.coldStart"), e.reason);
     }
     Ok(())
-}
-
-/// Parses `90s`, `3m`, `1h` (or plain seconds) into seconds > 0.
-fn parse_duration_secs(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return None,
-    };
-    n.checked_mul(mult).filter(|&v| v > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration_secs;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration_secs("90s"), Some(90));
-        assert_eq!(parse_duration_secs("3m"), Some(180));
-        assert_eq!(parse_duration_secs("1h"), Some(3600));
-        assert_eq!(parse_duration_secs("45"), Some(45));
-        assert_eq!(parse_duration_secs("0m"), None);
-        assert_eq!(parse_duration_secs("3 m"), None);
-        assert_eq!(parse_duration_secs("m"), None);
-        assert_eq!(parse_duration_secs("99999999999999999999h"), None);
-    }
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use prescale_server::proto::external_scaler_client::ExternalScalerClient;
-use prescale_server::proto::{GetMetricsRequest, ScaledObjectRef};
+use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
+use prescale_server::keda::proto::{GetMetricsRequest, ScaledObjectRef};
 
 use chrono::{DateTime, Utc};
 use prescale_testkit::{

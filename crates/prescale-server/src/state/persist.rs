@@ -1,13 +1,13 @@
 //! What survives a restart: registrations, each service's history and its last decision.
 //!
 //! The server writes through the [`StateStore`] trait; the embedded store (`prescale-store`,
-//! redb) implements it in production (see [`crate::store`]), [`MemoryStore`] in tests.
+//! redb) implements it in production (see [`crate::state::store`]), [`MemoryStore`] in tests.
 //! Keys and series:
 //!
 //! - state `registration/{namespace}/{name}`: the trigger metadata (JSON), so that workers
 //!   start again before KEDA's first call;
 //! - state `decision/{namespace}/{name}`: the last decision ([`SavedDecision`], JSON);
-//! - state `accuracy/{namespace}/{name}`: the forecast scorer ([`crate::accuracy::Accuracy`],
+//! - state `accuracy/{namespace}/{name}`: the forecast scorer ([`crate::runtime::accuracy::Accuracy`],
 //!   JSON), so that the accuracy window survives a restart;
 //! - series `history/{namespace}/{name}/{hash}`: one-minute demand, where `hash` identifies
 //!   the `serverAddress` and `query` (a new query starts a new history).
@@ -18,9 +18,9 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::metadata::Settings;
+use crate::demand::source::Point;
+use crate::keda::metadata::Settings;
 use crate::registry::ObjectKey;
-use crate::source::Point;
 use crate::timebase::stable_hash;
 
 /// A failed store operation.

@@ -5,7 +5,7 @@ use prescale_forecast::anomaly::{AnomalyOptions, detect_anomalies};
 use prescale_forecast::seasonality::{PeriodLabel, SeasonalityOptions, detect_periods};
 use prescale_forecast::trend::{TrendClass, detect_trend};
 
-use crate::status::{Analysis, AnomalyView};
+use crate::registry::status::{Analysis, AnomalyView};
 
 /// Analyses `values` (one per `step_secs`, the first at `start`) at `at`.
 pub fn analyse(

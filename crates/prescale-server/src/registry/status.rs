@@ -7,7 +7,7 @@ use prescale_forecast::trend::Trend;
 use prescale_policy::Decision;
 use serde::Serialize;
 
-use crate::metadata::{Mode, Settings};
+use crate::keda::metadata::{Mode, Settings};
 use crate::registry::{Answer, ObjectKey};
 
 /// How far the decisions can be trusted.

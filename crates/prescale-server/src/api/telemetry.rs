@@ -573,7 +573,7 @@ mod tests {
         t.set_scaled_objects(1);
         t.grpc_call("GetMetrics", tonic::Code::Ok, 0.001);
         let text = t.encode();
-        let doc = include_str!("../../../docs/metrics.md");
+        let doc = include_str!("../../../../docs/metrics.md");
         let mut checked = 0;
         let mut section = "";
         for line in doc.lines() {

@@ -1,11 +1,11 @@
 //! What a worker keeps in the store: its registration, history, last decision and forecast
-//! scorer, restored at start (keys in [`crate::persist`]). Saves run on the blocking pool and
+//! scorer, restored at start (keys in [`crate::state::persist`]). Saves run on the blocking pool and
 //! log, never fail, the loop.
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::Worker;
-use crate::persist::{SavedDecision, accuracy_key, decision_key, registration_key};
+use crate::state::persist::{SavedDecision, accuracy_key, decision_key, registration_key};
 
 impl Worker {
     /// Saves the registration, loads saved history and the last decision.
@@ -23,7 +23,7 @@ impl Worker {
             let points = store.range(&series, from, now)?;
             let decision = store.get_state(&decision_key(&key))?;
             let accuracy = store.get_state(&accuracy_key(&key))?;
-            Ok::<_, crate::persist::PersistError>((points, decision, accuracy))
+            Ok::<_, crate::state::persist::PersistError>((points, decision, accuracy))
         })
         .await;
         match loaded {
@@ -49,7 +49,7 @@ impl Worker {
         }
     }
 
-    pub(super) fn save_history(&self, points: Vec<crate::source::Point>) {
+    pub(super) fn save_history(&self, points: Vec<crate::demand::source::Point>) {
         let Some(store) = self.shared.store() else {
             return;
         };

@@ -1,3 +1,9 @@
+//! The predictive trigger's metadata contract: the keys of a prescale trigger's
+//! `scalerMetadata`, how they are parsed ([`Settings::from_metadata`], used by the server) and
+//! how they are written ([`PredictiveTrigger::to_metadata`], used by the generator), with one
+//! duration and number syntax for both. A test feeds every generated example's predictive
+//! trigger back into the parser.
+//!
 //! Per-ScaledObject settings from a trigger's `scalerMetadata`.
 //!
 //! KEDA copies every key of the trigger's `metadata` into `ScaledObjectRef.scalerMetadata`
@@ -32,8 +38,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::ScalingSpec;
 use prescale_core::calendar::BusinessCalendar;
-use prescale_policy::ScalingSpec;
 use serde::Serialize;
 
 /// The most history a service may keep: 90 days.
@@ -176,7 +182,7 @@ impl Settings {
             None => 0.0,
         };
         let cold_start_secs = match get("coldStart") {
-            Some(v) => duration_secs("coldStart", v, 0, prescale_policy::spec::MAX_SECS)?,
+            Some(v) => duration_secs("coldStart", v, 0, crate::spec::MAX_SECS)?,
             None => 180,
         };
         let quantile = match get("quantile") {
@@ -369,8 +375,9 @@ fn boolean(key: &str, v: &str) -> Result<bool, MetadataError> {
     }
 }
 
-/// A duration such as `3m`, `90s`, `14d`, or plain seconds, within `[min, max]` seconds.
-fn duration_secs(key: &str, v: &str, min: i64, max: i64) -> Result<i64, MetadataError> {
+/// A duration such as `3m`, `90s`, `1h30m`, `14d`, or plain seconds, within `[min, max]`
+/// seconds; the error names `key`.
+pub fn duration_secs(key: &str, v: &str, min: i64, max: i64) -> Result<i64, MetadataError> {
     let secs = match v.parse::<i64>() {
         Ok(s) => s,
         Err(_) => humantime::parse_duration(v)
@@ -386,6 +393,93 @@ fn duration_secs(key: &str, v: &str, min: i64, max: i64) -> Result<i64, Metadata
         ));
     }
     Ok(secs)
+}
+
+/// A number as written into metadata (the shortest form that reads back to the same value).
+pub fn format_number(x: f64) -> String {
+    format!("{x}")
+}
+
+/// A duration in seconds as written into metadata: whole days, hours or minutes when exact
+/// (`14d`, `1h`, `3m`), else seconds (`90s`).
+pub fn format_duration(secs: i64) -> String {
+    match secs {
+        s if s != 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s != 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s != 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// What a generated predictive trigger sets (the rest keeps the server's defaults). See the
+/// [module documentation](self).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PredictiveTrigger {
+    /// The prescale server's gRPC address (`scalerAddress`, KEDA's key).
+    pub scaler_address: String,
+    /// Prometheus base URL.
+    pub server_address: String,
+    /// The demand query.
+    pub query: Option<String>,
+    /// Demand one replica serves.
+    pub threshold: f64,
+    /// Live demand at or below it counts as no demand.
+    pub activation_threshold: Option<f64>,
+    /// Forecast quantile.
+    pub quantile: Option<f64>,
+    /// Lead time, seconds.
+    pub cold_start_secs: Option<i64>,
+    /// Fewest replicas.
+    pub min_replicas: Option<u32>,
+    /// Most replicas.
+    pub max_replicas: Option<u32>,
+    /// Whether the policy may scale to zero.
+    pub scale_to_zero: Option<bool>,
+    /// Business calendar, as JSON.
+    pub calendar: Option<String>,
+    /// Free-form service label.
+    pub service: Option<String>,
+}
+
+impl PredictiveTrigger {
+    /// The trigger's `metadata`, in the syntax [`Settings::from_metadata`] reads.
+    pub fn to_metadata(&self) -> BTreeMap<String, String> {
+        let mut md = BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            md.insert(k.to_string(), v);
+        };
+        put("scalerAddress", self.scaler_address.clone());
+        put("serverAddress", self.server_address.clone());
+        if let Some(s) = &self.service {
+            put("service", s.clone());
+        }
+        if let Some(q) = &self.query {
+            put("query", q.clone());
+        }
+        put("threshold", format_number(self.threshold));
+        if let Some(a) = self.activation_threshold {
+            put("activationThreshold", format_number(a));
+        }
+        if let Some(q) = self.quantile {
+            put("quantile", format_number(q));
+        }
+        if let Some(c) = self.cold_start_secs {
+            put("coldStart", format_duration(c));
+        }
+        if let Some(n) = self.min_replicas {
+            put("minReplicas", n.to_string());
+        }
+        if let Some(n) = self.max_replicas {
+            put("maxReplicas", n.to_string());
+        }
+        if let Some(b) = self.scale_to_zero {
+            put("scaleToZero", b.to_string());
+        }
+        if let Some(c) = &self.calendar {
+            put("calendar", c.clone());
+        }
+        md
+    }
 }
 
 #[cfg(test)]
@@ -516,6 +610,55 @@ mod tests {
                 err.to_string()
                     .starts_with(&format!("scalerMetadata.{key}: "))
             );
+        }
+    }
+
+    #[test]
+    fn durations_read_back_as_written() {
+        for secs in [0, 1, 59, 60, 90, 180, 3_600, 5_400, 86_400, 14 * 86_400] {
+            let text = format_duration(secs);
+            assert_eq!(
+                duration_secs("coldStart", &text, 0, i64::MAX),
+                Ok(secs),
+                "{text}"
+            );
+        }
+        assert_eq!(format_duration(180), "3m");
+        assert_eq!(duration_secs("k", "1h30m", 0, i64::MAX), Ok(5_400));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_written_trigger_reads_back(
+            threshold in 0.001f64..1e6,
+            quantile in 0.01f64..0.99,
+            cold in 0i64..7_200,
+            min in 0u32..5,
+            extra in 0u32..50,
+            activation in proptest::option::of(0.0f64..100.0),
+        ) {
+            let t = PredictiveTrigger {
+                scaler_address: "prescale.prescale-system:6000".into(),
+                server_address: "http://prometheus:9090".into(),
+                query: Some("sum(rate(x[1m]))".into()),
+                threshold,
+                activation_threshold: activation,
+                quantile: Some(quantile),
+                cold_start_secs: Some(cold),
+                min_replicas: Some(min),
+                max_replicas: Some(min + extra + 1),
+                scale_to_zero: Some(min == 0),
+                calendar: None,
+                service: Some("ns/name".into()),
+            };
+            let md: HashMap<String, String> = t.to_metadata().into_iter().collect();
+            let s = Settings::from_metadata(&md).unwrap();
+            proptest::prop_assert_eq!(s.threshold, threshold);
+            proptest::prop_assert_eq!(s.quantile, quantile);
+            proptest::prop_assert_eq!(s.cold_start_secs, cold);
+            proptest::prop_assert_eq!((s.min_replicas, s.max_replicas), (min, min + extra + 1));
+            proptest::prop_assert_eq!(s.activation_threshold, activation.unwrap_or(0.0));
+            proptest::prop_assert_eq!(s.scale_to_zero, min == 0);
         }
     }
 

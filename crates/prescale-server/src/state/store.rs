@@ -6,8 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use prescale_store::{Store, StoreConfig};
 
-use crate::persist::{PersistError, StateStore};
-use crate::source::Point;
+use crate::demand::source::Point;
+use crate::state::persist::{PersistError, StateStore};
 
 /// How long history is kept: the longest `history` (90 days) plus margin.
 pub const RETENTION: Duration = Duration::from_secs(92 * 86_400);

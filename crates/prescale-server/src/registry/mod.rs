@@ -7,6 +7,10 @@
 //! (`StreamIsActive`, `StreamMetricSpec`) wake on changes. A [`Registration`] is one version
 //! of the settings with its background worker; new metadata for the same ScaledObject
 //! replaces it (the old worker stops) while the slot, and open streams, stay.
+//!
+//! [`status`]: what is known of each registration (what the HTTP API shows).
+
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -15,8 +19,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::metadata::{MetadataError, Settings};
-use crate::status::ServiceStatus;
+use crate::keda::metadata::{MetadataError, Settings};
+use crate::registry::status::ServiceStatus;
 
 /// A ScaledObject's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -65,7 +69,7 @@ impl Answer {
         Self {
             replicas,
             active,
-            metric_value: crate::metadata::milli(f64::from(replicas) * settings.target()),
+            metric_value: crate::keda::metadata::milli(f64::from(replicas) * settings.target()),
             metric_value_int: i64::from(replicas).saturating_mul(settings.target_int()),
             decided_at: at,
         }

@@ -2,7 +2,7 @@
 //! live value) or over a range (history), and a [`SourceFactory`] gives the source of a
 //! `serverAddress`.
 //!
-//! Production uses Prometheus (see [`crate::prometheus`]); tests and benchmarks use
+//! Production uses Prometheus (see [`crate::demand::prometheus`]); tests and benchmarks use
 //! [`MemorySource`]. [`Scaled`] runs a source on scaled time (see
 //! [`TimeBase`]).
 

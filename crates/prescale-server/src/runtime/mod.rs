@@ -22,6 +22,14 @@
 //!
 //! Forecast fits run on the blocking pool, at most [`RuntimeConfig::forecast_threads`] at a
 //! time, never on the request path.
+//!
+//! - [`worker`]: one ScaledObject's loop and its safety rules.
+//! - [`accuracy`]: the rolling 24-hour score of past forecasts.
+//! - [`analysis`]: patterns, trend and anomalies of the history, at refits.
+
+pub mod accuracy;
+pub mod analysis;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,14 +37,14 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::api::telemetry::Telemetry;
 use crate::cost::Signals;
-use crate::metadata::Settings;
-use crate::persist::StateStore;
+use crate::demand::source::{DemandSource, Scaled, SourceError, SourceFactory};
+use crate::keda::metadata::Settings;
 use crate::registry::{Registration, Slot, Starter};
-use crate::source::{DemandSource, Scaled, SourceError, SourceFactory};
-use crate::telemetry::Telemetry;
+use crate::runtime::worker::Worker;
+use crate::state::persist::StateStore;
 use crate::timebase::TimeBase;
-use crate::worker::Worker;
 use prescale_control::{Controller, Grids, LoopConfig, Periods};
 
 /// Schedules and limits of the runtime.
@@ -102,7 +110,7 @@ impl RuntimeConfig {
         let mut spec = settings.spec();
         spec.window_secs = self.window.as_secs() as i64;
         let config = LoopConfig {
-            step_secs: crate::worker::STEP_SECS,
+            step_secs: crate::runtime::worker::STEP_SECS,
             periods: Periods {
                 decision_ms: ms(self.decision_interval).max(1),
                 refresh_ms: ms(self.refresh_interval).max(1),
@@ -116,7 +124,6 @@ impl RuntimeConfig {
             keep_model: false,
             drain_secs: settings.drain_secs,
             rate_period_secs: settings.rate_period_secs,
-            ..LoopConfig::default()
         };
         let grids = match self.grid_origin {
             Some(origin) => Grids::aligned_to(config.periods, origin),
@@ -305,9 +312,9 @@ impl Starter for Runtime {
             .forget(&registration.key, registration.settings.quantile);
         if let Some(store) = self.shared.store() {
             let keys = [
-                crate::persist::registration_key(&registration.key),
-                crate::persist::decision_key(&registration.key),
-                crate::persist::accuracy_key(&registration.key),
+                crate::state::persist::registration_key(&registration.key),
+                crate::state::persist::decision_key(&registration.key),
+                crate::state::persist::accuracy_key(&registration.key),
             ];
             self.handle.spawn_blocking(move || {
                 for k in keys {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use prescale_collect::prometheus::{PrometheusClient, PrometheusConfig};
 use prescale_collect::{Auth, CollectError, CollectorMetrics, Series, TlsOptions};
 
-use crate::source::{BoxFuture, DemandSource, Point, SourceError, SourceFactory};
+use crate::demand::source::{BoxFuture, DemandSource, Point, SourceError, SourceFactory};
 
 /// Builds a Prometheus client per `serverAddress`.
 #[derive(Debug, Clone)]

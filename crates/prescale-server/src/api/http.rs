@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use crate::api::telemetry::Telemetry;
+use crate::registry::status::ServiceSummary;
 use crate::registry::{ObjectKey, Registry};
-use crate::status::ServiceSummary;
-use crate::telemetry::Telemetry;
 
 /// Gives the body of `/api/v1/cost`.
 pub trait CostReport: Send + Sync {

@@ -23,13 +23,13 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::proto::external_scaler_server::ExternalScaler;
-use crate::proto::{
+use crate::api::telemetry::Telemetry;
+use crate::keda::proto::external_scaler_server::ExternalScaler;
+use crate::keda::proto::{
     GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec,
     MetricValue, ScaledObjectRef,
 };
 use crate::registry::{Answer, MetricTarget, RegisterError, Registry, Slot};
-use crate::telemetry::Telemetry;
 
 /// A server-streaming response.
 type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;

@@ -20,16 +20,16 @@ use prescale_control::{Controller, Fill, LiveSignals};
 mod answer;
 mod persist;
 
-use crate::accuracy::Accuracy;
-use crate::analysis::{analyse, summary};
-use crate::metadata::{Mode, Settings};
-use crate::persist::{SavedDecision, history_series};
-use crate::registry::{Answer, Registration, Slot};
-use crate::runtime::Shared;
-use crate::source::{DemandSource, SourceError};
-use crate::status::{
+use crate::demand::source::{DemandSource, SourceError};
+use crate::keda::metadata::{Mode, Settings};
+use crate::registry::status::{
     Analysis, DecisionView, ErrorView, ForecastStep, ForecastView, HistoryView, Observed, Phase,
 };
+use crate::registry::{Answer, Registration, Slot};
+use crate::runtime::Shared;
+use crate::runtime::accuracy::Accuracy;
+use crate::runtime::analysis::{analyse, summary};
+use crate::state::persist::{SavedDecision, history_series};
 
 /// Step of the history and the forecasts: one minute.
 pub const STEP_SECS: i64 = 60;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use prescale_core::Forecast;
 use serde::{Deserialize, Serialize};
 
-use crate::status::AccuracyView;
+use crate::registry::status::AccuracyView;
 
 /// How long scored steps are kept.
 const WINDOW_SECS: i64 = 86_400;
