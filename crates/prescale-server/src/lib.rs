@@ -7,19 +7,21 @@
 //! Modules, by what they hold:
 //!
 //! - [`keda`]: KEDA's side: the `externalscaler` protocol ([`keda::proto`], generated from
-//!   `proto/externalscaler.proto` with protox, no system `protoc`) and the trigger's
-//!   `scalerMetadata` ([`keda::metadata`], with errors naming the key).
-//! - [`registry`]: registered ScaledObjects and what KEDA is answered ([`registry::Answer`]:
-//!   `replicas × target`, so that the HPA's `ceil(value / target)` gives the decision), with
-//!   what is known of each ([`registry::status`]).
+//!   `proto/externalscaler.proto` with protox, no system `protoc`), the trigger's
+//!   `scalerMetadata` ([`keda::metadata`], the contract `prescale generate` writes, with errors
+//!   naming the key) and what KEDA is answered ([`keda::answer`]: `replicas × target`, so that
+//!   the HPA's `ceil(value / target)` gives the decision).
+//! - [`registry`]: registered ScaledObjects, their answers and what is known of each
+//!   ([`registry::status`]).
 //! - [`api`]: what the server serves: KEDA's gRPC service ([`api::grpc`]: `IsActive`,
 //!   `StreamIsActive`, `GetMetricSpec`, `GetMetrics`, `StreamMetricSpec`), `/metrics`,
 //!   `/healthz`, `/readyz` and the JSON API ([`api::http`]), and the server's metrics
 //!   ([`api::telemetry`]).
 //! - [`runtime`]: the background loop (decisions every 15 s, refreshes every 5 minutes,
 //!   refits every 6 hours, on per-ScaledObject grids that make replicas of the server agree):
-//!   one [`runtime::worker`] per ScaledObject with [`history`], [`runtime::accuracy`],
-//!   [`runtime::analysis`] and the safety rules.
+//!   one [`runtime::worker`] per ScaledObject, an I/O adapter around the decision loop of
+//!   `prescale-control`, with [`history`], [`runtime::accuracy`], [`runtime::analysis`] and
+//!   the safety rules.
 //! - [`demand`]: where demand comes from ([`demand::source`], [`demand::prometheus`]).
 //! - [`state`]: what survives a restart ([`state::persist`], [`state::store`]: the embedded
 //!   store).

@@ -4,7 +4,8 @@
 //! decisions reach each replica level before the demand needs it; in the evening they come
 //! down after the demand.
 //!
-//! Skipped with a message when `../shared/traces` is not beside the checkout.
+//! Skipped with a message when `../shared/traces` is not beside the checkout (a failure when
+//! `CI` is set).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,13 +28,8 @@ impl Starter for Manual {
 
 /// The trace as a 5-minute trailing mean.
 fn trace() -> Option<(DateTime<Utc>, Vec<f64>)> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces")
-        .join(TRACE);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipping: {TRACE} not found in ../shared/traces");
-        return None;
-    };
+    let path = prescale_testkit::shared_trace(TRACE)?;
+    let text = std::fs::read_to_string(&path).unwrap();
     let mut start = None;
     let mut raw = Vec::new();
     for line in text.lines().skip(1) {

@@ -1,6 +1,6 @@
 //! Black-box tests of the `prescale` binary: good traces, each kind of bad trace, JSON output.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -36,18 +36,6 @@ fn synth_trace(dir: &TempDir, days: &str) -> PathBuf {
         .assert()
         .success();
     p
-}
-
-fn shared_trace(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is absent", p.display());
-        None
-    }
 }
 
 #[test]
@@ -307,7 +295,7 @@ fn evaluate_json_has_every_model_and_metric() {
 
 #[test]
 fn evaluate_table_on_a_real_trace() {
-    let Some(trace) = shared_trace("llm_servegen_m_small_10min.csv") else {
+    let Some(trace) = prescale_testkit::shared_trace("llm_servegen_m_small_10min.csv") else {
         return;
     };
     prescale()

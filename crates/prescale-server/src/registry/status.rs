@@ -7,8 +7,8 @@ use prescale_forecast::trend::Trend;
 use prescale_policy::Decision;
 use serde::Serialize;
 
+use crate::keda::answer::{Answer, ObjectKey};
 use crate::keda::metadata::{Mode, Settings};
-use crate::registry::{Answer, ObjectKey};
 
 /// How far the decisions can be trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

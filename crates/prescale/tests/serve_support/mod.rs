@@ -178,16 +178,11 @@ pub(crate) async fn poll(
     ))
 }
 
-/// The values of a shared trace (`timestamp,value` CSV) by path from the repository root, or
-/// `None` (with a skip message) when the traces are not there.
+/// The values of a shared trace (`timestamp,value` CSV), or `None` (with a skip message, a
+/// failure when `CI` is set) when the traces are not there.
 pub(crate) fn shared_trace(name: &str) -> Option<(chrono::DateTime<chrono::Utc>, Vec<f64>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces")
-        .join(name);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipping: shared trace {name} not found (../shared/traces beside the checkout)");
-        return None;
-    };
+    let path = prescale_testkit::shared_trace(name)?;
+    let text = std::fs::read_to_string(&path).unwrap();
     let mut start = None;
     let mut values = Vec::new();
     for line in text.lines().skip(1) {

@@ -26,13 +26,12 @@ use crate::registry::status::{
     Analysis, DecisionView, ErrorView, ForecastStep, ForecastView, HistoryView, Observed, Phase,
 };
 use crate::registry::{Answer, Registration, Slot};
-use crate::runtime::Shared;
 use crate::runtime::accuracy::Accuracy;
 use crate::runtime::analysis::{analyse, summary};
+use crate::runtime::shared::Shared;
 use crate::state::persist::{SavedDecision, history_series};
 
-/// Step of the history and the forecasts: one minute.
-pub const STEP_SECS: i64 = 60;
+pub use crate::runtime::config::STEP_SECS;
 
 /// The worker of one registration. See the [module documentation](self).
 pub struct Worker {

@@ -1,0 +1,48 @@
+//! What every worker of a runtime shares: its configuration, demand sources, telemetry, the
+//! compute limit, the store and the cost loop's signals.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use crate::api::telemetry::Telemetry;
+use crate::cost::Signals;
+use crate::demand::source::{DemandSource, Scaled, SourceError, SourceFactory};
+use crate::runtime::config::RuntimeConfig;
+use crate::state::persist::StateStore;
+
+/// What every worker shares.
+pub(crate) struct Shared {
+    pub(crate) config: RuntimeConfig,
+    pub(crate) sources: Arc<dyn SourceFactory>,
+    pub(crate) cache: Mutex<HashMap<String, Arc<dyn DemandSource>>>,
+    pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) compute: Semaphore,
+    pub(crate) store: std::sync::RwLock<Option<Arc<dyn StateStore>>>,
+    pub(crate) signals: Arc<Signals>,
+}
+
+impl Shared {
+    /// The store, until it is closed.
+    pub(crate) fn store(&self) -> Option<Arc<dyn StateStore>> {
+        self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The source of `server_address` (built once).
+    pub(crate) fn source(
+        &self,
+        server_address: &str,
+    ) -> Result<Arc<dyn DemandSource>, SourceError> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = cache.get(server_address) {
+            return Ok(s.clone());
+        }
+        let mut s = self.sources.source(server_address)?;
+        if !self.config.time.is_real() {
+            s = Arc::new(Scaled::new(s, self.config.time));
+        }
+        cache.insert(server_address.to_string(), s.clone());
+        Ok(s)
+    }
+}
