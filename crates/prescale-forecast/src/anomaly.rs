@@ -30,7 +30,8 @@
 //! conservative.
 //!
 //! The cost is `O(n)` with a season and `O(n * window)` without (a sorted window is kept,
-//! nothing is re-sorted per point).
+//! nothing is re-sorted per point); `cargo bench -p prescale-forecast --bench analysis`
+//! times it.
 
 use crate::stats::median;
 use serde::Serialize;
@@ -440,29 +441,6 @@ mod tests {
                 let mut win = x[i.saturating_sub(half)..(i + half + 1).min(x.len())].to_vec();
                 assert_eq!(fast[i], median(&mut win), "w {w} i {i}");
             }
-        }
-    }
-
-    /// Timing on the NASA trace: `cargo test --release -p prescale-forecast --lib anomaly --
-    /// --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn timing_on_nasa() {
-        let Some(series) = crate::stats::shared_trace("web_nasa_http_1995-07_1min.csv") else {
-            return;
-        };
-        for season in [None, Some(1440), Some(10_080)] {
-            let started = std::time::Instant::now();
-            let runs = 20;
-            let mut found = Vec::new();
-            for _ in 0..runs {
-                found = detect_anomalies(series.values(), season, &AnomalyOptions::default());
-            }
-            let each = started.elapsed() / runs;
-            println!(
-                "nasa, season {season:?}: {} anomalies, {each:?} per call",
-                found.len()
-            );
         }
     }
 

@@ -2,13 +2,15 @@
 //!
 //! - Pattern analysis: [`seasonality`] (daily, weekly and other periods with strength),
 //!   [`trend`] (increasing / decreasing / stable / volatile), [`anomaly`] (robust spike
-//!   detection and cleaning), [`calendar`] (business hours and holidays).
+//!   detection and cleaning), [`calendar`] (business hours and holidays); [`analysis`]
+//!   chains the first three into the one pipeline every report uses.
 //! - Models behind one fit/predict interface ([`model::Model`], [`model::Fitted`]), one file
 //!   each in [`models`]: seasonal naive, Holt-Winters ETS, MSTL, Crane EHPA's DSP predictor,
 //!   and `prescale`, the automatic model that picks per series by rolling-origin error.
 //! - Calibrated quantiles from out-of-sample residuals: [`conformal`].
 //! - Accuracy metrics and the rolling-origin backtest: [`metrics`], [`backtest`].
 
+pub mod analysis;
 pub mod anomaly;
 pub mod backtest;
 pub use prescale_core::calendar;

@@ -5,7 +5,8 @@
 //! - `accuracy = 1 − WAPE`, `WAPE = Σ|y − ŷ| / Σ|y|` (point forecast);
 //! - `MASE`: per origin, the forecast MAE over the in-sample MAE of seasonal naive (first
 //!   season, or lag 1 when the window is shorter) on that origin's training window; averaged;
-//! - `upper_coverage`: share of points with `y ≤` the upper quantile (P90 by default);
+//! - `upper_coverage`: share of points with `y ≤` the upper quantile (P90 by default; an
+//!   optional [tolerance](Accumulator::with_coverage_tolerance) is added to the quantile);
 //! - `pinball_upper`: mean pinball loss of the upper quantile, `max(q(y − u), (q − 1)(y − u))`,
 //!   and the same divided by the mean actual (`pinball_upper_scaled`), comparable across traces;
 //! - `underforecast_20pct`: share of points where the point forecast is more than 20% below the
@@ -23,6 +24,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Default)]
 pub struct Accumulator {
     level: f64,
+    tolerance: f64,
     abs_err: f64,
     abs_actual: f64,
     pinball: f64,
@@ -69,6 +71,15 @@ impl Accumulator {
         }
     }
 
+    /// The same accumulator counting an actual up to `tolerance` above the upper quantile as
+    /// covered (for forecasts converted between units, whose round trip is not exact); 0 by
+    /// default. Only the coverage depends on it.
+    #[must_use]
+    pub fn with_coverage_tolerance(mut self, tolerance: f64) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
     /// Adds one origin's forecast. `naive_mae` is the in-sample seasonal-naive MAE of its
     /// training window (ignored for MASE when not positive).
     pub fn add(&mut self, actual: &[f64], point: &[f64], upper: &[f64], naive_mae: f64) {
@@ -81,7 +92,7 @@ impl Accumulator {
             self.abs_actual += y.abs();
             let d = y - u;
             self.pinball += if d >= 0.0 { q * d } else { (q - 1.0) * d };
-            self.covered += usize::from(y <= u);
+            self.covered += usize::from(y <= u + self.tolerance);
             self.under += usize::from(p < 0.8 * y);
             self.under_upper += usize::from(u < 0.8 * y);
             self.noise += (2.0 * y.max(0.0) / std::f64::consts::PI).sqrt();
@@ -146,6 +157,25 @@ mod tests {
         assert_eq!(a.underforecast_20pct, 0.5);
         assert_eq!(a.underforecast_20pct_upper, 0.0);
         assert_eq!(a.points, 2);
+    }
+
+    #[test]
+    fn coverage_tolerance_only_moves_the_coverage() {
+        let score = |tolerance| {
+            let mut acc = Accumulator::new(0.9).with_coverage_tolerance(tolerance);
+            acc.add(&[10.0, 20.0], &[12.0, 15.0], &[10.0 - 1e-12, 19.0], 5.0);
+            acc.finish()
+        };
+        let (exact, tolerant) = (score(0.0), score(1e-9));
+        assert_eq!(exact.upper_coverage, 0.0);
+        assert_eq!(tolerant.upper_coverage, 0.5);
+        assert_eq!(
+            Accuracy {
+                upper_coverage: 0.0,
+                ..tolerant
+            },
+            exact
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@
 //! dispersion: pass the dominant period from [`crate::seasonality::detect_periods`] when
 //! there is one.
 
-use crate::stats::median;
+use crate::stats::{cycle_detrend, median, normal_cdf};
 use serde::Serialize;
 
 /// Fewest buckets for a trend to be estimated.
@@ -207,7 +207,7 @@ fn bucket_len(n: usize, step_secs: i64, season: Option<usize>) -> usize {
 /// `values` less their mean seasonal profile of period `s` (at least two cycles), estimated
 /// after removing the per-cycle level so that a trend does not leak into the profile.
 fn deseasonalize(values: &[f64], s: usize) -> Vec<f64> {
-    let detrended = crate::seasonality::cycle_detrend(values, s);
+    let detrended = cycle_detrend(values, s);
     let mut profile = vec![(0.0, 0.0); s];
     for (i, v) in detrended.iter().enumerate() {
         profile[i % s].0 += v;
@@ -309,28 +309,6 @@ fn mann_kendall_var(y: &[f64]) -> f64 {
     ((term(y.len() as f64) - ties) / 18.0).max(0.0)
 }
 
-/// The standard normal distribution function (complementary error function of Numerical
-/// Recipes, fractional error below 1.2e-7).
-pub(crate) fn normal_cdf(z: f64) -> f64 {
-    if z.is_nan() {
-        return 0.5;
-    }
-    let x = -z / std::f64::consts::SQRT_2;
-    let a = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * a);
-    let poly = -1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
-    let erfc_a = t * (-a * a + poly).exp();
-    let erfc = if x >= 0.0 { erfc_a } else { 2.0 - erfc_a };
-    (0.5 * erfc).clamp(0.0, 1.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,15 +318,6 @@ mod tests {
     fn noise(rng: &mut StdRng, sd: f64) -> f64 {
         // Sum of 12 uniforms: approximately normal.
         sd * ((0..12).map(|_| rng.random::<f64>()).sum::<f64>() - 6.0)
-    }
-
-    #[test]
-    fn normal_cdf_matches_tables() {
-        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
-        assert!((normal_cdf(1.959_964) - 0.975).abs() < 1e-6);
-        assert!((normal_cdf(-1.644_854) - 0.05).abs() < 1e-6);
-        assert_eq!(normal_cdf(f64::INFINITY), 1.0);
-        assert_eq!(normal_cdf(f64::NEG_INFINITY), 0.0);
     }
 
     #[test]

@@ -3,11 +3,9 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
-use prescale_forecast::anomaly::{AnomalyOptions, detect_anomalies};
+use prescale_forecast::analysis::{AnalysisOptions, REPORTED_ANOMALIES, analyse};
 use prescale_forecast::model::{DEFAULT_QUANTILES, FitInput, check_quantiles, predict};
 use prescale_forecast::models::{ModelKind, ModelOptions};
-use prescale_forecast::seasonality::{PeriodLabel, SeasonalityOptions, detect_periods};
-use prescale_forecast::trend::detect_trend;
 use serde_json::json;
 
 use crate::input::{CalendarArgs, TraceArgs, parse_duration, steps};
@@ -61,18 +59,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let recent = series.slice(series.len().saturating_sub(keep)..series.len());
     let values = recent.values();
 
-    let periods = detect_periods(values, step, &SeasonalityOptions::default());
-    // The daily cycle, when one is found (a weekly cycle implies a daily phase too).
-    let steps_per_day = (86_400 % step == 0).then(|| (86_400 / step) as usize);
-    let daily = periods
-        .iter()
-        .find(|p| p.label == PeriodLabel::Daily)
-        .map(|p| p.steps)
-        .or_else(|| {
-            steps_per_day.filter(|_| periods.iter().any(|p| p.label == PeriodLabel::Weekly))
-        });
-    let trend = detect_trend(values, step, daily);
-    let anomalies = detect_anomalies(values, daily, &AnomalyOptions::default());
+    let analysis = analyse(values, step, &AnalysisOptions::default());
+    let (periods, trend, anomalies) = (&analysis.patterns, &analysis.trend, &analysis.anomalies);
 
     let calendar = args.calendar.calendar()?;
     let model = args.model.build_with(&ModelOptions {
@@ -112,7 +100,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 "trend": trend,
                 "anomalies": {
                     "count": anomalies.len(),
-                    "points": anomalies.iter().rev().take(20).map(|a| json!({
+                    "points": analysis.latest_anomalies(REPORTED_ANOMALIES).map(|a| json!({
                         "timestamp": recent.timestamp(a.index).to_rfc3339(),
                         "value": a.value,
                         "expected": json_num(a.expected),
@@ -145,7 +133,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
             if periods.is_empty() {
                 writeln!(out, "patterns:  none found")?;
             }
-            for p in &periods {
+            for p in periods {
                 writeln!(
                     out,
                     "pattern:   {:?} ({} steps = {}), strength {:.2}, confidence {:.2}",

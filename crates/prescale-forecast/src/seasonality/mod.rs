@@ -53,7 +53,7 @@
 //!
 //! The result is deterministic for a given [`SeasonalityOptions::seed`]. The cost is
 //! `O(PERMUTATIONS * n log n)`: about 14 ms for a month of 1-minute data (40 000 points) in
-//! release builds.
+//! release builds (`cargo bench -p prescale-forecast --bench analysis`).
 
 mod candidates;
 mod prepare;
@@ -62,7 +62,6 @@ mod spectrum;
 use serde::Serialize;
 
 use candidates::{Candidate, classify, cycle_steps, remove_harmonics};
-pub(crate) use prepare::cycle_detrend;
 use prepare::standardize;
 use spectrum::Analysis;
 
@@ -244,9 +243,7 @@ mod tests {
         let Some(series) = crate::stats::shared_trace("web_nasa_http_1995-07_1min.csv") else {
             return;
         };
-        let started = std::time::Instant::now();
         let periods = detect(series.values(), series.step_secs());
-        println!("nasa: {periods:?} in {:?}", started.elapsed());
         let daily = periods
             .iter()
             .find(|p| p.label == PeriodLabel::Daily)
@@ -403,25 +400,6 @@ mod tests {
                 detect(&ar1, 300)
             );
         }
-    }
-
-    /// Timing on the NASA trace: `cargo test --release -p prescale-forecast --lib
-    /// seasonality -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn timing_on_nasa() {
-        let Some(series) = crate::stats::shared_trace("web_nasa_http_1995-07_1min.csv") else {
-            return;
-        };
-        let runs = 20;
-        let started = std::time::Instant::now();
-        for _ in 0..runs {
-            detect(series.values(), series.step_secs());
-        }
-        println!(
-            "nasa: {:?} per detect_periods call",
-            started.elapsed() / runs
-        );
     }
 
     #[test]

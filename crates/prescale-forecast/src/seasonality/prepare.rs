@@ -47,31 +47,6 @@ fn select_median(v: &mut [f64]) -> f64 {
     *v.select_nth_unstable_by(mid, f64::total_cmp).1
 }
 
-/// Subtracts the trend seen at the resolution of whole cycles of length `p`: the means of
-/// the full cycles, linearly interpolated between their centres (flat beyond them).
-pub(crate) fn cycle_detrend(x: &[f64], p: usize) -> Vec<f64> {
-    let means: Vec<f64> = x
-        .chunks_exact(p.max(1))
-        .map(|c| c.iter().map(|v| v / p as f64).sum::<f64>())
-        .collect();
-    let (Some(&first), Some(&last)) = (means.first(), means.last()) else {
-        return x.to_vec();
-    };
-    let first_centre = (p as f64 - 1.0) / 2.0;
-    let trend = |t: usize| {
-        let pos = (t as f64 - first_centre) / p as f64;
-        if pos <= 0.0 {
-            return first;
-        }
-        let (j, f) = (pos.floor() as usize, pos.fract());
-        match means.get(j + 1) {
-            Some(next) => means[j] * (1.0 - f) + next * f,
-            None => last,
-        }
-    };
-    x.iter().enumerate().map(|(t, v)| v - trend(t)).collect()
-}
-
 /// Sums of consecutive buckets of `a` values (a copy when `a` is 1).
 pub(super) fn bucket_sums(x: &[f64], a: usize) -> Vec<f64> {
     x.chunks_exact(a.max(1))

@@ -6,9 +6,9 @@ use rand::{RngCore, SeedableRng};
 use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
 
-use super::prepare::{bucket_for, bucket_sums, cycle_detrend, gcd};
+use super::prepare::{bucket_for, bucket_sums, gcd};
 use super::{MIN_PERIOD_STEPS, MULTIPLE_MARGIN, PERMUTATIONS};
-use crate::trend::normal_cdf;
+use crate::stats::{cycle_detrend, normal_cdf};
 
 /// Least half-width of the background fit around a line, in resolution cells.
 const BACKGROUND_CELLS: f64 = 5.0;

@@ -1,17 +1,22 @@
 //! Accuracy of past forecasts: each step's forecast made one lead time ahead, scored against
 //! what then happened, over a rolling 24 hours. The scorer is saved (JSON) after every refresh
-//! and restored at start, so a restart keeps the window.
+//! and restored at start, so a restart keeps the window. The metrics are those of the
+//! backtest ([`prescale_forecast::metrics`]).
 
 use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use prescale_core::Forecast;
+use prescale_forecast::metrics::Accumulator;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::status::AccuracyView;
 
 /// How long scored steps are kept.
 const WINDOW_SECS: i64 = 86_400;
+/// How far above the forecast quantile an actual still counts as covered (equal up to
+/// floating-point rounding).
+const COVERAGE_TOLERANCE: f64 = 1e-9;
 
 /// The scorer. See the [module documentation](self).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -56,14 +61,16 @@ impl Accuracy {
 
     /// 1 − WAPE and coverage over the window.
     pub fn view(&self) -> AccuracyView {
-        let n = self.scored.len();
-        let actual: f64 = self.scored.iter().map(|s| s.1).sum();
-        let error: f64 = self.scored.iter().map(|s| (s.1 - s.2).abs()).sum();
-        let covered = self.scored.iter().filter(|s| s.1 <= s.3 + 1e-9).count();
+        // The quantile level only weighs the pinball loss, which the view does not report.
+        let mut acc = Accumulator::default().with_coverage_tolerance(COVERAGE_TOLERANCE);
+        for &(_, actual, point, upper) in &self.scored {
+            acc.add(&[actual], &[point], &[upper], 0.0);
+        }
+        let m = acc.finish();
         AccuracyView {
-            ratio: (n > 0 && actual > 0.0).then(|| 1.0 - error / actual),
-            coverage: (n > 0).then(|| covered as f64 / n as f64),
-            scored: n,
+            ratio: (!m.accuracy.is_nan()).then_some(m.accuracy),
+            coverage: (m.points > 0).then_some(m.upper_coverage),
+            scored: m.points,
         }
     }
 }
@@ -101,5 +108,30 @@ mod tests {
         // WAPE = (2 + 4) / 22.
         assert!((v.ratio.unwrap() - (1.0 - 6.0 / 22.0)).abs() < 1e-12);
         assert_eq!(v.coverage, Some(0.5));
+    }
+
+    #[test]
+    fn empty_zero_and_rounding_cases() {
+        let mut a = Accuracy::default();
+        assert_eq!(
+            a.view(),
+            AccuracyView {
+                ratio: None,
+                coverage: None,
+                scored: 0
+            }
+        );
+        // All-zero actuals: no WAPE, but a coverage.
+        a.scored.push_back((0, 0.0, 1.0, 2.0));
+        assert_eq!(a.view().ratio, None);
+        assert_eq!(a.view().coverage, Some(1.0));
+        // An actual above the quantile by rounding only is covered; clearly above is not.
+        a.scored.push_back((60, 3.0, 3.0, 3.0 - 1e-12));
+        a.scored.push_back((120, 5.0, 4.0, 4.5));
+        let v = a.view();
+        assert_eq!(v.scored, 3);
+        assert_eq!(v.coverage, Some(2.0 / 3.0));
+        // WAPE = (1 + 0 + 1) / 8.
+        assert!((v.ratio.unwrap() - (1.0 - 2.0 / 8.0)).abs() < 1e-12);
     }
 }

@@ -1,9 +1,11 @@
-//! Patterns, trend and anomalies of a history, as `prescale forecast` reports them.
+//! Patterns, trend and anomalies of a history, as `prescale forecast` reports them: the
+//! pipeline is [`prescale_forecast::analysis::analyse`]; here its result only becomes the
+//! status view (timestamps, the latest anomalies).
 
 use chrono::{DateTime, Duration, Utc};
-use prescale_forecast::anomaly::{AnomalyOptions, detect_anomalies};
-use prescale_forecast::seasonality::{PeriodLabel, SeasonalityOptions, detect_periods};
-use prescale_forecast::trend::{TrendClass, detect_trend};
+use prescale_forecast::analysis::{self, AnalysisOptions, REPORTED_ANOMALIES, SeriesAnalysis};
+use prescale_forecast::seasonality::PeriodLabel;
+use prescale_forecast::trend::TrendClass;
 
 use crate::registry::status::{Analysis, AnomalyView};
 
@@ -14,33 +16,32 @@ pub fn analyse(
     step_secs: i64,
     at: DateTime<Utc>,
 ) -> Analysis {
-    let patterns = detect_periods(values, step_secs, &SeasonalityOptions::default());
-    let steps_per_day = (86_400 % step_secs == 0).then(|| (86_400 / step_secs) as usize);
-    let daily = patterns
-        .iter()
-        .find(|p| p.label == PeriodLabel::Daily)
-        .map(|p| p.steps)
-        .or_else(|| {
-            steps_per_day.filter(|_| patterns.iter().any(|p| p.label == PeriodLabel::Weekly))
-        });
-    let trend = detect_trend(values, step_secs, daily);
-    let anomalies = detect_anomalies(values, daily, &AnomalyOptions::default());
+    let analysis = analysis::analyse(values, step_secs, &AnalysisOptions::default());
+    view(analysis, start, step_secs, at)
+}
+
+/// The status view of `a`, the analysis at `at` of values one per `step_secs` from `start`:
+/// the anomalies' timestamps, the latest [`REPORTED_ANOMALIES`] first.
+pub fn view(
+    a: SeriesAnalysis,
+    start: DateTime<Utc>,
+    step_secs: i64,
+    at: DateTime<Utc>,
+) -> Analysis {
     Analysis {
         at,
-        anomaly_count: anomalies.len(),
-        anomalies: anomalies
-            .iter()
-            .rev()
-            .take(20)
-            .map(|a| AnomalyView {
-                timestamp: start + Duration::seconds(step_secs * a.index as i64),
-                value: a.value,
-                expected: a.expected,
-                score: a.score,
+        anomaly_count: a.anomalies.len(),
+        anomalies: a
+            .latest_anomalies(REPORTED_ANOMALIES)
+            .map(|x| AnomalyView {
+                timestamp: start + Duration::seconds(step_secs * x.index as i64),
+                value: x.value,
+                expected: x.expected,
+                score: x.score,
             })
             .collect(),
-        patterns,
-        trend,
+        patterns: a.patterns,
+        trend: a.trend,
     }
 }
 
@@ -76,5 +77,32 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].timestamp >= w[1].timestamp)
         );
+    }
+
+    #[test]
+    fn the_view_dates_the_latest_anomalies_newest_first() {
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let at = start + Duration::days(1);
+        let s = generate(&SyntheticSpec {
+            days: 1.0,
+            ..SyntheticSpec::default()
+        });
+        let mut a = analysis::analyse(s.values(), 60, &AnalysisOptions::default());
+        a.anomalies = (0..25)
+            .map(|i| prescale_forecast::anomaly::Anomaly {
+                index: 10 * i,
+                value: i as f64,
+                expected: 1.0,
+                score: 7.0,
+            })
+            .collect();
+        let v = view(a.clone(), start, 60, at);
+        assert_eq!(v.at, at);
+        assert_eq!(v.anomaly_count, 25);
+        assert_eq!(v.anomalies.len(), REPORTED_ANOMALIES);
+        assert_eq!(v.anomalies[0].timestamp, start + Duration::minutes(240));
+        assert_eq!(v.anomalies[0].value, 24.0);
+        assert_eq!(v.anomalies[19].timestamp, start + Duration::minutes(50));
+        assert_eq!((v.patterns, v.trend), (a.patterns, a.trend));
     }
 }

@@ -459,23 +459,4 @@ mod tests {
                 .map(|f| f.predict_point(5));
         }
     }
-
-    #[test]
-    #[ignore = "timing; run in release with --ignored --nocapture"]
-    fn fit_time_on_two_weeks_of_minutes() {
-        // 14 days (one shared week/day analysis) and 15 days (two analyses).
-        for days in [14, 15] {
-            let y = daily(days, 60, 3.0, 8);
-            let model = CraneDsp::default();
-            let inp = input(&y, 60, 60);
-            println!("{}", model.fit(&inp).unwrap().describe());
-            let runs = 20;
-            let t0 = std::time::Instant::now();
-            for _ in 0..runs {
-                std::hint::black_box(model.fit(&inp).unwrap());
-            }
-            let ms = t0.elapsed().as_secs_f64() * 1e3 / runs as f64;
-            println!("crane_dsp fit on {} points: {ms:.2} ms", y.len());
-        }
-    }
 }
