@@ -21,7 +21,9 @@ use chrono::{DateTime, Duration, Utc};
 use prescale_core::Forecast;
 use prescale_forecast::model::{FitInput, Fitted, predict};
 use prescale_forecast::models::{ModelKind, ModelOptions};
-use prescale_policy::{BudgetState, Decision, PolicyInput, ScalingSpec, decide};
+use prescale_policy::{
+    BudgetState, Decision, PolicyInput, ScalingSpec, decide, decide_unexplained,
+};
 
 use crate::anomaly::live_anomalous;
 use crate::grid::{Grids, Periods, floor_to};
@@ -59,6 +61,12 @@ pub struct LoopConfig {
     /// Seconds of the demand's rate unit: 1 for per second, 60 for per minute. Only the
     /// backlog term needs it (a queue is a count, the demand a rate).
     pub rate_period_secs: i64,
+    /// Forecast quantiles computed besides P50 and the spec's quantile (SLO mode's tuner
+    /// forecasts once with every candidate quantile; empty by default).
+    pub extra_levels: Vec<f64>,
+    /// Whether decisions carry their explanation (replays that score many settings turn it
+    /// off: the same decisions, much faster).
+    pub explain: bool,
 }
 
 impl Default for LoopConfig {
@@ -77,6 +85,8 @@ impl Default for LoopConfig {
             keep_model: true,
             drain_secs: 300,
             rate_period_secs: 60,
+            extra_levels: Vec::new(),
+            explain: true,
         }
     }
 }
@@ -157,7 +167,7 @@ pub struct FitJob {
     horizon: usize,
     hist_end: Option<DateTime<Utc>>,
     step_secs: i64,
-    levels: [f64; 2],
+    levels: Vec<f64>,
     options: ModelOptions,
 }
 
@@ -196,6 +206,48 @@ impl FitOutcome {
     /// Whether the model was fitted at a new refit point (patterns worth re-analysing).
     pub fn refitted(&self) -> bool {
         self.refit && self.description.is_some()
+    }
+
+    /// What the refresh produced, without the fitted model: enough to replay it
+    /// ([`FitOutcome::from`] a [`RefreshRecord`]) in a loop whose history is the same.
+    pub fn record(&self) -> RefreshRecord {
+        RefreshRecord {
+            refit_at: self.refit_at,
+            refit: self.refit,
+            unit: self.unit,
+            forecast: self.forecast.clone(),
+            description: self.description.clone(),
+        }
+    }
+}
+
+/// A refresh's outcome without its fitted model. Forecasts depend on the history only, not on
+/// the headroom (quantile, utilization, drain): SLO mode's tuner records them once per tuning
+/// and replays them for every candidate setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshRecord {
+    /// The refit point of the model behind the forecast.
+    pub refit_at: DateTime<Utc>,
+    /// Whether the refresh refitted.
+    pub refit: bool,
+    /// The series' own unit.
+    pub unit: f64,
+    /// The forecast (in demand units).
+    pub forecast: Option<Forecast>,
+    /// The model's description.
+    pub description: Option<String>,
+}
+
+impl From<RefreshRecord> for FitOutcome {
+    fn from(r: RefreshRecord) -> Self {
+        Self {
+            refit_at: r.refit_at,
+            refit: r.refit,
+            unit: r.unit,
+            fitted: None,
+            forecast: r.forecast,
+            description: r.description,
+        }
     }
 }
 
@@ -335,6 +387,16 @@ impl Controller {
         &self.spec
     }
 
+    /// Changes the headroom the loop decides with (SLO mode's tuner): the forecast quantile
+    /// (a level the forecasts carry: the spec's or one of [`LoopConfig::extra_levels`]), the
+    /// demand one replica is given (capacity times the target utilization) and the drain
+    /// time. The history, model and forecast stay.
+    pub fn set_headroom(&mut self, quantile: f64, capacity_per_replica: f64, drain_secs: i64) {
+        self.spec.quantile = quantile;
+        self.spec.capacity_per_replica = capacity_per_replica;
+        self.config.drain_secs = drain_secs;
+    }
+
     /// The loop's settings.
     pub fn config(&self) -> &LoopConfig {
         &self.config
@@ -457,7 +519,12 @@ impl Controller {
         let options = ModelOptions {
             calendar: self.spec.calendar.clone(),
         };
-        let levels = [0.5, self.spec.quantile];
+        let mut levels = vec![0.5, self.spec.quantile];
+        for l in &self.config.extra_levels {
+            if l.is_finite() && *l > 0.0 && *l < 1.0 && !levels.contains(l) {
+                levels.push(*l);
+            }
+        }
         let fallback_unit = self.spec.capacity_per_replica / REFERENCE_LEVEL;
         let (Some(hist_start), Some(hist_end)) = (self.history.start(), self.history.end()) else {
             return FitJob {
@@ -623,7 +690,11 @@ impl Controller {
             live_anomalous: anomalous,
             budget: signals.budget,
         };
-        let decision = decide(&self.spec, &input);
+        let decision = if self.config.explain {
+            decide(&self.spec, &input)
+        } else {
+            decide_unexplained(&self.spec, &input)
+        };
         self.last_desired = Some(decision.desired_replicas);
         decision
     }

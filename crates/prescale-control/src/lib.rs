@@ -47,6 +47,7 @@ pub mod history;
 
 pub use controller::{
     Controller, FetchPlan, FitJob, FitOutcome, LiveSignals, LoopConfig, REFERENCE_LEVEL,
+    RefreshRecord,
 };
 pub use grid::{Grids, Periods};
 pub use history::{Fill, History, Point};

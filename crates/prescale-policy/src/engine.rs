@@ -95,11 +95,27 @@ struct Scan {
     covers_end: bool,
 }
 
+/// Which forecast values were used: a quantile's, or the point forecast's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Label {
+    Quantile(f64),
+    Point,
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Quantile(q) => write!(f, "P{}", fmt_num(q * 100.0)),
+            Label::Point => f.write_str("point"),
+        }
+    }
+}
+
 /// The forecast values used (the spec's quantile, or the point forecast) and their label.
-fn series(forecast: &Forecast, quantile: f64) -> (&[f64], String) {
+fn series(forecast: &Forecast, quantile: f64) -> (&[f64], Label) {
     match forecast.quantile(quantile) {
-        Some(values) => (values, format!("P{}", fmt_num(quantile * 100.0))),
-        None => (&forecast.point, "point".to_string()),
+        Some(values) => (values, Label::Quantile(quantile)),
+        None => (&forecast.point, Label::Point),
     }
 }
 
@@ -152,11 +168,13 @@ struct Ctx<'s> {
     reactive: u32,
     predictive: Option<u32>,
     /// Forecast label (`P90`, `point`) and the window's largest value per minute.
-    need: Option<(String, f64)>,
+    need: Option<(Label, f64)>,
     /// Largest forecast value per minute over `[now, window end]`, and whether the forecast
     /// covers it.
-    quiet: Option<(String, Scan)>,
+    quiet: Option<(Label, Scan)>,
     budget_ok: bool,
+    /// Whether to write the explanation (replays that only need the numbers skip it).
+    explain: bool,
 }
 
 impl Ctx<'_> {
@@ -247,6 +265,16 @@ impl Ctx<'_> {
 /// );
 /// ```
 pub fn decide(spec: &ScalingSpec, input: &PolicyInput<'_>) -> Decision {
+    decide_with(spec, input, true)
+}
+
+/// [`decide`] without the explanation (empty): the same replicas, reason and needs, for
+/// replays that score many settings (SLO mode's tuner).
+pub fn decide_unexplained(spec: &ScalingSpec, input: &PolicyInput<'_>) -> Decision {
+    decide_with(spec, input, false)
+}
+
+fn decide_with(spec: &ScalingSpec, input: &PolicyInput<'_>, explain: bool) -> Decision {
     if let Err(e) = spec.validate() {
         return Decision::hold(input.current_replicas, Reason::InvalidSpec)
             .explained(format!("invalid spec: {e}"));
@@ -268,11 +296,7 @@ pub fn decide(spec: &ScalingSpec, input: &PolicyInput<'_>) -> Decision {
             let quiet = scan(f, values, now, window.1);
             let (p50, _) = series(f, 0.5);
             let median = scan(f, p50, window.0, window.1).max_per_min;
-            (
-                need.map(|m| (label.clone(), m)),
-                Some((label, quiet)),
-                median,
-            )
+            (need.map(|m| (label, m)), Some((label, quiet)), median)
         }
         None => (None, None, None),
     };
@@ -293,6 +317,7 @@ pub fn decide(spec: &ScalingSpec, input: &PolicyInput<'_>) -> Decision {
         need,
         quiet,
         budget_ok: input.budget == BudgetState::Ok,
+        explain,
     };
     let decision = match live {
         None => stale(&ctx, input),
@@ -319,6 +344,9 @@ fn stale(ctx: &Ctx<'_>, input: &PolicyInput<'_>) -> Decision {
         .max(predictive)
         .max(floor)
         .min(spec.max_replicas);
+    if !ctx.explain {
+        return Decision::hold(desired, Reason::Stale);
+    }
     let why = match (input.live_demand, input.last_sample_at) {
         (None, _) | (_, None) => "live data missing".to_string(),
         (Some(v), Some(t)) if !(v.is_finite() && v >= 0.0) => {
@@ -359,6 +387,9 @@ fn idle_allowed(ctx: &Ctx<'_>, input: &PolicyInput<'_>) -> bool {
 
 /// Scale to, or stay at, zero.
 fn idle(ctx: &Ctx<'_>, input: &PolicyInput<'_>) -> Decision {
+    if !ctx.explain {
+        return Decision::scale_to_zero();
+    }
     let forecast = match (&ctx.quiet, ctx.budget_ok) {
         (_, false) => "budget exhausted, forecast ignored".to_string(),
         (Some((label, s)), true) => format!(
@@ -389,42 +420,53 @@ fn active(ctx: &Ctx<'_>, input: &PolicyInput<'_>) -> Decision {
     let floor = spec.min_replicas.max(1);
     let need = ctx.reactive.max(predictive.unwrap_or(0));
     let desired = need.max(floor).min(spec.max_replicas);
-    let forecast = ctx.forecast_text();
-    let live = ctx.live_text();
     // A need of one replica from a forecast below the no-demand threshold is the floor.
     let forecast_shows_demand = ctx
         .need
         .as_ref()
         .is_some_and(|(_, m)| *m >= ctx.no_demand());
     let may_sleep = spec.scale_to_zero && spec.min_replicas == 0;
-    let (reason, text) = if ctx.current == 0 && ctx.reactive == 0 && may_sleep {
-        let why = if ctx.calendar_keeps_warm() && predictive.unwrap_or(0) == 0 {
-            "business hours need a warm replica".to_string()
-        } else {
-            format!("{forecast}, waking before demand arrives")
-        };
-        (Reason::Wakeup, format!("{why} ({live})"))
+    let reason = if ctx.current == 0 && ctx.reactive == 0 && may_sleep {
+        Reason::Wakeup
     } else if !ctx.budget_ok && ctx.predictive.unwrap_or(0) > ctx.reactive.max(floor) {
-        let would = ctx.predictive.unwrap_or(0);
-        (
-            Reason::BudgetCapped,
-            format!(
-                "budget exhausted: {live}, predictive headroom dropped ({forecast}; would be {would})"
-            ),
-        )
+        Reason::BudgetCapped
     } else if ctx.reactive >= floor && ctx.reactive >= predictive.unwrap_or(0) {
         if input.live_anomalous {
-            (
-                Reason::Anomaly,
-                format!("{live}, flagged anomalous: honoured, not extrapolated ({forecast})"),
-            )
+            Reason::Anomaly
         } else {
-            (Reason::Reactive, format!("{live} ({forecast})"))
+            Reason::Reactive
         }
     } else if predictive.is_some_and(|p| p > floor || (p == floor && forecast_shows_demand)) {
-        (Reason::Predictive, format!("{forecast} ({live})"))
+        Reason::Predictive
     } else {
-        (Reason::Floor, floor_text(ctx, input, &live, &forecast))
+        Reason::Floor
+    };
+    if !ctx.explain {
+        return Decision::scale_to(desired, reason);
+    }
+    let forecast = ctx.forecast_text();
+    let live = ctx.live_text();
+    let text = match reason {
+        Reason::Wakeup => {
+            let why = if ctx.calendar_keeps_warm() && predictive.unwrap_or(0) == 0 {
+                "business hours need a warm replica".to_string()
+            } else {
+                format!("{forecast}, waking before demand arrives")
+            };
+            format!("{why} ({live})")
+        }
+        Reason::BudgetCapped => {
+            let would = ctx.predictive.unwrap_or(0);
+            format!(
+                "budget exhausted: {live}, predictive headroom dropped ({forecast}; would be {would})"
+            )
+        }
+        Reason::Anomaly => {
+            format!("{live}, flagged anomalous: honoured, not extrapolated ({forecast})")
+        }
+        Reason::Reactive => format!("{live} ({forecast})"),
+        Reason::Predictive => format!("{forecast} ({live})"),
+        _ => floor_text(ctx, input, &live, &forecast),
     };
     let cap = if need > spec.max_replicas {
         format!("; capped at max_replicas {}", spec.max_replicas)

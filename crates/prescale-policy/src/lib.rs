@@ -65,7 +65,7 @@ mod util;
 
 pub use cost::{BudgetState, CostMeter, CostSpec, SpotSpec};
 pub use decision::{Decision, ForecastNeed, Reason};
-pub use engine::{NO_DEMAND_SHARE, PolicyInput, decide};
+pub use engine::{NO_DEMAND_SHARE, PolicyInput, decide, decide_unexplained};
 pub use error::PolicyError;
 pub use formula::{Formula, FormulaError};
 pub use hpa::{Behavior, Hpa, average_value_replicas};

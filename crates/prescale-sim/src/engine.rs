@@ -157,6 +157,28 @@ pub fn simulate(
     config: &SimConfig,
     policy: &mut dyn Autoscaler,
 ) -> (PolicySummary, PolicyTimeline, Vec<f64>) {
+    let (summary, timeline, demand, _) = simulate_hourly(series, config, policy);
+    (summary, timeline, demand)
+}
+
+/// One hour of a replay, by arrival time from the trace's start: demand, demand within the
+/// SLA and GPU-hours (what SLO mode's tuner scores candidate settings with).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HourScore {
+    /// Demand arrived in the hour, in demand units.
+    pub demand: f64,
+    /// Of it, served within the SLA.
+    pub within: f64,
+    /// GPU-hours billed in the hour (replicas requested, cold starts included).
+    pub gpu_hours: f64,
+}
+
+/// [`simulate`], with the replay's [`HourScore`]s.
+pub fn simulate_hourly(
+    series: &Series,
+    config: &SimConfig,
+    policy: &mut dyn Autoscaler,
+) -> (PolicySummary, PolicyTimeline, Vec<f64>, Vec<HourScore>) {
     let tick = config.tick_secs.clamp(1, 15) as f64;
     let step = series.step_secs() as f64;
     let values = series.values();
@@ -210,6 +232,7 @@ pub fn simulate(
     let on_spot = config.spot.is_some();
     let split = |n: u32| if on_spot { (0, n) } else { (n, 0) };
     let mut ready_secs = 0.0;
+    let mut gpu_secs_by_hour: Vec<f64> = Vec::new();
     let mut last_desired = 0u32;
     let mut last_demand_end: Option<f64> = None;
 
@@ -256,6 +279,11 @@ pub fn simulate(
         let (od, sp) = split(cluster.total());
         meter.record(now, od, sp, tick);
         ready_secs += ready as f64 * tick;
+        let hour = (now_s / 3600.0) as usize;
+        if gpu_secs_by_hour.len() <= hour {
+            gpu_secs_by_hour.resize(hour + 1, 0.0);
+        }
+        gpu_secs_by_hour[hour] += f64::from(cluster.total()) * tick * config.gpus_per_replica;
         if a > 0.0 {
             if last_demand_end.is_some_and(|end| now_s - end >= config.idle_gap_secs) {
                 summary.first_requests_after_idle += 1;
@@ -305,14 +333,25 @@ pub fn simulate(
         timeline.forecast_upper = Some(upper_line);
     }
     let end = ticks as f64 * tick;
-    let (sla, p95) = queue.finish(end, config.sla_secs);
+    let (sla, p95, by_hour) = queue.finish_by(end, config.sla_secs, 3600.0);
+    let hours = by_hour.len().max(gpu_secs_by_hour.len());
+    let hourly = (0..hours)
+        .map(|h| {
+            let (within, demand) = by_hour.get(h).copied().unwrap_or((0.0, 0.0));
+            HourScore {
+                demand,
+                within,
+                gpu_hours: gpu_secs_by_hour.get(h).copied().unwrap_or(0.0) / 3600.0,
+            }
+        })
+        .collect();
     summary.sla_attainment = sla;
     summary.p95_latency_ms = p95 * 1000.0;
     summary.gpu_hours = meter.gpu_hours();
     summary.cost_usd = meter.cost_usd();
     summary.cold_starts = cluster.cold_starts;
     summary.mean_replicas = if end > 0.0 { ready_secs / end } else { 0.0 };
-    (summary, timeline, demand_line)
+    (summary, timeline, demand_line, hourly)
 }
 
 #[cfg(test)]

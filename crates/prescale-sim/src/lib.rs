@@ -13,7 +13,8 @@ pub mod policies;
 mod queue;
 pub mod report;
 pub mod run;
+pub mod tune;
 
 pub use autoscaler::{Autoscaler, ForecastSample, Observation};
 pub use cluster::ColdStart;
-pub use engine::{SimConfig, Spot, default_capacity, simulate};
+pub use engine::{HourScore, SimConfig, Spot, default_capacity, simulate, simulate_hourly};

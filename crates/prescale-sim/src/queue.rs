@@ -21,8 +21,8 @@ use std::collections::VecDeque;
 pub(crate) struct Queue {
     cohorts: VecDeque<(f64, f64)>,
     backlog: f64,
-    /// (delay in seconds, units) of every served portion.
-    served: Vec<(f64, f64)>,
+    /// (delay in seconds, units, arrival in seconds) of every served portion.
+    served: Vec<(f64, f64, f64)>,
 }
 
 impl Queue {
@@ -44,7 +44,7 @@ impl Queue {
     pub(crate) fn tick(&mut self, start: f64, len: f64, amount: f64, rate: f64) {
         if self.backlog <= 0.0 && rate * len >= amount {
             if amount > 0.0 {
-                self.served.push((0.0, amount));
+                self.served.push((0.0, amount, start));
             }
             return;
         }
@@ -71,7 +71,8 @@ impl Queue {
             let take = front.1.min(budget);
             used += take;
             let done_at = start + used / rate;
-            self.served.push(((done_at - front.0).max(0.0), take));
+            self.served
+                .push(((done_at - front.0).max(0.0), take, front.0));
             front.1 -= take;
             budget -= take;
             self.backlog -= take;
@@ -87,26 +88,52 @@ impl Queue {
     /// Share of all demand (served, plus what is still waiting, counted as late) whose delay is
     /// at most `sla` seconds, and the demand-weighted 95th percentile delay in seconds (waiting
     /// work counts with the delay it has so far at `now`).
-    pub(crate) fn finish(mut self, now: f64, sla: f64) -> (f64, f64) {
+    #[cfg(test)]
+    pub(crate) fn finish(self, now: f64, sla: f64) -> (f64, f64) {
+        let (sla, p95, _) = self.finish_by(now, sla, f64::INFINITY);
+        (sla, p95)
+    }
+
+    /// Like [`Queue::finish`], with the demand and the demand within the SLA of every
+    /// `bucket` seconds by arrival time (`(within, total)`, from the start).
+    pub(crate) fn finish_by(
+        mut self,
+        now: f64,
+        sla: f64,
+        bucket: f64,
+    ) -> (f64, f64, Vec<(f64, f64)>) {
         for (at, amount) in self.cohorts.drain(..) {
-            self.served.push(((now - at).max(sla + 1e-9), amount));
+            self.served.push(((now - at).max(sla + 1e-9), amount, at));
+        }
+        let mut buckets: Vec<(f64, f64)> = Vec::new();
+        if bucket.is_finite() && bucket > 0.0 {
+            for &(d, w, at) in &self.served {
+                let i = (at.max(0.0) / bucket) as usize;
+                if buckets.len() <= i {
+                    buckets.resize(i + 1, (0.0, 0.0));
+                }
+                buckets[i].1 += w;
+                if d <= sla {
+                    buckets[i].0 += w;
+                }
+            }
         }
         let total: f64 = self.served.iter().map(|s| s.1).sum();
         if total <= 0.0 {
-            return (1.0, 0.0);
+            return (1.0, 0.0, buckets);
         }
         let within: f64 = self.served.iter().filter(|s| s.0 <= sla).map(|s| s.1).sum();
         self.served.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut acc = 0.0;
         let mut p95 = 0.0;
-        for &(d, w) in &self.served {
+        for &(d, w, _) in &self.served {
             acc += w;
             p95 = d;
             if acc >= 0.95 * total {
                 break;
             }
         }
-        (within / total, p95)
+        (within / total, p95, buckets)
     }
 }
 

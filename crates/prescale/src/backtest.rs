@@ -80,6 +80,13 @@ pub(crate) struct SimArgs {
     #[arg(long, value_name = "USD")]
     budget: Option<f64>,
 
+    /// SLO mode: the share of demand to serve within --sla. prescale then tunes its headroom
+    /// (forecast quantile and target utilization) on the trace's own past, walking forward:
+    /// daily, on the last 7 days before each re-tune, the cheapest setting that kept the SLO
+    /// plus a margin learned from its own out-of-sample misses.
+    #[arg(long, value_parser = parse_slo)]
+    slo: Option<f64>,
+
     /// The forecast quantile prescale provisions for.
     #[arg(long, default_value_t = 0.9)]
     quantile: f64,
@@ -208,6 +215,19 @@ fn keda_settings(sim: &SimArgs) -> Result<KedaSettings> {
     })
 }
 
+fn parse_slo(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{s}` is not a share of demand (e.g. 0.99)"))?;
+    let v = if s.ends_with('%') { v / 100.0 } else { v };
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` must be in (0, 1), e.g. 0.99"))
+    }
+}
+
 fn parse_utilization(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .parse()
@@ -315,6 +335,13 @@ fn replay(label: &str, series: &Series, sim: &SimArgs) -> Result<BacktestReport>
         scale_to_zero: !sim.no_scale_to_zero,
         keda: keda_settings(sim)?,
         signals: signals(sim),
+        slo: sim.slo.map(|slo| prescale_sim::policies::SloMode {
+            tuner: prescale_sim::tune::TunerConfig {
+                slo,
+                ..Default::default()
+            },
+            sla_secs: cfg.sla_secs,
+        }),
     };
     let bar = progress(
         kinds.len() as u64,

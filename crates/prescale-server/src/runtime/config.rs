@@ -86,6 +86,8 @@ impl RuntimeConfig {
             keep_model: false,
             drain_secs: settings.drain_secs,
             rate_period_secs: settings.rate_period_secs,
+            extra_levels: Vec::new(),
+            explain: true,
         };
         let grids = match self.grid_origin {
             Some(origin) => Grids::aligned_to(config.periods, origin),

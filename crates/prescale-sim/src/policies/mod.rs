@@ -36,6 +36,18 @@ pub struct PolicyOptions {
     /// The optional signals prescale's trigger has (default: none, as a default chart
     /// install).
     pub signals: prescale::Signals,
+    /// SLO mode: the headroom (quantile and target utilization) is tuned on the service's
+    /// own history to keep the SLO; `quantile` and `target_utilization` are then ignored.
+    pub slo: Option<SloMode>,
+}
+
+/// SLO mode's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloMode {
+    /// When and how to re-tune (the SLO among them).
+    pub tuner: crate::tune::TunerConfig,
+    /// The SLA on the queueing delay, seconds.
+    pub sla_secs: f64,
 }
 
 impl Default for PolicyOptions {
@@ -48,6 +60,7 @@ impl Default for PolicyOptions {
             scale_to_zero: true,
             keda: keda::KedaSettings::default(),
             signals: prescale::Signals::default(),
+            slo: None,
         }
     }
 }

@@ -22,13 +22,18 @@
 
 use std::collections::VecDeque;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
-use prescale_control::{Controller, Fill, Grids, LiveSignals, LoopConfig, Point};
+use prescale_control::{
+    Controller, Fill, FitOutcome, Grids, LiveSignals, LoopConfig, Point, RefreshRecord,
+};
 use prescale_policy::ScalingSpec;
 
 use crate::autoscaler::{Autoscaler, ForecastSample, Observation};
 use crate::policies::PolicyOptions;
 use crate::policies::keda::KedaHpa;
+use crate::tune::{Headroom, QUANTILES, TuneSetup, Tuner, Tuning};
 
 /// Which optional signals the replay assumes the trigger has (the backlog term's inputs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,6 +126,21 @@ pub struct PrescalePolicy {
     sample: Option<ForecastSample>,
     /// Every query value and decision, when recording.
     record: Option<Recording>,
+    /// Forecasts recorded, or replayed instead of fitting.
+    tape: Tape,
+    /// History the loop starts with (restored at the first tick).
+    seed: Option<Vec<Point>>,
+    /// SLO mode's tuner, the service it tunes for, and its tunings so far.
+    slo: Option<(Tuner, TuneSetup, Vec<Tuning>)>,
+}
+
+/// Each refresh's outcome by refresh point: what a replay with other headroom reuses.
+pub type ForecastTape = Vec<(DateTime<Utc>, RefreshRecord)>;
+
+enum Tape {
+    Off,
+    Record(ForecastTape),
+    Replay(Arc<ForecastTape>, usize),
 }
 
 /// What a recording replay kept: the demand query's value at every tick (what a Prometheus
@@ -141,6 +161,27 @@ impl PrescalePolicy {
         max_replicas: u32,
         options: &PolicyOptions,
     ) -> Self {
+        if let Some(slo) = &options.slo {
+            let start = Headroom::CONSERVATIVE;
+            let plain = PolicyOptions {
+                quantile: start.quantile,
+                target_utilization: start.utilization,
+                slo: None,
+                ..options.clone()
+            };
+            let setup = TuneSetup {
+                capacity_per_min,
+                cold_start_secs: lead_secs,
+                max_replicas,
+                sla_secs: slo.sla_secs,
+                options: plain.clone(),
+            };
+            let mut p = Self::new(capacity_per_min, lead_secs, max_replicas, &plain)
+                .with_levels(&QUANTILES)
+                .recording_forecasts();
+            p.slo = Some((Tuner::new(slo.tuner.clone()), setup, Vec::new()));
+            return p;
+        }
         let utilization = if options.target_utilization > 0.0 {
             options.target_utilization.min(1.0)
         } else {
@@ -168,7 +209,143 @@ impl PrescalePolicy {
             answer: None,
             sample: None,
             record: None,
+            tape: Tape::Off,
+            seed: None,
+            slo: None,
         }
+    }
+
+    /// SLO mode's tunings so far (empty outside SLO mode).
+    pub fn tunings(&self) -> &[Tuning] {
+        self.slo.as_ref().map_or(&[], |s| s.2.as_slice())
+    }
+
+    /// SLO mode: re-tunes at the refresh point `now` when due, on the history before it and
+    /// the forecasts this loop made (they do not depend on the headroom).
+    fn retune(&mut self, now: DateTime<Utc>) {
+        let Some((tuner, setup, tunings)) = &mut self.slo else {
+            return;
+        };
+        let history = self.controller.history();
+        if !tuner.due(now, history.start()) {
+            return;
+        }
+        let Some(start) = history.start() else {
+            return;
+        };
+        let step = Duration::seconds(self.controller.config().step_secs);
+        let points: Vec<Point> = history
+            .values()
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (start + step * i as i32, v))
+            .collect();
+        let keep_from = now - Duration::seconds(tuner_window(tuner) + 7_200);
+        let tape = match &mut self.tape {
+            Tape::Record(t) => {
+                t.retain(|(at, _)| *at >= keep_from);
+                Some(Arc::new(t.clone()))
+            }
+            _ => None,
+        };
+        if let Some(t) = tuner.retune(now, &points, setup, tape) {
+            tracing::debug!(
+                at = %t.at,
+                quantile = t.headroom.quantile,
+                utilization = t.headroom.utilization,
+                predicted_sla = t.predicted_sla,
+                target = t.target,
+                margin = t.margin,
+                days = t.days,
+                "SLO mode re-tuned."
+            );
+            tunings.push(t.clone());
+            let h = t.headroom;
+            let drain = setup.options.drain_secs;
+            self.controller_headroom(h, drain);
+        }
+    }
+
+    fn controller_headroom(&mut self, h: Headroom, drain_secs: f64) {
+        let capacity = self
+            .slo
+            .as_ref()
+            .map_or(0.0, |(_, setup, _)| setup.capacity_per_min);
+        self.set_headroom(h.quantile, h.utilization, capacity, drain_secs);
+    }
+
+    /// Also forecasts these quantiles (SLO mode: every candidate's).
+    #[must_use]
+    pub fn with_levels(self, levels: &[f64]) -> Self {
+        let config = LoopConfig {
+            extra_levels: levels.to_vec(),
+            ..self.controller.config().clone()
+        };
+        self.with_config(config)
+    }
+
+    /// Decisions without their explanation (the same numbers, faster: tuning replays).
+    #[must_use]
+    pub fn unexplained(self) -> Self {
+        let config = LoopConfig {
+            explain: false,
+            ..self.controller.config().clone()
+        };
+        self.with_config(config)
+    }
+
+    fn with_config(mut self, config: LoopConfig) -> Self {
+        let ctl = &self.controller;
+        self.controller = Controller::new(ctl.spec().clone(), config, *ctl.grids());
+        self
+    }
+
+    /// Starts with `points` of history (one-minute steps before the replay), as a server
+    /// that backfilled them.
+    #[must_use]
+    pub fn seeded(mut self, points: Vec<Point>) -> Self {
+        self.seed = Some(points);
+        self
+    }
+
+    /// Records every refresh's forecast ([`PrescalePolicy::forecast_tape`]).
+    #[must_use]
+    pub fn recording_forecasts(mut self) -> Self {
+        self.tape = Tape::Record(Vec::new());
+        self
+    }
+
+    /// Replays recorded forecasts instead of fitting (a refresh the tape lacks fits).
+    #[must_use]
+    pub fn replaying_forecasts(mut self, tape: Arc<ForecastTape>) -> Self {
+        self.tape = Tape::Replay(tape, 0);
+        self
+    }
+
+    /// The forecasts recorded.
+    pub fn forecast_tape(self) -> Option<ForecastTape> {
+        match self.tape {
+            Tape::Record(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Changes the headroom from now on: the forecast quantile, the target utilization (of
+    /// `capacity_per_min`) and the drain time.
+    pub fn set_headroom(
+        &mut self,
+        quantile: f64,
+        utilization: f64,
+        capacity_per_min: f64,
+        drain_secs: f64,
+    ) {
+        let u = if utilization > 0.0 {
+            utilization.min(1.0)
+        } else {
+            1.0
+        };
+        self.controller
+            .set_headroom(quantile, capacity_per_min * u, drain_secs.round() as i64);
     }
 
     /// Keeps a [`Recording`] of the replay.
@@ -202,8 +379,25 @@ impl PrescalePolicy {
                 let points = self.prometheus.range(plan.from, plan.to, step);
                 ctl.ingest(&plan, &points, Fill::Zero);
             }
-            let job = ctl.fit_job(at);
-            ctl.finish_refresh(at, job.run());
+            let replayed = match &mut self.tape {
+                Tape::Replay(tape, i) => {
+                    while tape.get(*i).is_some_and(|(t, _)| *t < at) {
+                        *i += 1;
+                    }
+                    tape.get(*i)
+                        .filter(|(t, _)| *t == at)
+                        .map(|(_, r)| FitOutcome::from(r.clone()))
+                }
+                _ => None,
+            };
+            let outcome = replayed.unwrap_or_else(|| ctl.fit_job(at).run());
+            if let Tape::Record(tape) = &mut self.tape {
+                tape.push((at, outcome.record()));
+            }
+            ctl.finish_refresh(at, outcome);
+            if at == now {
+                self.retune(now);
+            }
         }
         self.decide(now, obs, running);
     }
@@ -252,6 +446,9 @@ impl Autoscaler for PrescalePolicy {
             let ctl = &self.controller;
             let grids = Grids::aligned_to(ctl.config().periods, now);
             self.controller = Controller::new(ctl.spec().clone(), ctl.config().clone(), grids);
+            if let Some(points) = self.seed.take() {
+                self.controller.history_mut().restore(&points);
+            }
         }
         let (keda, max) = (&self.options.keda, self.max_replicas);
         let running = self
@@ -383,4 +580,9 @@ mod tests {
             &timeline.replicas[..20]
         );
     }
+}
+
+/// Seconds of history a tuner replays.
+fn tuner_window(t: &Tuner) -> i64 {
+    t.config().window_secs
 }

@@ -1,0 +1,281 @@
+//! SLO mode's tuner: the cheapest headroom that keeps a service's SLO on its own history.
+//!
+//! The user states an SLO (a share of demand served within the SLA, e.g. 99% within 500 ms
+//! of queueing delay); the tuner picks the headroom (the forecast quantile and the target
+//! utilization) by replaying the service's own recent history through the same controller
+//! and simulator as `prescale backtest` (the service's cold start and capacity):
+//!
+//! - [`replay`]: every candidate over the last days of the history. Forecasts do not depend on
+//!   the headroom, so the first candidate's replay records them (with every candidate's
+//!   quantile) and the others replay only the decisions.
+//! - [`Tuner`]: walk-forward. At each re-tune (daily, once [`TunerConfig::min_history_secs`]
+//!   of history exists; a documented conservative headroom before) it replays the last
+//!   [`TunerConfig::window_secs`] and picks the cheapest candidate whose SLA there is at least
+//!   the SLO plus a margin. The margin is learned from the tuner's own out-of-sample misses:
+//!   how far each earlier pick's SLA on the day after it was chosen fell below what its window
+//!   promised. Settings chosen at `t` use only history before `t`.
+
+mod walk;
+
+pub use walk::{Tuner, TunerConfig, Tuning};
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use prescale_control::Point;
+use prescale_core::{Series, ValueKind};
+use rayon::prelude::*;
+
+use crate::engine::{HourScore, SimConfig, simulate_hourly};
+use crate::policies::PolicyOptions;
+use crate::policies::prescale::{ForecastTape, PrescalePolicy};
+
+/// A headroom setting: what SLO mode chooses.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Headroom {
+    /// The forecast quantile provisioned for.
+    pub quantile: f64,
+    /// The share of a replica's capacity planned with.
+    pub utilization: f64,
+}
+
+impl Headroom {
+    /// The headroom before the first tuning (too little history to replay): P95 at 70% of
+    /// capacity, chosen to keep a 99% SLO through the first days on most services at the
+    /// price of GPU-hours (see docs/backtest.md).
+    pub const CONSERVATIVE: Self = Self {
+        quantile: 0.95,
+        utilization: 0.7,
+    };
+}
+
+/// The forecast quantiles SLO mode may choose.
+pub const QUANTILES: [f64; 7] = [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
+
+/// The target utilizations SLO mode may choose.
+pub const UTILIZATIONS: [f64; 7] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4];
+
+/// Every candidate headroom, from the least to the most.
+pub fn candidates() -> Vec<Headroom> {
+    UTILIZATIONS
+        .iter()
+        .flat_map(|&utilization| {
+            QUANTILES.iter().map(move |&quantile| Headroom {
+                quantile,
+                utilization,
+            })
+        })
+        .collect()
+}
+
+/// What the tuner knows of the service.
+#[derive(Debug, Clone)]
+pub struct TuneSetup {
+    /// Demand one replica serves, per minute (the trigger's `threshold`, per minute).
+    pub capacity_per_min: f64,
+    /// The cold start the user declared, seconds.
+    pub cold_start_secs: f64,
+    /// Most replicas.
+    pub max_replicas: u32,
+    /// The SLA on the queueing delay, seconds.
+    pub sla_secs: f64,
+    /// The policy's other settings (KEDA, window, drain, signals, scale to zero).
+    pub options: PolicyOptions,
+}
+
+/// One candidate replayed over the scored days.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Scored {
+    /// The candidate.
+    pub headroom: Headroom,
+    /// GPU-hours over the scored days.
+    pub gpu_hours: f64,
+    /// Share of the demand within the SLA over the scored days.
+    pub sla: f64,
+    /// The scored days hour by hour.
+    #[serde(skip)]
+    pub hourly: Vec<HourScore>,
+}
+
+impl Scored {
+    /// The SLA over the scored hours `[from, to)` (hours since the scored start).
+    pub fn sla_between(&self, from: usize, to: usize) -> f64 {
+        sla_of(
+            self.hourly
+                .get(from..to.min(self.hourly.len()))
+                .unwrap_or(&[]),
+        )
+    }
+}
+
+fn sla_of(hours: &[HourScore]) -> f64 {
+    let demand: f64 = hours.iter().map(|h| h.demand).sum();
+    let within: f64 = hours.iter().map(|h| h.within).sum();
+    if demand > 0.0 { within / demand } else { 1.0 }
+}
+
+/// The lead-in replayed before the scored days (not scored): the cluster starts empty.
+const LEAD_IN_SECS: i64 = 3_600;
+
+/// A tuning replay made ready: the scored days as a series, the history before them as the
+/// loop's seed, and the simulated cluster of the service.
+pub struct Replay {
+    series: Series,
+    seed: Vec<Point>,
+    sim: SimConfig,
+    skip: usize,
+    setup: TuneSetup,
+}
+
+impl Replay {
+    /// The replay of the history (one-minute points, each the demand per minute over the
+    /// minute ending at its timestamp, oldest first) from `from` to its end: the points
+    /// before `from` less an hour seed the loop's history, the hour before `from` is replayed
+    /// unscored (the cluster starts empty). `None` when less than an hour follows `from`.
+    pub fn new(history: &[Point], from: DateTime<Utc>, setup: &TuneSetup) -> Option<Self> {
+        let end = history.last()?.0;
+        let first = history.first()?.0;
+        let lead_in = (from - Duration::seconds(LEAD_IN_SECS)).max(first);
+        if end - from < Duration::seconds(LEAD_IN_SECS) {
+            return None;
+        }
+        let split = history.partition_point(|p| p.0 <= lead_in);
+        // The point at t is the minute before t: the series' step starting at t - 1 min.
+        let values: Vec<f64> = history[split..].iter().map(|p| p.1.max(0.0)).collect();
+        let series = Series::new(lead_in, 60, values, ValueKind::Count).ok()?;
+        let mut sim = SimConfig::new(setup.capacity_per_min);
+        sim.cold_start = crate::ColdStart::Fixed(setup.cold_start_secs);
+        sim.sla_secs = setup.sla_secs;
+        Some(Self {
+            series,
+            seed: history[..split].to_vec(),
+            sim,
+            skip: usize::try_from((from - lead_in).num_seconds() / 3_600).unwrap_or(0),
+            setup: setup.clone(),
+        })
+    }
+
+    fn policy(&self, h: &Headroom) -> PrescalePolicy {
+        let options = PolicyOptions {
+            quantile: h.quantile,
+            target_utilization: h.utilization,
+            ..self.setup.options.clone()
+        };
+        PrescalePolicy::new(
+            self.setup.capacity_per_min,
+            self.setup.cold_start_secs,
+            self.setup.max_replicas,
+            &options,
+        )
+        .with_levels(&QUANTILES)
+        .unexplained()
+        .seeded(self.seed.clone())
+    }
+
+    fn score(&self, h: &Headroom, hourly: &[HourScore]) -> Scored {
+        let scored = hourly.get(self.skip..).unwrap_or(&[]).to_vec();
+        Scored {
+            headroom: *h,
+            gpu_hours: scored.iter().map(|s| s.gpu_hours).sum(),
+            sla: sla_of(&scored),
+            hourly: scored,
+        }
+    }
+
+    /// `h` replayed, fitting the forecasts; returns them too.
+    pub fn fit(&self, h: &Headroom) -> (Scored, Arc<ForecastTape>) {
+        let mut p = self.policy(h).recording_forecasts();
+        let (_, _, _, hourly) = simulate_hourly(&self.series, &self.sim, &mut p);
+        let scored = self.score(h, &hourly);
+        (scored, Arc::new(p.forecast_tape().unwrap_or_default()))
+    }
+
+    /// `h` replayed on recorded forecasts (refreshes the tape lacks are fitted).
+    pub fn run(&self, h: &Headroom, tape: &Arc<ForecastTape>) -> Scored {
+        let mut p = self.policy(h).replaying_forecasts(tape.clone());
+        let (_, _, _, hourly) = simulate_hourly(&self.series, &self.sim, &mut p);
+        self.score(h, &hourly)
+    }
+
+    /// Every candidate (for the frontier), in parallel.
+    pub fn all(&self, candidates: &[Headroom], tape: &Arc<ForecastTape>) -> Vec<Scored> {
+        candidates.par_iter().map(|h| self.run(h, tape)).collect()
+    }
+
+    /// For each target utilization (in parallel), the smallest quantile whose SLA reaches
+    /// `target` (a binary search: the SLA grows with the quantile), and every candidate it
+    /// replayed on the way.
+    pub fn search(&self, target: f64, tape: &Arc<ForecastTape>) -> Vec<Scored> {
+        UTILIZATIONS
+            .par_iter()
+            .flat_map_iter(|&utilization| {
+                let at = |i: usize| Headroom {
+                    quantile: QUANTILES[i],
+                    utilization,
+                };
+                let mut seen = Vec::new();
+                let (mut lo, mut hi) = (0usize, QUANTILES.len() - 1);
+                let top = self.run(&at(hi), tape);
+                let reaches = top.sla >= target;
+                seen.push(top);
+                if reaches {
+                    while lo < hi {
+                        let mid = (lo + hi) / 2;
+                        let s = self.run(&at(mid), tape);
+                        if s.sla >= target {
+                            hi = mid;
+                        } else {
+                            lo = mid + 1;
+                        }
+                        seen.push(s);
+                    }
+                }
+                seen
+            })
+            .collect()
+    }
+}
+
+/// Replays `candidates` over the history from `from` (see [`Replay::new`]); `tape`: forecasts
+/// already made at these refresh points (a live loop's own, with every candidate quantile);
+/// without it the first candidate's replay makes them. Empty when the history is too short.
+pub fn replay(
+    history: &[Point],
+    from: DateTime<Utc>,
+    setup: &TuneSetup,
+    candidates: &[Headroom],
+    tape: Option<Arc<ForecastTape>>,
+) -> Vec<Scored> {
+    let (Some(r), Some(first)) = (Replay::new(history, from, setup), candidates.first()) else {
+        return Vec::new();
+    };
+    let tape = tape.unwrap_or_else(|| r.fit(first).1);
+    r.all(candidates, &tape)
+}
+
+/// The cheapest candidate whose SLA is at least `target`; without one, the one with the best
+/// SLA (the cheapest of those).
+pub fn pick(scored: &[Scored], target: f64) -> Option<&Scored> {
+    let cheapest = |a: &&Scored, b: &&Scored| a.gpu_hours.total_cmp(&b.gpu_hours);
+    scored
+        .iter()
+        .filter(|s| s.sla >= target)
+        .min_by(cheapest)
+        .or_else(|| {
+            let best = scored.iter().map(|s| s.sla).fold(f64::NAN, f64::max);
+            scored.iter().filter(|s| s.sla >= best).min_by(cheapest)
+        })
+}
+
+/// The candidates no other beats on both GPU-hours and SLA, cheapest first.
+pub fn frontier(scored: &[Scored]) -> Vec<&Scored> {
+    let mut all: Vec<&Scored> = scored.iter().collect();
+    all.sort_by(|a, b| a.gpu_hours.total_cmp(&b.gpu_hours));
+    let mut out: Vec<&Scored> = Vec::new();
+    for s in all {
+        if out.last().is_none_or(|l| s.sla > l.sla) {
+            out.push(s);
+        }
+    }
+    out
+}

@@ -1,0 +1,163 @@
+//! Walk-forward tuning: when to re-tune, the window replayed, and the margin learned from the
+//! tuner's own out-of-sample misses.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use prescale_control::Point;
+use serde::Serialize;
+
+use super::{Headroom, Replay, Scored, TuneSetup, pick};
+use crate::policies::prescale::ForecastTape;
+
+/// When and how the tuner re-tunes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TunerConfig {
+    /// The share of demand to serve within the SLA.
+    pub slo: f64,
+    /// Seconds between re-tunes (default one day).
+    pub every_secs: i64,
+    /// History needed before the first tuning (default two days); before it the headroom is
+    /// [`Headroom::CONSERVATIVE`].
+    pub min_history_secs: i64,
+    /// At most this much recent history is replayed (default seven days).
+    pub window_secs: i64,
+    /// Out-of-sample misses remembered for the margin (default 7).
+    pub misses_kept: usize,
+}
+
+impl Default for TunerConfig {
+    fn default() -> Self {
+        Self {
+            slo: 0.99,
+            every_secs: 86_400,
+            min_history_secs: 2 * 86_400,
+            window_secs: 7 * 86_400,
+            misses_kept: 7,
+        }
+    }
+}
+
+/// One tuning: what was chosen, when, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tuning {
+    /// When (the history before it was replayed).
+    pub at: DateTime<Utc>,
+    /// The headroom chosen.
+    pub headroom: Headroom,
+    /// Its SLA over the replayed window.
+    pub predicted_sla: f64,
+    /// Its GPU-hours over the replayed window.
+    pub predicted_gpu_hours: f64,
+    /// The SLA the pick had to reach there: the SLO plus the margin.
+    pub target: f64,
+    /// The margin: the mean recent shortfall of earlier picks out of sample (what their SLA
+    /// on the days after they were chosen fell below their window's), at least 0.
+    pub margin: f64,
+    /// Days replayed.
+    pub days: f64,
+}
+
+/// The walk-forward tuner of one service. See the [module documentation](super).
+#[derive(Debug, Clone)]
+pub struct Tuner {
+    config: TunerConfig,
+    first_seen: Option<DateTime<Utc>>,
+    last: Option<Tuning>,
+    misses: VecDeque<f64>,
+}
+
+impl Tuner {
+    /// A tuner with `config`.
+    pub fn new(config: TunerConfig) -> Self {
+        Self {
+            config,
+            first_seen: None,
+            last: None,
+            misses: VecDeque::new(),
+        }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &TunerConfig {
+        &self.config
+    }
+
+    /// The latest tuning.
+    pub fn last(&self) -> Option<&Tuning> {
+        self.last.as_ref()
+    }
+
+    /// The headroom in force.
+    pub fn headroom(&self) -> Headroom {
+        self.last
+            .as_ref()
+            .map_or(Headroom::CONSERVATIVE, |t| t.headroom)
+    }
+
+    /// Whether a re-tune is due at `now` given the history's first point.
+    pub fn due(&self, now: DateTime<Utc>, history_start: Option<DateTime<Utc>>) -> bool {
+        let Some(start) = history_start.or(self.first_seen) else {
+            return false;
+        };
+        if now - start < Duration::seconds(self.config.min_history_secs) {
+            return false;
+        }
+        self.last
+            .as_ref()
+            .is_none_or(|t| now - t.at >= Duration::seconds(self.config.every_secs))
+    }
+
+    /// Re-tunes at `now` on `history` (one-minute points before `now`, oldest first); returns
+    /// the new tuning, or `None` when the history is too short to replay.
+    pub fn retune(
+        &mut self,
+        now: DateTime<Utc>,
+        history: &[Point],
+        setup: &TuneSetup,
+        tape: Option<Arc<ForecastTape>>,
+    ) -> Option<&Tuning> {
+        let start = history.first()?.0;
+        self.first_seen.get_or_insert(start);
+        let end = history.partition_point(|p| p.0 <= now);
+        let history = &history[..end];
+        // Whole hours (so that the replay's refresh points are the live loop's), an hour of
+        // the history kept as lead-in.
+        let span = ((now - start).num_seconds() - 3_600).min(self.config.window_secs);
+        let from = now - Duration::seconds(span.div_euclid(3_600) * 3_600);
+        let replay = Replay::new(history, from, setup)?;
+        let tape = match tape {
+            Some(t) => t,
+            None => replay.fit(&Headroom::CONSERVATIVE).1,
+        };
+        // Out of sample: how the last pick did since it was chosen (signed: a day better
+        // than promised earns some margin back).
+        if let Some(last) = &self.last {
+            let since = ((last.at - from).num_seconds().max(0) / 3_600) as usize;
+            let s = replay.run(&last.headroom, &tape);
+            self.misses
+                .push_back(last.predicted_sla - s.sla_between(since, usize::MAX));
+            while self.misses.len() > self.config.misses_kept {
+                self.misses.pop_front();
+            }
+        }
+        let mean = self.misses.iter().sum::<f64>() / self.misses.len().max(1) as f64;
+        let margin = mean.max(0.0);
+        // Never chase 100%: at most nine tenths of the way from the SLO to it.
+        let target =
+            (self.config.slo + margin).min(self.config.slo + 0.9 * (1.0 - self.config.slo));
+        let scored = replay.search(target, &tape);
+        let chosen: &Scored = pick(&scored, target)?;
+        self.last = Some(Tuning {
+            at: now,
+            headroom: chosen.headroom,
+            predicted_sla: chosen.sla,
+            predicted_gpu_hours: chosen.gpu_hours,
+            target,
+            margin,
+            days: (now - from).num_seconds() as f64 / 86_400.0,
+        });
+        self.last.as_ref()
+    }
+}
