@@ -198,6 +198,9 @@ impl PrescalePolicy {
             drain_secs: options.drain_secs.round() as i64,
             // The simulator's rates are per minute.
             rate_period_secs: 60,
+            // Explanations only when recording (comparisons with the server): the same
+            // decisions, written out.
+            explain: false,
             ..LoopConfig::default()
         };
         Self {
@@ -348,11 +351,15 @@ impl PrescalePolicy {
             .set_headroom(quantile, capacity_per_min * u, drain_secs.round() as i64);
     }
 
-    /// Keeps a [`Recording`] of the replay.
+    /// Keeps a [`Recording`] of the replay (decisions with their explanations).
     #[must_use]
     pub fn recording(mut self) -> Self {
         self.record = Some(Recording::default());
-        self
+        let config = LoopConfig {
+            explain: true,
+            ..self.controller.config().clone()
+        };
+        self.with_config(config)
     }
 
     /// The recording, when kept.

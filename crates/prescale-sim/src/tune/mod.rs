@@ -253,8 +253,12 @@ pub fn replay(
     r.all(candidates, &tape)
 }
 
-/// The cheapest candidate whose SLA is at least `target`; without one, the one with the best
-/// SLA (the cheapest of those).
+/// How close to the best SLA a candidate must come when none reaches the target: the
+/// frontier is flat at its top, and the last hundredth of a point there costs the most.
+pub const NEAR_BEST: f64 = 0.001;
+
+/// The cheapest candidate whose SLA is at least `target`; without one, the cheapest within
+/// [`NEAR_BEST`] of the best SLA.
 pub fn pick(scored: &[Scored], target: f64) -> Option<&Scored> {
     let cheapest = |a: &&Scored, b: &&Scored| a.gpu_hours.total_cmp(&b.gpu_hours);
     scored
@@ -263,7 +267,10 @@ pub fn pick(scored: &[Scored], target: f64) -> Option<&Scored> {
         .min_by(cheapest)
         .or_else(|| {
             let best = scored.iter().map(|s| s.sla).fold(f64::NAN, f64::max);
-            scored.iter().filter(|s| s.sla >= best).min_by(cheapest)
+            scored
+                .iter()
+                .filter(|s| s.sla >= best - NEAR_BEST)
+                .min_by(cheapest)
         })
 }
 
@@ -278,4 +285,79 @@ pub fn frontier(scored: &[Scored]) -> Vec<&Scored> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(quantile: f64, utilization: f64, gpu_hours: f64, sla: f64) -> Scored {
+        Scored {
+            headroom: Headroom {
+                quantile,
+                utilization,
+            },
+            gpu_hours,
+            sla,
+            hourly: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_pick_is_the_cheapest_that_reaches_the_target() {
+        let all = [
+            scored(0.5, 1.0, 100.0, 0.95),
+            scored(0.9, 1.0, 120.0, 0.991),
+            scored(0.5, 0.7, 130.0, 0.993),
+            scored(0.99, 0.5, 200.0, 0.999),
+        ];
+        assert_eq!(pick(&all, 0.99).unwrap().gpu_hours, 120.0);
+        assert_eq!(pick(&all, 0.992).unwrap().gpu_hours, 130.0);
+        // Unreachable: the cheapest within NEAR_BEST of the best.
+        let near = [
+            scored(0.9, 0.6, 150.0, 0.9985),
+            scored(0.99, 0.4, 300.0, 0.999),
+        ];
+        assert_eq!(pick(&near, 0.9995).unwrap().gpu_hours, 150.0);
+        assert!(pick(&[], 0.99).is_none());
+    }
+
+    #[test]
+    fn the_frontier_keeps_only_undominated_candidates() {
+        let all = [
+            scored(0.5, 1.0, 100.0, 0.95),
+            scored(0.7, 1.0, 110.0, 0.94),
+            scored(0.9, 1.0, 120.0, 0.99),
+            scored(0.5, 0.5, 150.0, 0.985),
+        ];
+        let f: Vec<f64> = frontier(&all).iter().map(|s| s.gpu_hours).collect();
+        assert_eq!(f, [100.0, 120.0]);
+    }
+
+    #[test]
+    fn the_sla_of_some_hours_weighs_them_by_demand() {
+        let mut s = scored(0.9, 1.0, 0.0, 0.0);
+        s.hourly = vec![
+            HourScore {
+                demand: 100.0,
+                within: 100.0,
+                gpu_hours: 1.0,
+            },
+            HourScore {
+                demand: 300.0,
+                within: 150.0,
+                gpu_hours: 1.0,
+            },
+        ];
+        assert_eq!(s.sla_between(0, 2), 250.0 / 400.0);
+        assert_eq!(s.sla_between(1, usize::MAX), 0.5);
+        assert_eq!(s.sla_between(5, 9), 1.0);
+    }
+
+    #[test]
+    fn candidates_cover_every_quantile_at_every_utilization() {
+        let c = candidates();
+        assert_eq!(c.len(), QUANTILES.len() * UTILIZATIONS.len());
+        assert!(c.contains(&Headroom::CONSERVATIVE));
+    }
 }

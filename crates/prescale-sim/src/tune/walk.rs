@@ -23,7 +23,7 @@ pub struct TunerConfig {
     pub min_history_secs: i64,
     /// At most this much recent history is replayed (default seven days).
     pub window_secs: i64,
-    /// Out-of-sample misses remembered for the margin (default 7).
+    /// Out-of-sample misses remembered (reported; default 7).
     pub misses_kept: usize,
 }
 
@@ -52,8 +52,8 @@ pub struct Tuning {
     pub predicted_gpu_hours: f64,
     /// The SLA the pick had to reach there: the SLO plus the margin.
     pub target: f64,
-    /// The margin: the mean recent shortfall of earlier picks out of sample (what their SLA
-    /// on the days after they were chosen fell below their window's), at least 0.
+    /// The margin: the sum of earlier picks' out-of-sample misses (SLO minus their SLA on the
+    /// day after they were chosen), kept within `[0, 0.9 (1 - SLO)]`.
     pub margin: f64,
     /// Days replayed.
     pub days: f64,
@@ -66,6 +66,7 @@ pub struct Tuner {
     first_seen: Option<DateTime<Utc>>,
     last: Option<Tuning>,
     misses: VecDeque<f64>,
+    margin: f64,
 }
 
 impl Tuner {
@@ -76,6 +77,7 @@ impl Tuner {
             first_seen: None,
             last: None,
             misses: VecDeque::new(),
+            margin: 0.0,
         }
     }
 
@@ -131,22 +133,25 @@ impl Tuner {
             Some(t) => t,
             None => replay.fit(&Headroom::CONSERVATIVE).1,
         };
-        // Out of sample: how the last pick did since it was chosen (signed: a day better
-        // than promised earns some margin back).
+        // Out of sample: how the last pick did on the day(s) since it was chosen. The margin
+        // moves by the miss (SLO minus realized SLA, negative on a day better than the SLO),
+        // as adaptive conformal inference moves its level: the long-run attainment is pulled
+        // to the SLO whatever the data do. It stays within [0, 0.9 (1 - SLO)]: never chasing
+        // 100%, never winding up over a run of surprises.
+        let cap = 0.9 * (1.0 - self.config.slo);
         if let Some(last) = &self.last {
             let since = ((last.at - from).num_seconds().max(0) / 3_600) as usize;
-            let s = replay.run(&last.headroom, &tape);
-            self.misses
-                .push_back(last.predicted_sla - s.sla_between(since, usize::MAX));
+            let realized = replay
+                .run(&last.headroom, &tape)
+                .sla_between(since, usize::MAX);
+            self.misses.push_back(self.config.slo - realized);
             while self.misses.len() > self.config.misses_kept {
                 self.misses.pop_front();
             }
+            self.margin = (self.margin + self.config.slo - realized).clamp(0.0, cap);
         }
-        let mean = self.misses.iter().sum::<f64>() / self.misses.len().max(1) as f64;
-        let margin = mean.max(0.0);
-        // Never chase 100%: at most nine tenths of the way from the SLO to it.
-        let target =
-            (self.config.slo + margin).min(self.config.slo + 0.9 * (1.0 - self.config.slo));
+        let margin = self.margin;
+        let target = self.config.slo + margin;
         let scored = replay.search(target, &tape);
         let chosen: &Scored = pick(&scored, target)?;
         self.last = Some(Tuning {
