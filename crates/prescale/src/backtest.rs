@@ -215,7 +215,7 @@ fn keda_settings(sim: &SimArgs) -> Result<KedaSettings> {
     })
 }
 
-fn parse_slo(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_slo(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim_end_matches('%')
         .parse()

@@ -10,6 +10,7 @@ mod output;
 mod record;
 mod serve;
 mod synth;
+mod tune;
 mod validate;
 
 use std::process::ExitCode;
@@ -50,6 +51,10 @@ enum Command {
     /// with cold starts; compare GPU-hours, cost and SLA.
     #[command(after_help = backtest::EXAMPLES)]
     Backtest(backtest::Args),
+    /// The cost–SLA frontier of SLO mode's headroom settings on a trace's last days, the
+    /// pick for an SLO, and the incumbents on the same days.
+    #[command(after_help = tune::EXAMPLES)]
+    Tune(tune::Args),
     /// Generate a two-week workload and run the backtest on it (the quickest way to see what
     /// prescale does); writes prescale-demo.html.
     Demo(backtest::DemoArgs),
@@ -84,6 +89,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate::run(args),
         Command::Backtest(args) => backtest::run(args),
         Command::Demo(args) => backtest::demo(args),
+        Command::Tune(args) => tune::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Validate(args) => validate::run(args),

@@ -521,3 +521,69 @@ fn demo_explains_the_comparison_and_writes_the_report() {
         .stdout(predicate::str::contains("report: prescale-demo.html"));
     assert!(dir.path().join("prescale-demo.html").exists());
 }
+
+#[test]
+fn tune_prints_the_frontier_and_the_pick() {
+    let dir = TempDir::new().unwrap();
+    let trace = synth_trace(&dir, "4d");
+    let out = prescale()
+        .args([
+            "tune", "--quiet", "--days", "2d", "--format", "json", "--trace",
+        ])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let v = json_stdout(&out);
+    assert_eq!(v["candidates"].as_array().unwrap().len(), 49);
+    let frontier = v["frontier"].as_array().unwrap();
+    assert!(!frontier.is_empty());
+    // Cheapest first, each buying more SLA.
+    for w in frontier.windows(2) {
+        assert!(w[0]["gpu_hours"].as_f64() < w[1]["gpu_hours"].as_f64());
+        assert!(w[0]["sla_attainment"].as_f64() < w[1]["sla_attainment"].as_f64());
+    }
+    let pick = &v["pick"];
+    assert!(pick["quantile"].as_f64().is_some(), "{v}");
+    // The pick is the cheapest candidate that reaches the SLO, when one does.
+    if pick["reaches_slo"] == true {
+        let cheaper = v["candidates"].as_array().unwrap().iter().any(|c| {
+            c["sla_attainment"].as_f64() >= Some(0.99)
+                && c["gpu_hours"].as_f64() < pick["gpu_hours"].as_f64()
+        });
+        assert!(!cheaper, "{v}");
+    }
+    let names: Vec<&str> = v["incumbents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "static_peak",
+            "keda_reactive",
+            "knative_kpa",
+            "crane_dsp",
+            "clairvoyant"
+        ]
+    );
+
+    let table = prescale()
+        .args([
+            "tune", "--quiet", "--days", "2d", "--slo", "99.9%", "--trace",
+        ])
+        .arg(&trace)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&table.get_output().stdout).to_string();
+    assert!(text.contains("SLO 99.90% within it"), "{text}");
+    assert!(text.contains("pick: P"), "{text}");
+
+    prescale()
+        .args(["tune", "--quiet", "--days", "30d", "--trace"])
+        .arg(&trace)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--days 720 h"));
+}

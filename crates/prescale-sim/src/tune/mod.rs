@@ -182,6 +182,24 @@ impl Replay {
         }
     }
 
+    /// The replayed series (the lead-in hour, then the scored days).
+    pub fn series(&self) -> &Series {
+        &self.series
+    }
+
+    /// The simulated cluster.
+    pub fn sim(&self) -> &SimConfig {
+        &self.sim
+    }
+
+    /// Another policy over the same scored days (an incumbent, the clairvoyant bound): its
+    /// GPU-hours and SLA there.
+    pub fn score_policy(&self, policy: &mut dyn crate::Autoscaler) -> (f64, f64) {
+        let (_, _, _, hourly) = simulate_hourly(&self.series, &self.sim, policy);
+        let scored = hourly.get(self.skip..).unwrap_or(&[]);
+        (scored.iter().map(|s| s.gpu_hours).sum(), sla_of(scored))
+    }
+
     /// `h` replayed, fitting the forecasts; returns them too.
     pub fn fit(&self, h: &Headroom) -> (Scored, Arc<ForecastTape>) {
         let mut p = self.policy(h).recording_forecasts();
