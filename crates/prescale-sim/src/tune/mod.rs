@@ -53,7 +53,7 @@ impl Headroom {
 pub const QUANTILES: [f64; 7] = [0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
 
 /// The target utilizations SLO mode may choose.
-pub const UTILIZATIONS: [f64; 7] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4];
+pub const UTILIZATIONS: [f64; 9] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2];
 
 /// Every candidate headroom, from the least to the most.
 pub fn candidates() -> Vec<Headroom> {

@@ -52,8 +52,8 @@ pub struct Tuning {
     pub predicted_gpu_hours: f64,
     /// The SLA the pick had to reach there: the SLO plus the margin.
     pub target: f64,
-    /// The margin: the sum of earlier picks' out-of-sample misses (SLO minus their SLA on the
-    /// day after they were chosen), kept within `[0, 0.9 (1 - SLO)]`.
+    /// The margin: the mean recent out-of-sample shortfall of earlier picks (their window's SLA
+    /// minus their SLA on the day after they were chosen), within `[0, 0.9 (1 - SLO)]`.
     pub margin: f64,
     /// Days replayed.
     pub days: f64,
@@ -133,22 +133,24 @@ impl Tuner {
             Some(t) => t,
             None => replay.fit(&Headroom::CONSERVATIVE).1,
         };
-        // Out of sample: how the last pick did on the day(s) since it was chosen. The margin
-        // moves by the miss (SLO minus realized SLA, negative on a day better than the SLO),
-        // as adaptive conformal inference moves its level: the long-run attainment is pulled
-        // to the SLO whatever the data do. It stays within [0, 0.9 (1 - SLO)]: never chasing
-        // 100%, never winding up over a run of surprises.
+        // Out of sample: how far the last pick's SLA on the day(s) since it was chosen fell
+        // below what its window promised (negative when it did better). The margin is the
+        // mean of the recent shortfalls: the bias of picking the cheapest setting that just
+        // reaches the target on the past, measured on the days that followed. It stays within
+        // [0, 0.9 (1 - SLO)]: never chasing 100%.
         let cap = 0.9 * (1.0 - self.config.slo);
         if let Some(last) = &self.last {
             let since = ((last.at - from).num_seconds().max(0) / 3_600) as usize;
             let realized = replay
                 .run(&last.headroom, &tape)
                 .sla_between(since, usize::MAX);
-            self.misses.push_back(self.config.slo - realized);
+            tracing::debug!(at = %now, predicted = last.predicted_sla, realized, "SLO mode: the last pick out of sample.");
+            self.misses.push_back(last.predicted_sla - realized);
             while self.misses.len() > self.config.misses_kept {
                 self.misses.pop_front();
             }
-            self.margin = (self.margin + self.config.slo - realized).clamp(0.0, cap);
+            let mean = self.misses.iter().sum::<f64>() / self.misses.len() as f64;
+            self.margin = mean.clamp(0.0, cap);
         }
         let margin = self.margin;
         let target = self.config.slo + margin;
