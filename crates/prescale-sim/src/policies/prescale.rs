@@ -243,7 +243,7 @@ impl PrescalePolicy {
             .enumerate()
             .map(|(i, v)| (start + step * i as i32, v))
             .collect();
-        let keep_from = now - Duration::seconds(tuner_window(tuner) + 7_200);
+        let keep_from = now - Duration::seconds(tuner.config().window_secs + 7_200);
         let tape = match &mut self.tape {
             Tape::Record(t) => {
                 t.retain(|(at, _)| *at >= keep_from);
@@ -587,9 +587,4 @@ mod tests {
             &timeline.replicas[..20]
         );
     }
-}
-
-/// Seconds of history a tuner replays.
-fn tuner_window(t: &Tuner) -> i64 {
-    t.config().window_secs
 }
