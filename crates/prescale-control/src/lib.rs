@@ -41,7 +41,7 @@
 //! ```
 
 pub mod anomaly;
-mod controller;
+pub mod controller;
 pub mod grid;
 pub mod history;
 
