@@ -133,6 +133,11 @@ pub struct Settings {
     pub metric_name: String,
     /// Free-form service label.
     pub service: Option<String>,
+    /// SLO mode: the share of demand to serve within [`Settings::sla_ms`]; the server then
+    /// tunes the headroom (quantile and target utilization) on the service's own history.
+    pub slo: Option<f64>,
+    /// The SLA on the queueing delay SLO mode keeps, milliseconds (default 500).
+    pub sla_ms: i64,
 }
 
 impl Settings {
@@ -252,6 +257,29 @@ impl Settings {
             Some(v) => duration_secs("drain", v, 60, 86_400)?,
             None => 300,
         };
+        let slo = match get("slo") {
+            Some(v) => {
+                let x = number("slo", v)?;
+                if !(x > 0.0 && x < 1.0) {
+                    return Err(MetadataError::new(
+                        "slo",
+                        format!("must be in (0, 1), got {x}"),
+                    ));
+                }
+                if get("quantile").is_some() {
+                    return Err(MetadataError::new(
+                        "slo",
+                        "set either slo (the headroom is tuned) or quantile (fixed), not both",
+                    ));
+                }
+                Some(x)
+            }
+            None => None,
+        };
+        let sla_ms = match get("sla") {
+            Some(v) => sla_millis(v)?,
+            None => 500,
+        };
         let metric_name = get("metricName").unwrap_or("prescale");
         if metric_name.len() > 200
             || !metric_name
@@ -283,6 +311,8 @@ impl Settings {
             drain_secs,
             metric_name: metric_name.to_string(),
             service: get("service").map(str::to_string),
+            slo,
+            sla_ms,
         };
         settings
             .spec()
@@ -317,7 +347,7 @@ impl Settings {
 }
 
 /// Every key this scaler reads.
-pub const KNOWN_KEYS: [&str; 21] = [
+pub const KNOWN_KEYS: [&str; 23] = [
     "serverAddress",
     "serverAddressFromEnv",
     "query",
@@ -339,6 +369,8 @@ pub const KNOWN_KEYS: [&str; 21] = [
     "drain",
     "metricName",
     "service",
+    "slo",
+    "sla",
 ];
 
 /// `x` rounded to three decimals.
@@ -393,6 +425,20 @@ pub fn duration_secs(key: &str, v: &str, min: i64, max: i64) -> Result<i64, Meta
         ));
     }
     Ok(secs)
+}
+
+/// The SLA: a duration of 1 ms to 1 h (`500ms`, `2s`), in milliseconds.
+fn sla_millis(v: &str) -> Result<i64, MetadataError> {
+    let ms = humantime::parse_duration(v)
+        .map_err(|e| MetadataError::new("sla", format!("`{v}`: {e} (e.g. 500ms, 2s)")))?
+        .as_millis();
+    if !(1..=3_600_000).contains(&ms) {
+        return Err(MetadataError::new(
+            "sla",
+            format!("must be between 1ms and 1h, got `{v}`"),
+        ));
+    }
+    Ok(ms as i64)
 }
 
 /// A number as written into metadata (the shortest form that reads back to the same value).
@@ -555,6 +601,14 @@ mod tests {
     }
 
     #[test]
+    fn slo_mode_is_off_unless_slo_is_set() {
+        let s = Settings::from_metadata(&with(&[])).unwrap();
+        assert_eq!((s.slo, s.sla_ms), (None, 500));
+        let s = Settings::from_metadata(&with(&[("slo", "0.999"), ("sla", "2s")])).unwrap();
+        assert_eq!((s.slo, s.sla_ms), (Some(0.999), 2_000));
+    }
+
+    #[test]
     fn from_env_keys_stand_for_their_base_key() {
         let s = Settings::from_metadata(&md(&[
             ("serverAddressFromEnv", "http://prom:9090"),
@@ -593,6 +647,12 @@ mod tests {
                 "serverAddress",
             ),
             (with(&[("tresholds", "1")]), "tresholds"),
+            (with(&[("slo", "1")]), "slo"),
+            (with(&[("slo", "99")]), "slo"),
+            (with(&[("slo", "0.99"), ("quantile", "0.9")]), "slo"),
+            (with(&[("sla", "0ms")]), "sla"),
+            (with(&[("sla", "soon")]), "sla"),
+            (with(&[("sla", "2h")]), "sla"),
             (md(&[("query", "up"), ("threshold", "1")]), "serverAddress"),
             (
                 md(&[("serverAddress", "http://p"), ("threshold", "1")]),

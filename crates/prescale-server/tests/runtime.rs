@@ -421,3 +421,42 @@ async fn a_queue_query_adds_the_backlog_cleared_within_the_drain_time() {
     let err = h.registry.resolve("ml", "bad", &bad).unwrap_err();
     assert!(err.to_string().contains("drain"), "{err}");
 }
+
+#[tokio::test]
+async fn slo_mode_tunes_the_headroom_on_the_services_own_history() {
+    let (start, values) = demo();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values);
+    let h = harness(source, None);
+    let (mut w, slot, reg) = h.worker("tuned", &[("slo", "0.99"), ("sla", "500ms")]);
+    // First sight on day 3: the backfill brings three days of history, so the first re-tune
+    // runs at the first refresh, on the history before it.
+    let day3 = start + Duration::days(3) + Duration::hours(8);
+    let mut tuned_at = None;
+    for t in ticks(day3, day3 + Duration::minutes(11)) {
+        w.tick(t).await;
+        assert!(slot.answer().is_some());
+        if tuned_at.is_none() {
+            tuned_at = reg.status().tuning.map(|x| x.at);
+        }
+    }
+    let status = reg.status();
+    let tuning = status.tuning.expect("tuned at the first refresh");
+    assert_eq!(Some(tuning.at), tuned_at, "re-tuned again within the day");
+    assert!(tuning.at <= day3 + Duration::minutes(5), "{tuning:?}");
+    assert!(tuning.days > 2.0, "{tuning:?}");
+    assert!(
+        prescale_sim::tune::QUANTILES.contains(&tuning.headroom.quantile),
+        "{tuning:?}"
+    );
+    assert!(tuning.predicted_sla > 0.9 && tuning.predicted_gpu_hours > 0.0);
+    // The decisions use the chosen quantile from then on.
+    assert_eq!(
+        status.forecast.expect("a forecast").quantile,
+        tuning.headroom.quantile
+    );
+    // Without `slo`, nothing is tuned.
+    let (mut plain, _, preg) = h.worker("fixed", &[]);
+    plain.tick(day3).await;
+    assert!(preg.status().tuning.is_none());
+}

@@ -534,7 +534,10 @@ fn tune_prints_the_frontier_and_the_pick() {
         .output()
         .unwrap();
     let v = json_stdout(&out);
-    assert_eq!(v["candidates"].as_array().unwrap().len(), 49);
+    assert_eq!(
+        v["candidates"].as_array().unwrap().len(),
+        prescale_sim::tune::candidates().len()
+    );
     let frontier = v["frontier"].as_array().unwrap();
     assert!(!frontier.is_empty());
     // Cheapest first, each buying more SLA.

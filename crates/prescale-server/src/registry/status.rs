@@ -169,6 +169,9 @@ pub struct ServiceStatus {
     pub accuracy: AccuracyView,
     /// Refits so far.
     pub refits: u64,
+    /// SLO mode's latest tuning (the headroom chosen, its predicted SLA and GPU-hours on the
+    /// replayed days, the margin, when).
+    pub tuning: Option<prescale_sim::tune::Tuning>,
     /// The last collection error.
     pub last_error: Option<ErrorView>,
 }
@@ -192,6 +195,7 @@ impl ServiceStatus {
             history: HistoryView::default(),
             accuracy: AccuracyView::default(),
             refits: 0,
+            tuning: None,
             last_error: None,
         }
     }

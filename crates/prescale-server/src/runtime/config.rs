@@ -86,14 +86,29 @@ impl RuntimeConfig {
             keep_model: false,
             drain_secs: settings.drain_secs,
             rate_period_secs: settings.rate_period_secs,
-            extra_levels: Vec::new(),
+            // SLO mode forecasts every quantile its tuner may choose.
+            extra_levels: if settings.slo.is_some() {
+                prescale_sim::tune::QUANTILES.to_vec()
+            } else {
+                Vec::new()
+            },
             explain: true,
         };
         let grids = match self.grid_origin {
             Some(origin) => Grids::aligned_to(config.periods, origin),
             None => Grids::spread(config.periods, key),
         };
-        Controller::new(spec, config, grids)
+        let mut ctl = Controller::new(spec, config, grids);
+        if settings.slo.is_some() {
+            // Until the first tuning: the conservative headroom.
+            let h = prescale_sim::tune::Headroom::CONSERVATIVE;
+            ctl.set_headroom(
+                h.quantile,
+                settings.threshold * h.utilization,
+                settings.drain_secs,
+            );
+        }
+        ctl
     }
 
     /// Checks the schedules: each at least one second, the refresh a multiple of the decision

@@ -19,6 +19,7 @@ use prescale_control::{Controller, Fill, LiveSignals};
 
 mod answer;
 mod persist;
+mod tune;
 
 use crate::demand::source::{DemandSource, SourceError};
 use crate::keda::metadata::{Mode, Settings};
@@ -47,6 +48,8 @@ pub struct Worker {
     anomalies_until: Option<DateTime<Utc>>,
     last: Option<SavedDecision>,
     restored: bool,
+    /// SLO mode's tuner, when the trigger sets `slo`.
+    slo: Option<tune::SloState>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -62,6 +65,7 @@ impl Worker {
         let ctl = shared
             .config
             .controller(&reg.settings, &reg.key.to_string());
+        let slo = tune::SloState::new(&reg.settings);
         Self {
             shadow: shared.config.dry_run || reg.settings.mode == Mode::ForecastOnly,
             series: history_series(&reg.key, &reg.settings),
@@ -73,6 +77,7 @@ impl Worker {
             anomalies_until: None,
             last: None,
             restored: false,
+            slo,
         }
     }
 
@@ -112,8 +117,9 @@ impl Worker {
                 let live = self.live(now).await;
                 self.decide(now, live).await;
             }
-            if let Err(e) = self.refresh(refresh_at).await {
-                self.error(now, &e);
+            match self.refresh(refresh_at).await {
+                Ok(()) => self.retune(refresh_at).await,
+                Err(e) => self.error(now, &e),
             }
         }
         let live = self.live(now).await;

@@ -1,0 +1,118 @@
+//! SLO mode in the server: the walk-forward tuner of `prescale-sim` (the same one
+//! `prescale backtest --slo` runs), re-tuning daily on the worker's own history, on a forecast
+//! thread (never on KEDA's request path), within the runtime's compute limit.
+
+use chrono::{DateTime, Duration, Utc};
+use prescale_sim::policies::PolicyOptions;
+use prescale_sim::policies::keda::KedaSettings;
+use prescale_sim::tune::{TuneSetup, Tuner, TunerConfig};
+
+use super::Worker;
+use crate::keda::metadata::Settings;
+
+/// A service's tuner and what it knows of the service.
+pub(crate) struct SloState {
+    /// Taken while a re-tune runs on a forecast thread.
+    tuner: Option<Tuner>,
+    config: TunerConfig,
+    setup: TuneSetup,
+    /// Demand per minute per unit of the query (its rate period): the simulator counts per
+    /// minute.
+    per_min: f64,
+}
+
+impl SloState {
+    /// The state for `settings`, when they set `slo`.
+    pub(crate) fn new(settings: &Settings) -> Option<Self> {
+        let slo = settings.slo?;
+        let per_min = 60.0 / settings.rate_period_secs.max(1) as f64;
+        let config = TunerConfig {
+            slo,
+            ..TunerConfig::default()
+        };
+        let setup = TuneSetup {
+            capacity_per_min: settings.threshold * per_min,
+            cold_start_secs: settings.cold_start_secs as f64,
+            max_replicas: settings.max_replicas,
+            sla_secs: settings.sla_ms as f64 / 1000.0,
+            options: PolicyOptions {
+                drain_secs: settings.drain_secs as f64,
+                scale_to_zero: settings.scale_to_zero,
+                keda: KedaSettings {
+                    min_replicas: settings.min_replicas,
+                    ..KedaSettings::default()
+                },
+                ..PolicyOptions::default()
+            },
+        };
+        Some(Self {
+            tuner: Some(Tuner::new(config.clone())),
+            config,
+            setup,
+            per_min,
+        })
+    }
+}
+
+impl Worker {
+    /// SLO mode: re-tunes at the refresh point `at` when due, on the history before it, and
+    /// decides with the chosen headroom from then on.
+    pub(super) async fn retune(&mut self, at: DateTime<Utc>) {
+        let history = self.ctl.history();
+        let Some(state) = &mut self.slo else {
+            return;
+        };
+        let (Some(tuner), Some(start)) = (state.tuner.take(), history.start()) else {
+            return;
+        };
+        if !tuner.due(at, Some(start)) {
+            state.tuner = Some(tuner);
+            return;
+        }
+        let step = Duration::seconds(self.ctl.config().step_secs);
+        let per_min = state.per_min;
+        let points: Vec<(DateTime<Utc>, f64)> = history
+            .values()
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (start + step * i as i32, v * per_min))
+            .collect();
+        let setup = state.setup.clone();
+        let config = state.config.clone();
+        let permit = self.shared.compute.acquire().await;
+        let result = tokio::task::spawn_blocking(move || {
+            let mut tuner = tuner;
+            let tuning = tuner.retune(at, &points, &setup, None).cloned();
+            (tuner, tuning)
+        })
+        .await;
+        drop(permit);
+        let Some(state) = &mut self.slo else {
+            return;
+        };
+        let (tuner, tuning) = match result {
+            Ok(r) => r,
+            // The thread failed: start over (the conservative headroom stays until a tuning).
+            Err(_) => (Tuner::new(config), None),
+        };
+        state.tuner = Some(tuner);
+        let Some(t) = tuning else {
+            return;
+        };
+        let settings = &self.reg.settings;
+        self.ctl.set_headroom(
+            t.headroom.quantile,
+            settings.threshold * t.headroom.utilization,
+            settings.drain_secs,
+        );
+        tracing::info!(
+            scaled_object = %self.reg.key,
+            quantile = t.headroom.quantile,
+            utilization = t.headroom.utilization,
+            predicted_sla = t.predicted_sla,
+            margin = t.margin,
+            "SLO mode re-tuned."
+        );
+        self.reg.update_status(|s| s.tuning = Some(t));
+    }
+}
