@@ -455,6 +455,15 @@ async fn slo_mode_tunes_the_headroom_on_the_services_own_history() {
         status.forecast.expect("a forecast").quantile,
         tuning.headroom.quantile
     );
+    let text = h.telemetry.encode();
+    assert!(
+        text.contains(r#"prescale_slo_target_ratio{namespace="ml",service="tuned"} 0.99"#),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        r#"prescale_slo_quantile{{namespace="ml",service="tuned"}} {}"#,
+        tuning.headroom.quantile
+    )));
     // Without `slo`, nothing is tuned.
     let (mut plain, _, preg) = h.worker("fixed", &[]);
     plain.tick(day3).await;

@@ -104,6 +104,10 @@ pub struct Telemetry {
     proactive: Family<KindLabels, Counter>,
     refits: Family<ServiceLabels, Counter>,
     shadow: Family<ServiceLabels, FGauge>,
+    slo_target: Family<ServiceLabels, FGauge>,
+    slo_predicted: Family<ServiceLabels, FGauge>,
+    slo_quantile: Family<ServiceLabels, FGauge>,
+    slo_utilization: Family<ServiceLabels, FGauge>,
     scaled_objects: FGauge,
     grpc_requests: Family<MethodCodeLabels, Counter>,
     grpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
@@ -146,6 +150,10 @@ impl Telemetry {
             proactive: Family::default(),
             refits: Family::default(),
             shadow: Family::default(),
+            slo_target: Family::default(),
+            slo_predicted: Family::default(),
+            slo_quantile: Family::default(),
+            slo_utilization: Family::default(),
             scaled_objects: FGauge::default(),
             grpc_requests: Family::default(),
             grpc_duration: Family::new_with_constructor(latency_histogram),
@@ -238,6 +246,26 @@ impl Telemetry {
             t.shadow.clone(),
         );
         r.register(
+            "prescale_slo_target_ratio",
+            "SLO mode: the share of demand to serve within the SLA",
+            t.slo_target.clone(),
+        );
+        r.register(
+            "prescale_slo_predicted_ratio",
+            "SLO mode: the chosen headroom's share of demand within the SLA on the replayed days",
+            t.slo_predicted.clone(),
+        );
+        r.register(
+            "prescale_slo_quantile",
+            "SLO mode: the forecast quantile chosen",
+            t.slo_quantile.clone(),
+        );
+        r.register(
+            "prescale_slo_utilization_ratio",
+            "SLO mode: the target utilization chosen (share of a replica's capacity)",
+            t.slo_utilization.clone(),
+        );
+        r.register(
             "prescale_scaled_objects",
             "ScaledObjects registered",
             t.scaled_objects.clone(),
@@ -310,6 +338,10 @@ impl Telemetry {
             &self.active,
             &self.lead,
             &self.shadow,
+            &self.slo_target,
+            &self.slo_predicted,
+            &self.slo_quantile,
+            &self.slo_utilization,
         ] {
             f.remove(&l);
         }
@@ -462,6 +494,24 @@ impl ServiceMetrics<'_> {
         self.t.refits.get_or_create(&self.labels).inc();
     }
 
+    /// SLO mode's latest tuning: the SLO, the predicted attainment of the chosen headroom,
+    /// its quantile and target utilization.
+    pub fn tuning(&self, slo: f64, predicted: f64, quantile: f64, utilization: f64) {
+        self.t.slo_target.get_or_create(&self.labels).set(slo);
+        self.t
+            .slo_predicted
+            .get_or_create(&self.labels)
+            .set(predicted);
+        self.t
+            .slo_quantile
+            .get_or_create(&self.labels)
+            .set(quantile);
+        self.t
+            .slo_utilization
+            .get_or_create(&self.labels)
+            .set(utilization);
+    }
+
     /// The latest decision.
     pub fn decision(
         &self,
@@ -568,6 +618,7 @@ mod tests {
         m.business_hours(true);
         m.history_samples(10);
         m.refit();
+        m.tuning(0.99, 0.995, 0.9, 0.8);
         m.decision(2, 1, true, "predictive", 180, false);
         m.proactive("prewarm");
         t.set_scaled_objects(1);
@@ -605,7 +656,7 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 21, "{text}");
+        assert_eq!(checked, 25, "{text}");
         t.forget(&key, 0.9);
         assert!(!t.encode().contains("service=\"svc\""), "{}", t.encode());
     }

@@ -113,6 +113,12 @@ impl Worker {
             margin = t.margin,
             "SLO mode re-tuned."
         );
+        self.shared.telemetry.service(&self.reg.key).tuning(
+            settings.slo.unwrap_or(0.0),
+            t.predicted_sla,
+            t.headroom.quantile,
+            t.headroom.utilization,
+        );
         self.reg.update_status(|s| s.tuning = Some(t));
     }
 }
