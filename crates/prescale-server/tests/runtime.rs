@@ -469,3 +469,34 @@ async fn slo_mode_tunes_the_headroom_on_the_services_own_history() {
     plain.tick(day3).await;
     assert!(preg.status().tuning.is_none());
 }
+
+#[tokio::test]
+async fn a_restart_keeps_the_slo_tuning() {
+    let (start, values) = demo();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values);
+    let store: Arc<MemoryStore> = Arc::new(MemoryStore::new());
+    let day3 = start + Duration::days(3) + Duration::hours(8);
+    let slo = [("slo", "0.99")];
+    let before = {
+        let h = harness(source.clone(), Some(store.clone()));
+        let (mut w, _, reg) = h.worker("tuned", &slo);
+        for t in ticks(day3, day3 + Duration::minutes(2)) {
+            w.tick(t).await;
+        }
+        // Let the blocking saves finish.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        reg.status().tuning.expect("tuned")
+    };
+    // A new server an hour later: the tuning is restored, not made again.
+    let h = harness(source.clone(), Some(store.clone()));
+    let (mut w, _, reg) = h.worker("tuned", &slo);
+    w.tick(day3 + Duration::hours(1)).await;
+    assert_eq!(reg.status().tuning.as_ref(), Some(&before));
+    // Another SLO is another tuner: it starts over.
+    let h = harness(source, Some(store));
+    let (mut w, _, reg) = h.worker("tuned", &[("slo", "0.95")]);
+    w.tick(day3 + Duration::hours(2)).await;
+    let t = reg.status().tuning.expect("tuned again");
+    assert!(t.at > before.at, "{t:?}");
+}

@@ -161,6 +161,7 @@ impl Starter for Runtime {
                 crate::state::persist::registration_key(&registration.key),
                 crate::state::persist::decision_key(&registration.key),
                 crate::state::persist::accuracy_key(&registration.key),
+                crate::state::persist::tuning_key(&registration.key),
             ];
             self.handle.spawn_blocking(move || {
                 for k in keys {

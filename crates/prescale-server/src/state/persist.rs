@@ -81,6 +81,11 @@ pub fn accuracy_key(key: &ObjectKey) -> String {
     format!("accuracy/{}/{}", key.namespace, key.name)
 }
 
+/// The state key of `key`'s SLO-mode tuner.
+pub fn tuning_key(key: &ObjectKey) -> String {
+    format!("tuning/{}/{}", key.namespace, key.name)
+}
+
 /// The history series of `key` with `settings`.
 pub fn history_series(key: &ObjectKey, settings: &Settings) -> String {
     let h = stable_hash(&format!("{}\n{}", settings.server_address, settings.query));

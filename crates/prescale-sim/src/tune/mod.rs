@@ -31,7 +31,7 @@ use crate::policies::PolicyOptions;
 use crate::policies::prescale::{ForecastTape, PrescalePolicy};
 
 /// A headroom setting: what SLO mode chooses.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Headroom {
     /// The forecast quantile provisioned for.
     pub quantile: f64,

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use prescale_control::Point;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Headroom, Replay, Scored, TuneSetup, pick};
 use crate::policies::prescale::ForecastTape;
 
 /// When and how the tuner re-tunes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TunerConfig {
     /// The share of demand to serve within the SLA.
     pub slo: f64,
@@ -40,7 +40,7 @@ impl Default for TunerConfig {
 }
 
 /// One tuning: what was chosen, when, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tuning {
     /// When (the history before it was replayed).
     pub at: DateTime<Utc>,
@@ -59,8 +59,10 @@ pub struct Tuning {
     pub days: f64,
 }
 
-/// The walk-forward tuner of one service. See the [module documentation](super).
-#[derive(Debug, Clone)]
+/// The walk-forward tuner of one service. See the [module documentation](super). Its state
+/// (the last pick, the recent misses, the margin) serializes, so that a restarted server goes on
+/// where it stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tuner {
     config: TunerConfig,
     first_seen: Option<DateTime<Utc>>,

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::Worker;
-use crate::state::persist::{SavedDecision, accuracy_key, decision_key, registration_key};
+use crate::state::persist::{
+    SavedDecision, accuracy_key, decision_key, registration_key, tuning_key,
+};
 
 impl Worker {
     /// Saves the registration, loads saved history and the last decision.
@@ -23,11 +25,15 @@ impl Worker {
             let points = store.range(&series, from, now)?;
             let decision = store.get_state(&decision_key(&key))?;
             let accuracy = store.get_state(&accuracy_key(&key))?;
-            Ok::<_, crate::state::persist::PersistError>((points, decision, accuracy))
+            let tuning = store.get_state(&tuning_key(&key))?;
+            Ok::<_, crate::state::persist::PersistError>((points, decision, accuracy, tuning))
         })
         .await;
         match loaded {
-            Ok(Ok((points, decision, accuracy))) => {
+            Ok(Ok((points, decision, accuracy, tuning))) => {
+                if let Some(t) = tuning.and_then(|t| serde_json::from_slice(&t).ok()) {
+                    self.restore_tuner(t);
+                }
                 self.ctl.history_mut().restore(&points);
                 if let Some(a) = accuracy.and_then(|a| serde_json::from_slice(&a).ok()) {
                     self.accuracy = a;
@@ -73,6 +79,19 @@ impl Worker {
         tokio::task::spawn_blocking(move || {
             if let Err(e) = store.put_state(&key, &bytes) {
                 tracing::warn!(key = %key, error = %e, "Could not save the forecast scorer.");
+            }
+        });
+    }
+
+    pub(super) fn save_tuner(&self, tuner: &prescale_sim::tune::Tuner) {
+        let Some(store) = self.shared.store() else {
+            return;
+        };
+        let key = tuning_key(&self.reg.key);
+        let bytes = serde_json::to_vec(tuner).unwrap_or_default();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.put_state(&key, &bytes) {
+                tracing::warn!(key = %key, error = %e, "Could not save the SLO tuner.");
             }
         });
     }

@@ -87,18 +87,43 @@ impl Worker {
         })
         .await;
         drop(permit);
-        let Some(state) = &mut self.slo else {
-            return;
-        };
         let (tuner, tuning) = match result {
             Ok(r) => r,
             // The thread failed: start over (the conservative headroom stays until a tuning).
             Err(_) => (Tuner::new(config), None),
         };
+        if tuning.is_some() {
+            self.save_tuner(&tuner);
+        }
+        let Some(state) = &mut self.slo else {
+            return;
+        };
         state.tuner = Some(tuner);
         let Some(t) = tuning else {
             return;
         };
+        self.apply(t);
+    }
+
+    /// A saved tuner (after a restart), when it tunes for the same SLO: the loop goes on with
+    /// its last pick, its misses and its margin.
+    pub(super) fn restore_tuner(&mut self, saved: Tuner) {
+        let Some(state) = &mut self.slo else {
+            return;
+        };
+        if saved.config() != &state.config {
+            return;
+        }
+        let last = saved.last().cloned();
+        state.tuner = Some(saved);
+        if let Some(t) = last {
+            tracing::info!(scaled_object = %self.reg.key, at = %t.at, "Restored the SLO tuning.");
+            self.apply(t);
+        }
+    }
+
+    /// Decides with `t`'s headroom from now on, and shows it.
+    fn apply(&mut self, t: prescale_sim::tune::Tuning) {
         let settings = &self.reg.settings;
         self.ctl.set_headroom(
             t.headroom.quantile,
