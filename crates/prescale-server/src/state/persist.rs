@@ -9,6 +9,7 @@
 //! - state `decision/{namespace}/{name}`: the last decision ([`SavedDecision`], JSON);
 //! - state `accuracy/{namespace}/{name}`: the forecast scorer ([`crate::runtime::accuracy::Accuracy`],
 //!   JSON), so that the accuracy window survives a restart;
+//! - state `tuning/{namespace}/{name}`: SLO mode's tuner (`prescale_sim::tune::Tuner`, JSON);
 //! - series `history/{namespace}/{name}/{hash}`: one-minute demand, where `hash` identifies
 //!   the `serverAddress` and `query` (a new query starts a new history).
 
