@@ -41,11 +41,14 @@
 //! assert_eq!(html.matches("<svg").count(), 4);
 //! ```
 //!
+//! [`render_frontier_html`] draws the cost–SLA frontier of `prescale tune` the same way.
+//!
 //! [plotters]: https://docs.rs/plotters
 
 mod axis;
 mod figures;
 mod format;
+mod frontier;
 mod sample;
 mod svg;
 mod table;
@@ -56,6 +59,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use prescale_sim::report::{BacktestReport, Settings, Timeline};
 
 use crate::format::{NOT_A_NUMBER, axis_number, count, duration, escape, grouped};
+pub use crate::frontier::{FrontierPoint, FrontierReport, render_frontier_html};
 
 /// The page's styles.
 const STYLE: &str = r#"

@@ -275,3 +275,79 @@ fn console_check_catches_page_errors() {
         "Chromium's own messages are not the page's: {lines:?}"
     );
 }
+
+#[test]
+fn frontier_page_renders_in_chromium_without_console_messages() {
+    if !have_chromium() {
+        return;
+    }
+    use prescale_report::{FrontierPoint, FrontierReport, render_frontier_html};
+    let point = |label: &str, gpu_hours: f64, sla: f64| FrontierPoint {
+        label: label.into(),
+        gpu_hours,
+        sla,
+    };
+    let candidates: Vec<FrontierPoint> = (0..20)
+        .map(|i| {
+            let u = 1.0 - f64::from(i) * 0.03;
+            point(
+                &format!("P90 at {}%", (u * 100.0).round()),
+                700.0 / u,
+                1.0 - 0.2 * u * u,
+            )
+        })
+        .collect();
+    let report = FrontierReport {
+        trace: "a<b>&c.csv".into(),
+        settings: "capacity 14.5 units/min per replica, cold start 180 s".into(),
+        slo: 0.99,
+        frontier: candidates.clone(),
+        pick: Some((
+            candidates[10].clone(),
+            "the cheapest that reaches 99%".into(),
+        )),
+        candidates,
+        others: vec![
+            point("keda_reactive", 660.0, 0.67),
+            point("clairvoyant", 662.0, 0.9998),
+        ],
+    };
+    let html = render_frontier_html(&report);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("frontier.html");
+    let probed = html.replacen("</body>", &format!("{PROBE}</body>"), 1);
+    std::fs::write(&page, probed).expect("write the page");
+    let run = chromium(
+        &page,
+        &[
+            "--dump-dom".to_owned(),
+            "--window-size=1400,1600".to_owned(),
+        ],
+    );
+    assert!(
+        console_lines(&run.stderr).is_empty(),
+        "console: {:?}",
+        console_lines(&run.stderr)
+    );
+    assert!(
+        run.stdout
+            .contains("Cost–SLA frontier of a&lt;b&gt;&amp;c.csv"),
+        "{}",
+        run.stdout
+    );
+    let probe = probe(&run.stdout);
+    let lines: Vec<&str> = probe.lines().collect();
+    assert_eq!(lines.first(), Some(&"svgs=1"), "{probe}");
+    // The frontier's rows and the two others.
+    assert_eq!(lines.last(), Some(&"rows=22"), "{probe}");
+    let chart = lines[1];
+    assert!(
+        field(chart, "width") >= 1000 && field(chart, "height") >= 400,
+        "{chart}"
+    );
+    // Candidates, the frontier line, markers, the SLO line: all drawn with an extent.
+    assert!(field(chart, "shapes") >= 20, "{chart}");
+    assert_eq!(field(chart, "drawn"), field(chart, "shapes"), "{chart}");
+    assert!(field(chart, "texts") >= 10, "{chart}");
+    assert_eq!(field(chart, "shown"), field(chart, "texts"), "{chart}");
+}

@@ -52,6 +52,11 @@ pub(crate) struct Args {
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     days: chrono::Duration,
 
+    /// Write a self-contained HTML page with the frontier chart (the candidates, the pick, the
+    /// incumbents and the clairvoyant bound on the same axes).
+    #[arg(long, value_name = "FILE")]
+    report: Option<std::path::PathBuf>,
+
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -168,11 +173,69 @@ pub(crate) fn run(args: Args) -> Result<()> {
         all,
         incumbents,
     };
-    let out = match args.format {
+    if let Some(path) = &args.report {
+        let html = prescale_report::render_frontier_html(&frontier_report(&tuned, &args));
+        std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let mut out = match args.format {
         Format::Json => json(&tuned, &args)?,
         Format::Table => table(&tuned, &args)?,
     };
+    if let (Some(path), Format::Table) = (&args.report, args.format) {
+        let _ = writeln!(out, "\nreport: {}", path.display());
+    }
     emit(&out)
+}
+
+/// The frontier page's data.
+fn frontier_report(t: &Tuned, args: &Args) -> prescale_report::FrontierReport {
+    use prescale_report::FrontierPoint;
+    let point = |s: &Scored| FrontierPoint {
+        label: format!(
+            "P{} at {}%",
+            num(s.headroom.quantile * 100.0, 0),
+            num(s.headroom.utilization * 100.0, 0)
+        ),
+        gpu_hours: s.gpu_hours,
+        sla: s.sla,
+    };
+    let pick = pick(&t.all, args.slo).map(|c| {
+        let why = if c.sla >= args.slo {
+            format!(
+                "the cheapest of the settings that reach {}% on these days",
+                num(args.slo * 100.0, 2)
+            )
+        } else {
+            format!(
+                "no setting reaches {}% on these days: the cheapest within 0.1 point of the best",
+                num(args.slo * 100.0, 2)
+            )
+        };
+        (point(c), why)
+    });
+    prescale_report::FrontierReport {
+        trace: t.label.clone(),
+        settings: format!(
+            "capacity {} units/min per replica, cold start {} s, SLA {} ms, the last {} days replayed",
+            num(t.capacity, 2),
+            args.cold_start.num_seconds(),
+            args.sla.num_milliseconds(),
+            num(t.days, 1)
+        ),
+        slo: args.slo,
+        candidates: t.all.iter().map(point).collect(),
+        frontier: frontier(&t.all).into_iter().map(point).collect(),
+        pick,
+        others: t
+            .incumbents
+            .iter()
+            .map(|(name, gpu, sla)| FrontierPoint {
+                label: (*name).to_string(),
+                gpu_hours: *gpu,
+                sla: *sla,
+            })
+            .collect(),
+    }
 }
 
 fn setting(h: &Headroom) -> String {
