@@ -45,7 +45,9 @@ its predictive trigger first).
   "secret" (list "rabbitmq" "redis")
   "authentication" (list "rabbitmq" "redis")
   "coldStart" (list "predictive")
-  "push" (list "predictive") }}
+  "push" (list "predictive")
+  "slo" (list "predictive")
+  "sla" (list "predictive") }}
 {{- $names := dict }}
 {{- $demand := false }}
 {{- $onlyResource := true }}

@@ -1,7 +1,7 @@
 //! Spec to KEDA resources: TriggerAuthentications, then the ScaledObject or ScaledJob of each
 //! service, as JSON values (object keys sorted, so the output is deterministic).
 
-use prescale_policy::metadata::{PredictiveTrigger, duration_secs};
+use prescale_policy::metadata::{PredictiveTrigger, duration_secs, sla_millis};
 use prescale_policy::spec::MAX_SECS;
 use serde_json::{Map, Value, json};
 
@@ -418,7 +418,10 @@ fn trigger(s: &Service, t: &Trigger) -> Value {
                 query: t.query.clone(),
                 threshold: t.threshold.unwrap_or(1.0),
                 activation_threshold: t.activation_threshold,
-                quantile: Some(t.quantile.unwrap_or(0.9)),
+                // SLO mode tunes the quantile: none is written.
+                quantile: t.slo.is_none().then(|| t.quantile.unwrap_or(0.9)),
+                slo: t.slo,
+                sla_ms: t.sla.as_deref().and_then(|v| sla_millis(v).ok()),
                 cold_start_secs: Some(
                     t.cold_start
                         .as_deref()

@@ -406,6 +406,14 @@ pub struct Trigger {
     /// a poll (`predictive` only; default false).
     #[serde(default)]
     pub push: bool,
+    /// SLO mode (`predictive` only): the share of demand to serve within `sla`, in (0, 1);
+    /// the server then tunes the headroom. Not with `quantile`.
+    #[serde(default)]
+    pub slo: Option<f64>,
+    /// The queueing delay SLO mode keeps, a duration such as `500ms` (`predictive`, with
+    /// `slo`; default `500ms`).
+    #[serde(default)]
+    pub sla: Option<String>,
     /// Rejected: credentials never appear inline (use `secret`).
     #[serde(default, skip_serializing)]
     pub password: Option<String>,

@@ -220,6 +220,18 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "services.yaml:13:9: services[0].triggers[1].coldStart: `3 minutes and a bit`: expected number at 10 (e.g. 3m, 14d)",
     ),
     (
+        "slo with a quantile",
+        "        threshold: 5\n",
+        "        threshold: 5\n        slo: 0.99\n        quantile: 0.9\n",
+        "services.yaml:13:9: services[0].triggers[1].slo: set either slo (the headroom is tuned) or quantile (fixed), not both",
+    ),
+    (
+        "sla without slo",
+        "        threshold: 5\n",
+        "        threshold: 5\n        sla: 500ms\n",
+        "services.yaml:13:9: services[0].triggers[1].sla: only with `slo` (SLO mode)",
+    ),
+    (
         "not YAML",
         "kind: vllm",
         "kind: \"vllm",

@@ -40,6 +40,8 @@ fn trigger(kind: TriggerType, i: usize, threshold: f64, text: String) -> Trigger
         }),
         cold_start: (kind == T::Predictive).then(|| "2m".to_string()),
         push: false,
+        slo: None,
+        sla: None,
         password: None,
         host: None,
     }

@@ -427,8 +427,8 @@ pub fn duration_secs(key: &str, v: &str, min: i64, max: i64) -> Result<i64, Meta
     Ok(secs)
 }
 
-/// The SLA: a duration of 1 ms to 1 h (`500ms`, `2s`), in milliseconds.
-fn sla_millis(v: &str) -> Result<i64, MetadataError> {
+/// The SLA: a duration of 1 ms to 1 h (`500ms`, `2s`), in milliseconds; the error names `sla`.
+pub fn sla_millis(v: &str) -> Result<i64, MetadataError> {
     let ms = humantime::parse_duration(v)
         .map_err(|e| MetadataError::new("sla", format!("`{v}`: {e} (e.g. 500ms, 2s)")))?
         .as_millis();
@@ -485,6 +485,10 @@ pub struct PredictiveTrigger {
     pub calendar: Option<String>,
     /// Free-form service label.
     pub service: Option<String>,
+    /// SLO mode's SLO.
+    pub slo: Option<f64>,
+    /// SLO mode's SLA, milliseconds.
+    pub sla_ms: Option<i64>,
 }
 
 impl PredictiveTrigger {
@@ -523,6 +527,12 @@ impl PredictiveTrigger {
         }
         if let Some(c) = &self.calendar {
             put("calendar", c.clone());
+        }
+        if let Some(x) = self.slo {
+            put("slo", format_number(x));
+        }
+        if let Some(ms) = self.sla_ms {
+            put("sla", format!("{ms}ms"));
         }
         md
     }
@@ -696,6 +706,7 @@ mod tests {
             min in 0u32..5,
             extra in 0u32..50,
             activation in proptest::option::of(0.0f64..100.0),
+            slo in proptest::option::of((0.5f64..0.9999, 1i64..60_000)),
         ) {
             let t = PredictiveTrigger {
                 scaler_address: "prescale.prescale-system:6000".into(),
@@ -703,18 +714,25 @@ mod tests {
                 query: Some("sum(rate(x[1m]))".into()),
                 threshold,
                 activation_threshold: activation,
-                quantile: Some(quantile),
+                // SLO mode tunes the quantile: a trigger sets one or the other.
+                quantile: slo.is_none().then_some(quantile),
                 cold_start_secs: Some(cold),
                 min_replicas: Some(min),
                 max_replicas: Some(min + extra + 1),
                 scale_to_zero: Some(min == 0),
                 calendar: None,
                 service: Some("ns/name".into()),
+                slo: slo.map(|x| x.0),
+                sla_ms: slo.map(|x| x.1),
             };
             let md: HashMap<String, String> = t.to_metadata().into_iter().collect();
             let s = Settings::from_metadata(&md).unwrap();
             proptest::prop_assert_eq!(s.threshold, threshold);
-            proptest::prop_assert_eq!(s.quantile, quantile);
+            proptest::prop_assert_eq!(s.slo, slo.map(|x| x.0));
+            proptest::prop_assert_eq!(s.sla_ms, slo.map_or(500, |x| x.1));
+            if slo.is_none() {
+                proptest::prop_assert_eq!(s.quantile, quantile);
+            }
             proptest::prop_assert_eq!(s.cold_start_secs, cold);
             proptest::prop_assert_eq!((s.min_replicas, s.max_replicas), (min, min + extra + 1));
             proptest::prop_assert_eq!(s.activation_threshold, activation.unwrap_or(0.0));

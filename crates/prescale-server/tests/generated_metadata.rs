@@ -39,6 +39,7 @@ fn predictive_triggers(doc: &yaml_serde::Value) -> Vec<HashMap<String, String>> 
 fn every_generated_predictive_trigger_reads_back_in_the_server() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/generated");
     let mut seen = 0;
+    let mut slo_seen = false;
     for entry in std::fs::read_dir(&dir).expect("examples/generated") {
         let path = entry.expect("entry").path();
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
@@ -61,6 +62,10 @@ fn every_generated_predictive_trigger_reads_back_in_the_server() {
                         "{at}: quantile"
                     );
                 }
+                if let Some(x) = md.get("slo") {
+                    assert_eq!(s.slo, Some(x.parse::<f64>().expect("number")), "{at}: slo");
+                    slo_seen = true;
+                }
                 if let Some(m) = md.get("maxReplicas") {
                     assert_eq!(s.max_replicas, m.parse::<u32>().expect("integer"), "{at}");
                 }
@@ -68,5 +73,10 @@ fn every_generated_predictive_trigger_reads_back_in_the_server() {
             }
         }
     }
-    assert!(seen >= 1, "no predictive trigger in {}", dir.display());
+    assert!(
+        seen >= 2,
+        "too few predictive triggers in {}",
+        dir.display()
+    );
+    assert!(slo_seen, "no SLO-mode trigger in {}", dir.display());
 }

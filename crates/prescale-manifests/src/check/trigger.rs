@@ -2,7 +2,7 @@
 
 use super::{Check, fail, has_credentials, is_dns_label};
 use crate::spec::{Kind, MetricType, Trigger, TriggerType};
-use prescale_policy::metadata::duration_secs;
+use prescale_policy::metadata::{duration_secs, sla_millis};
 use prescale_policy::spec::MAX_SECS;
 
 fn allowed_types(kind: Kind) -> &'static [TriggerType] {
@@ -80,7 +80,8 @@ pub(super) fn check_trigger(kind: Kind, t: &Trigger, path: &str) -> Check {
             "mode" => t.kind == T::Rabbitmq,
             "address" => matches!(t.kind, T::Redis | T::Predictive),
             "secret" | "authentication" => matches!(t.kind, T::Rabbitmq | T::Redis),
-            "coldStart" | "push" => t.kind == T::Predictive,
+            "coldStart" | "push" | "slo" => t.kind == T::Predictive,
+            "sla" => t.kind == T::Predictive && t.slo.is_some(),
             _ => true,
         }
     };
@@ -94,8 +95,13 @@ pub(super) fn check_trigger(kind: Kind, t: &Trigger, path: &str) -> Check {
         ("authentication", t.authentication.is_some()),
         ("coldStart", t.cold_start.is_some()),
         ("push", t.push),
+        ("slo", t.slo.is_some()),
+        ("sla", t.sla.is_some()),
     ];
     if let Some((field, _)) = set.iter().find(|(f, on)| *on && !uses(f)) {
+        if *field == "sla" && t.kind == T::Predictive {
+            return fail(format!("{path}.sla"), "only with `slo` (SLO mode)");
+        }
         return fail(
             format!("{path}.{field}"),
             format!("not used by trigger type `{}`", t.kind.as_str()),
@@ -246,6 +252,25 @@ fn check_trigger_values(kind: Kind, t: &Trigger, path: &str) -> Check {
             format!("{path}.secret.name"),
             "must be a Kubernetes Secret name",
         );
+    }
+    if let Some(slo) = t.slo {
+        if !(slo > 0.0 && slo < 1.0) {
+            return fail(
+                format!("{path}.slo"),
+                format!("must be in (0, 1), got {slo}"),
+            );
+        }
+        if t.quantile.is_some() {
+            return fail(
+                format!("{path}.slo"),
+                "set either slo (the headroom is tuned) or quantile (fixed), not both",
+            );
+        }
+    }
+    if let Some(sla) = &t.sla
+        && let Err(e) = sla_millis(sla)
+    {
+        return fail(format!("{path}.sla"), e.reason);
     }
     if let Some(c) = &t.cold_start
         && let Err(e) = duration_secs("coldStart", c, 0, MAX_SECS)
