@@ -138,6 +138,10 @@ pub struct Settings {
     pub slo: Option<f64>,
     /// The SLA on the queueing delay SLO mode keeps, milliseconds (default 500).
     pub sla_ms: i64,
+    /// PromQL giving the measured latency the SLA is about, in seconds (e.g. a histogram
+    /// quantile of vLLM's time to first token at the SLO), reported beside the predicted
+    /// attainment; it never changes a decision.
+    pub latency_query: Option<String>,
 }
 
 impl Settings {
@@ -313,6 +317,7 @@ impl Settings {
             service: get("service").map(str::to_string),
             slo,
             sla_ms,
+            latency_query: get("latencyQuery").map(str::to_string),
         };
         settings
             .spec()
@@ -347,7 +352,7 @@ impl Settings {
 }
 
 /// Every key this scaler reads.
-pub const KNOWN_KEYS: [&str; 23] = [
+pub const KNOWN_KEYS: [&str; 24] = [
     "serverAddress",
     "serverAddressFromEnv",
     "query",
@@ -371,6 +376,7 @@ pub const KNOWN_KEYS: [&str; 23] = [
     "service",
     "slo",
     "sla",
+    "latencyQuery",
 ];
 
 /// `x` rounded to three decimals.

@@ -426,9 +426,19 @@ async fn a_queue_query_adds_the_backlog_cleared_within_the_drain_time() {
 async fn slo_mode_tunes_the_headroom_on_the_services_own_history() {
     let (start, values) = demo();
     let source = Arc::new(MemorySource::new());
+    let n = values.len();
     source.set(QUERY, start, 60, values);
+    // The measured latency (say, vLLM's P99 time to first token): reported, never decided on.
+    source.set("ttft_p99", start, 60, vec![0.42; n]);
     let h = harness(source, None);
-    let (mut w, slot, reg) = h.worker("tuned", &[("slo", "0.99"), ("sla", "500ms")]);
+    let (mut w, slot, reg) = h.worker(
+        "tuned",
+        &[
+            ("slo", "0.99"),
+            ("sla", "500ms"),
+            ("latencyQuery", "ttft_p99"),
+        ],
+    );
     // First sight on day 3: the backfill brings three days of history, so the first re-tune
     // runs at the first refresh, on the history before it.
     let day3 = start + Duration::days(3) + Duration::hours(8);
@@ -464,6 +474,12 @@ async fn slo_mode_tunes_the_headroom_on_the_services_own_history() {
         r#"prescale_slo_quantile{{namespace="ml",service="tuned"}} {}"#,
         tuning.headroom.quantile
     )));
+    assert_eq!(status.measured_latency_seconds, Some(0.42));
+    assert!(
+        text.contains(
+            r#"prescale_slo_measured_latency_seconds{namespace="ml",service="tuned"} 0.42"#
+        )
+    );
     // Without `slo`, nothing is tuned.
     let (mut plain, _, preg) = h.worker("fixed", &[]);
     plain.tick(day3).await;

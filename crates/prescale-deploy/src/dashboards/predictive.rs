@@ -104,6 +104,46 @@ pub(super) fn dashboard() -> Value {
         ),
     );
 
+    b.row("SLO mode");
+    b.add(
+        12,
+        7,
+        Panel::timeseries(
+            "SLO: predicted attainment",
+            "Services in SLO mode: the share of demand the chosen headroom served within the SLA \
+             on the replayed days, against the SLO.",
+            "percentunit",
+        )
+        .target(
+            &format!("max by (namespace, service) (prescale_slo_predicted_ratio{{{SEL}}})"),
+            "{{service}} predicted",
+        )
+        .target(
+            &format!("max by (namespace, service) (prescale_slo_target_ratio{{{SEL}}})"),
+            "{{service}} SLO",
+        ),
+    );
+    b.add(
+        12,
+        7,
+        Panel::timeseries(
+            "SLO: measured latency",
+            "What the trigger's latencyQuery measured (for example vLLM's P99 time to first \
+             token), against the SLA.",
+            "s",
+        )
+        .target(
+            &format!(
+                "max by (namespace, service) (prescale_slo_measured_latency_seconds{{{SEL}}})"
+            ),
+            "{{service}} measured",
+        )
+        .target(
+            &format!("max by (namespace, service) (prescale_slo_sla_seconds{{{SEL}}})"),
+            "{{service}} SLA",
+        ),
+    );
+
     b.row("Patterns");
     b.add(
         12,

@@ -108,6 +108,8 @@ pub struct Telemetry {
     slo_predicted: Family<ServiceLabels, FGauge>,
     slo_quantile: Family<ServiceLabels, FGauge>,
     slo_utilization: Family<ServiceLabels, FGauge>,
+    slo_sla: Family<ServiceLabels, FGauge>,
+    slo_latency: Family<ServiceLabels, FGauge>,
     scaled_objects: FGauge,
     grpc_requests: Family<MethodCodeLabels, Counter>,
     grpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
@@ -154,6 +156,8 @@ impl Telemetry {
             slo_predicted: Family::default(),
             slo_quantile: Family::default(),
             slo_utilization: Family::default(),
+            slo_sla: Family::default(),
+            slo_latency: Family::default(),
             scaled_objects: FGauge::default(),
             grpc_requests: Family::default(),
             grpc_duration: Family::new_with_constructor(latency_histogram),
@@ -266,6 +270,16 @@ impl Telemetry {
             t.slo_utilization.clone(),
         );
         r.register(
+            "prescale_slo_sla_seconds",
+            "SLO mode: the SLA on the queueing delay",
+            t.slo_sla.clone(),
+        );
+        r.register(
+            "prescale_slo_measured_latency_seconds",
+            "SLO mode: the latency the service's latencyQuery measured",
+            t.slo_latency.clone(),
+        );
+        r.register(
             "prescale_scaled_objects",
             "ScaledObjects registered",
             t.scaled_objects.clone(),
@@ -342,6 +356,8 @@ impl Telemetry {
             &self.slo_predicted,
             &self.slo_quantile,
             &self.slo_utilization,
+            &self.slo_sla,
+            &self.slo_latency,
         ] {
             f.remove(&l);
         }
@@ -468,6 +484,11 @@ impl ServiceMetrics<'_> {
         }
     }
 
+    /// The latency the service's `latencyQuery` measured, seconds.
+    pub fn measured_latency(&self, secs: f64) {
+        self.t.slo_latency.get_or_create(&self.labels).set(secs);
+    }
+
     /// Adds newly flagged anomalous samples.
     pub fn anomalies(&self, new: u64) {
         self.t.anomalies.get_or_create(&self.labels).inc_by(new);
@@ -494,10 +515,11 @@ impl ServiceMetrics<'_> {
         self.t.refits.get_or_create(&self.labels).inc();
     }
 
-    /// SLO mode's latest tuning: the SLO, the predicted attainment of the chosen headroom,
-    /// its quantile and target utilization.
-    pub fn tuning(&self, slo: f64, predicted: f64, quantile: f64, utilization: f64) {
+    /// SLO mode's latest tuning: the SLO and the SLA, the predicted attainment of the chosen
+    /// headroom, its quantile and target utilization.
+    pub fn tuning(&self, slo: f64, sla_secs: f64, predicted: f64, quantile: f64, utilization: f64) {
         self.t.slo_target.get_or_create(&self.labels).set(slo);
+        self.t.slo_sla.get_or_create(&self.labels).set(sla_secs);
         self.t
             .slo_predicted
             .get_or_create(&self.labels)
@@ -618,7 +640,8 @@ mod tests {
         m.business_hours(true);
         m.history_samples(10);
         m.refit();
-        m.tuning(0.99, 0.995, 0.9, 0.8);
+        m.tuning(0.99, 0.5, 0.995, 0.9, 0.8);
+        m.measured_latency(0.42);
         m.decision(2, 1, true, "predictive", 180, false);
         m.proactive("prewarm");
         t.set_scaled_objects(1);
@@ -656,7 +679,7 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 25, "{text}");
+        assert_eq!(checked, 27, "{text}");
         t.forget(&key, 0.9);
         assert!(!t.encode().contains("service=\"svc\""), "{}", t.encode());
     }

@@ -172,6 +172,9 @@ pub struct ServiceStatus {
     /// SLO mode's latest tuning (the headroom chosen, its predicted SLA and GPU-hours on the
     /// replayed days, the margin, when).
     pub tuning: Option<prescale_sim::tune::Tuning>,
+    /// SLO mode: the latency the trigger's `latencyQuery` measured at the latest refresh,
+    /// seconds.
+    pub measured_latency_seconds: Option<f64>,
     /// The last collection error.
     pub last_error: Option<ErrorView>,
 }
@@ -196,6 +199,7 @@ impl ServiceStatus {
             accuracy: AccuracyView::default(),
             refits: 0,
             tuning: None,
+            measured_latency_seconds: None,
             last_error: None,
         }
     }

@@ -118,7 +118,10 @@ impl Worker {
                 self.decide(now, live).await;
             }
             match self.refresh(refresh_at).await {
-                Ok(()) => self.retune(refresh_at).await,
+                Ok(()) => {
+                    self.measure_latency(refresh_at).await;
+                    self.retune(refresh_at).await;
+                }
                 Err(e) => self.error(now, &e),
             }
         }

@@ -55,6 +55,33 @@ impl SloState {
 }
 
 impl Worker {
+    /// SLO mode with a `latencyQuery`: reads the measured latency as of the refresh point `at`
+    /// and reports it beside the predicted attainment (it never changes a decision; a failed
+    /// read only logs).
+    pub(super) async fn measure_latency(&mut self, at: DateTime<Utc>) {
+        let settings = &self.reg.settings;
+        let (Some(_), Some(query)) = (settings.slo, settings.latency_query.clone()) else {
+            return;
+        };
+        let Ok(source) = self.source() else {
+            return;
+        };
+        match source.instant(&query, self.ctl.live_at(at)).await {
+            Ok(Some(v)) if v.is_finite() && v >= 0.0 => {
+                self.shared
+                    .telemetry
+                    .service(&self.reg.key)
+                    .measured_latency(v);
+                self.reg
+                    .update_status(|s| s.measured_latency_seconds = Some(v));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(scaled_object = %self.reg.key, error = %e, "latencyQuery failed.");
+            }
+        }
+    }
+
     /// SLO mode: re-tunes at the refresh point `at` when due, on the history before it, and
     /// decides with the chosen headroom from then on.
     pub(super) async fn retune(&mut self, at: DateTime<Utc>) {
@@ -140,6 +167,7 @@ impl Worker {
         );
         self.shared.telemetry.service(&self.reg.key).tuning(
             settings.slo.unwrap_or(0.0),
+            settings.sla_ms as f64 / 1000.0,
             t.predicted_sla,
             t.headroom.quantile,
             t.headroom.utilization,
