@@ -7,7 +7,9 @@
 //!   on the default forecast threads.
 //!
 //! `cargo bench -p prescale-server --bench serve` (exits non-zero when a target is missed:
-//! p99 < 2 ms, memory < 1 GiB, full refresh < 5 min). Run as a test (`cargo test --benches`),
+//! p99 < 2 ms, memory < 1 GiB, full refresh < 5 min). With `PRESCALE_BENCH_SLO=1` every
+//! ScaledObject is in SLO mode (`slo: 0.99`) and GetMetrics is measured while they re-tune
+//! (targets: p99 < 2 ms, memory < 1 GiB, tunings made during the load). Run as a test (`cargo test --benches`),
 //! it does the same with 20 ScaledObjects, 2 days of history and one second of load.
 //!
 //! Demand comes from an in-process source holding 20 distinct synthetic series shared by the
@@ -29,6 +31,9 @@ struct Scale {
     days: f64,
     load_secs: f64,
     rate: f64,
+    /// SLO mode for every ScaledObject (`slo: 0.99`): GetMetrics is measured while the
+    /// workers re-tune (each replays a week of its history on the forecast threads).
+    slo: bool,
 }
 
 fn rss_kib(field: &str) -> u64 {
@@ -40,8 +45,13 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn metadata(i: usize, peak: f64, days: f64) -> std::collections::HashMap<String, String> {
-    [
+fn metadata(
+    i: usize,
+    peak: f64,
+    days: f64,
+    slo: bool,
+) -> std::collections::HashMap<String, String> {
+    let mut md: std::collections::HashMap<String, String> = [
         ("serverAddress", "http://prometheus:9090".to_string()),
         ("query", format!("q{i}")),
         ("threshold", format!("{}", (peak / 8.0).round().max(1.0))),
@@ -49,14 +59,18 @@ fn metadata(i: usize, peak: f64, days: f64) -> std::collections::HashMap<String,
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    .collect();
+    if slo {
+        md.insert("slo".into(), "0.99".into());
+    }
+    md
 }
 
-fn object(i: usize, peak: f64, days: f64) -> ScaledObjectRef {
+fn object(i: usize, peak: f64, days: f64, slo: bool) -> ScaledObjectRef {
     ScaledObjectRef {
         name: format!("svc-{i:04}"),
         namespace: "bench".into(),
-        scaler_metadata: metadata(i, peak, days),
+        scaler_metadata: metadata(i, peak, days, slo),
     }
 }
 
@@ -181,7 +195,7 @@ async fn run(scale: Scale) -> bool {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         preregistered: (0..scale.objects)
             .map(|i| {
-                let so = object(i, peaks[i % 20], scale.days);
+                let so = object(i, peaks[i % 20], scale.days, scale.slo);
                 (
                     prescale_server::registry::ObjectKey::new(so.namespace, so.name),
                     so.scaler_metadata,
@@ -202,8 +216,22 @@ async fn run(scale: Scale) -> bool {
     let done = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
-    // The full (cold) refresh: every ScaledObject backfilled, fitted and forecast.
+    let tuned = |registry: &prescale_server::registry::Registry| {
+        registry
+            .slots()
+            .iter()
+            .filter(|s| s.registration().status().tuning.is_some())
+            .count()
+    };
+    // The full (cold) refresh: every ScaledObject backfilled, fitted and forecast. In SLO
+    // mode: until the first tuning, then the load runs while the others re-tune.
+    while scale.slo && tuned(&registry) == 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     loop {
+        if scale.slo {
+            break;
+        }
         let ready = registry
             .slots()
             .iter()
@@ -241,7 +269,7 @@ async fn run(scale: Scale) -> bool {
     // own single-threaded runtime on its own OS thread (KEDA is another process); latency is
     // counted from the send, and how late the sends were is reported apart.
     let objects: Vec<ScaledObjectRef> = (0..scale.objects)
-        .map(|i| object(i, peaks[i % 20], scale.days))
+        .map(|i| object(i, peaks[i % 20], scale.days, scale.slo))
         .collect();
     let (rate, load_secs) = (scale.rate, scale.load_secs);
     let client = tokio::task::spawn_blocking(move || {
@@ -251,7 +279,9 @@ async fn run(scale: Scale) -> bool {
             .expect("a client runtime")
             .block_on(load(grpc, objects, rate, load_secs))
     });
+    let tuned_before = tuned(&registry);
     let (pairs, errors, achieved) = client.await.expect("the load generator");
+    let tuned_after = tuned(&registry);
     // The server's own view: its GetMetrics latency histogram (decode, lookup, encode).
     let metrics = prescale_testkit::http::get(&format!("http://{http}/metrics"))
         .map(|r| r.body)
@@ -271,9 +301,16 @@ async fn run(scale: Scale) -> bool {
         "{} ScaledObjects, {} days of 1-minute history each ({} samples held in all)",
         scale.objects, scale.days, history
     );
-    println!(
-        "full refresh (backfill + refit + patterns of every ScaledObject, {threads} forecast thread(s)): {refresh:.1} s"
-    );
+    if scale.slo {
+        println!(
+            "SLO mode: {tuned_before} of {} ScaledObjects tuned when the load started, {tuned_after} when it ended ({threads} forecast thread(s))",
+            scale.objects
+        );
+    } else {
+        println!(
+            "full refresh (backfill + refit + patterns of every ScaledObject, {threads} forecast thread(s)): {refresh:.1} s"
+        );
+    }
     println!(
         "GetMetrics at {:.0} req/s ({} requests, {} errors): p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms",
         achieved,
@@ -305,9 +342,18 @@ async fn run(scale: Scale) -> bool {
         mib(rss_after),
         mib(peak)
     );
-    let ok = errors == 0 && ms(0.99) < 2.0 && mib(peak) < 1024.0 && refresh < 300.0;
+    let ok = errors == 0
+        && ms(0.99) < 2.0
+        && mib(peak) < 1024.0
+        && (scale.slo || refresh < 300.0)
+        && (!scale.slo || tuned_after > tuned_before);
     println!(
-        "targets (p99 < 2 ms, memory < 1 GiB, refresh < 5 min): {}",
+        "targets (p99 < 2 ms, memory < 1 GiB, {}): {}",
+        if scale.slo {
+            "tunings made during the load"
+        } else {
+            "refresh < 5 min"
+        },
         if ok { "met" } else { "MISSED" }
     );
     ok
@@ -315,12 +361,14 @@ async fn run(scale: Scale) -> bool {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
+    let slo = std::env::var_os("PRESCALE_BENCH_SLO").is_some();
     let scale = if bench {
         Scale {
             objects: 1000,
             days: 28.0,
             load_secs: 20.0,
             rate: 2000.0,
+            slo,
         }
     } else {
         Scale {
@@ -328,6 +376,7 @@ fn main() {
             days: 2.0,
             load_secs: 1.0,
             rate: 200.0,
+            slo,
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -96,17 +96,20 @@ impl Worker {
             state.tuner = Some(tuner);
             return;
         }
-        let step = Duration::seconds(self.ctl.config().step_secs);
         let per_min = state.per_min;
+        let setup = state.setup.clone();
+        let config = state.config.clone();
+        // The copy of the history is made once a forecast thread is free: a thousand
+        // ScaledObjects waiting for one do not each hold a copy.
+        let permit = self.shared.compute.acquire().await;
+        let history = self.ctl.history();
+        let step = Duration::seconds(self.ctl.config().step_secs);
         let points: Vec<(DateTime<Utc>, f64)> = history
             .values()
             .into_iter()
             .enumerate()
             .map(|(i, v)| (start + step * i as i32, v * per_min))
             .collect();
-        let setup = state.setup.clone();
-        let config = state.config.clone();
-        let permit = self.shared.compute.acquire().await;
         let result = tokio::task::spawn_blocking(move || {
             let mut tuner = tuner;
             let tuning = tuner.retune(at, &points, &setup, None).cloned();
