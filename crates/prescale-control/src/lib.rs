@@ -42,6 +42,7 @@
 
 pub mod anomaly;
 pub mod controller;
+pub mod fit;
 pub mod grid;
 pub mod history;
 
