@@ -173,6 +173,18 @@ impl History {
     pub fn values(&self) -> Vec<f64> {
         self.values.iter().map(|v| f64::from(*v)).collect()
     }
+
+    /// Every value with its timestamp, oldest first.
+    pub fn points(&self) -> Vec<Point> {
+        let Some(start) = self.start else {
+            return Vec::new();
+        };
+        self.values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (self.at(start, i), f64::from(*v)))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 
 use crate::format::{axis_number, escape, grouped};
-use crate::{CONTENT_SECURITY_POLICY, STYLE};
 
 /// One point of the chart: a label, GPU-hours and the share of demand within the SLA (0 to 1).
 #[derive(Debug, Clone, PartialEq)]
@@ -52,14 +51,10 @@ const OTHER: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
 /// Renders `report` as one HTML page (inline SVG, no script, nothing loaded).
 pub fn render_frontier_html(report: &FrontierReport) -> String {
     let trace = escape(&report.trace);
-    let mut page = String::with_capacity(64 * 1024);
+    let mut page = crate::page_start(&format!("prescale tune: {trace}"));
     let _ = write!(
         page,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"{CONTENT_SECURITY_POLICY}\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>prescale tune: {trace}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n\
-         <header>\n<h1>Cost–SLA frontier of {trace}</h1>\n<p class=\"period\">{}</p>\n</header>\n",
+        "<header>\n<h1>Cost–SLA frontier of {trace}</h1>\n<p class=\"period\">{}</p>\n</header>\n",
         escape(&report.settings)
     );
     if let Some((pick, why)) = &report.pick {

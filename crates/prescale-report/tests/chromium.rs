@@ -165,6 +165,20 @@ fn field(line: &str, key: &str) -> u64 {
     value.parse().unwrap_or_else(|_| panic!("{key} in {line}"))
 }
 
+/// Panics unless the probed chart is at least `width` × `height` and every one of its (at
+/// least `shapes`) shapes is drawn and every one of its (at least `texts`) labels is set in a
+/// font.
+fn assert_drawn(chart: &str, width: u64, height: u64, shapes: u64, texts: u64) {
+    assert!(
+        field(chart, "width") >= width && field(chart, "height") >= height,
+        "{chart}"
+    );
+    assert!(field(chart, "shapes") >= shapes, "{chart}");
+    assert_eq!(field(chart, "drawn"), field(chart, "shapes"), "{chart}");
+    assert!(field(chart, "texts") >= texts, "{chart}");
+    assert_eq!(field(chart, "shown"), field(chart, "texts"), "{chart}");
+}
+
 #[test]
 fn report_renders_in_chromium_without_console_messages() {
     if !have_chromium() {
@@ -206,16 +220,9 @@ fn report_renders_in_chromium_without_console_messages() {
         .collect();
     assert_eq!(charts.len(), 4, "{probe}");
     for chart in charts {
-        assert!(
-            field(chart, "width") >= 1000 && field(chart, "height") >= 300,
-            "{chart}"
-        );
-        // Grid lines, axes, series and legend swatches all have an extent.
-        assert!(field(chart, "shapes") >= 8, "{chart}");
-        assert_eq!(field(chart, "drawn"), field(chart, "shapes"), "{chart}");
-        // Tick labels, axis descriptions and the legend are set in a font.
-        assert!(field(chart, "texts") >= 12, "{chart}");
-        assert_eq!(field(chart, "shown"), field(chart, "texts"), "{chart}");
+        // Grid lines, axes, series and legend swatches all have an extent; tick labels, axis
+        // descriptions and the legend are set in a font.
+        assert_drawn(chart, 1000, 300, 8, 12);
     }
 
     // The page as it ships (without the probe) paints and logs nothing either.
@@ -340,14 +347,6 @@ fn frontier_page_renders_in_chromium_without_console_messages() {
     assert_eq!(lines.first(), Some(&"svgs=1"), "{probe}");
     // The frontier's rows and the two others.
     assert_eq!(lines.last(), Some(&"rows=22"), "{probe}");
-    let chart = lines[1];
-    assert!(
-        field(chart, "width") >= 1000 && field(chart, "height") >= 400,
-        "{chart}"
-    );
     // Candidates, the frontier line, markers, the SLO line: all drawn with an extent.
-    assert!(field(chart, "shapes") >= 20, "{chart}");
-    assert_eq!(field(chart, "drawn"), field(chart, "shapes"), "{chart}");
-    assert!(field(chart, "texts") >= 10, "{chart}");
-    assert_eq!(field(chart, "shown"), field(chart, "texts"), "{chart}");
+    assert_drawn(lines[1], 1000, 400, 20, 10);
 }

@@ -8,9 +8,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Duration;
 use prescale_sim::policies::prescale::PrescalePolicy;
 use prescale_sim::policies::{PolicyKind, PolicyOptions};
-use prescale_sim::tune::{
-    Headroom, QUANTILES, Replay, Scored, TuneSetup, candidates, frontier, pick,
-};
+use prescale_sim::tune::{Headroom, Replay, Scored, TuneSetup, candidates, frontier, pick};
 use prescale_sim::{SimConfig, default_capacity, simulate};
 
 use crate::input::{TraceArgs, parse_duration};
@@ -114,28 +112,14 @@ pub(crate) fn run(args: Args) -> Result<()> {
     }
     // The loop over the whole trace: its one-minute history (what a server would hold) and
     // its forecasts at every refresh, with every candidate quantile.
-    let mut live = PrescalePolicy::new(
+    let mut live = PrescalePolicy::forecasting_every_candidate(
         capacity,
         cold_start,
         setup.max_replicas,
-        &PolicyOptions {
-            quantile: Headroom::CONSERVATIVE.quantile,
-            target_utilization: Headroom::CONSERVATIVE.utilization,
-            ..options
-        },
-    )
-    .with_levels(&QUANTILES)
-    .recording_forecasts();
+        &options,
+    );
     simulate(&series, &sim, &mut live);
-    let history = live.controller().history();
-    let start = history.start().context("the trace left no history")?;
-    let step = Duration::seconds(live.controller().config().step_secs);
-    let points: Vec<(chrono::DateTime<chrono::Utc>, f64)> = history
-        .values()
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (start + step * i as i32, v))
-        .collect();
+    let points = live.controller().history().points();
     let end = points.last().context("the trace left no history")?.0;
     // On the loop's refresh grid: whole hours from the trace's start.
     let hours = ((end - args.days - series.start()).num_seconds() / 3_600).max(1);

@@ -20,6 +20,16 @@ fn json_stdout(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
+/// The `name` of every object of a JSON array.
+fn names(array: &serde_json::Value) -> Vec<&str> {
+    array
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|x| x["name"].as_str().expect("a name"))
+        .collect()
+}
+
 /// Writes `name` with `content` into `dir` and returns its path.
 fn write(dir: &TempDir, name: &str, content: &str) -> PathBuf {
     let p = dir.path().join(name);
@@ -259,12 +269,7 @@ fn evaluate_json_has_every_model_and_metric() {
     let doc = json_stdout(&out);
     assert_eq!(doc["horizon_minutes"], 30);
     assert_eq!(doc["origins"], 5);
-    let names: Vec<&str> = doc["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let names = names(&doc["models"]);
     assert_eq!(
         names,
         [
@@ -397,12 +402,7 @@ fn backtest_json_compares_every_policy() {
         .output()
         .unwrap();
     let doc = json_stdout(&out);
-    let names: Vec<&str> = doc["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let names = names(&doc["policies"]);
     assert_eq!(
         names,
         [
@@ -555,12 +555,7 @@ fn tune_prints_the_frontier_and_the_pick() {
         });
         assert!(!cheaper, "{v}");
     }
-    let names: Vec<&str> = v["incumbents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let names = names(&v["incumbents"]);
     assert_eq!(
         names,
         [

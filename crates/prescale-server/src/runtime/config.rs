@@ -101,10 +101,9 @@ impl RuntimeConfig {
         let mut ctl = Controller::new(spec, config, grids);
         if settings.slo.is_some() {
             // Until the first tuning: the conservative headroom.
-            let h = prescale_sim::tune::Headroom::CONSERVATIVE;
-            ctl.set_headroom(
-                h.quantile,
-                settings.threshold * h.utilization,
+            prescale_sim::tune::Headroom::CONSERVATIVE.apply(
+                &mut ctl,
+                settings.threshold,
                 settings.drain_secs,
             );
         }

@@ -174,11 +174,14 @@ impl PrescalePolicy {
                 cold_start_secs: lead_secs,
                 max_replicas,
                 sla_secs: slo.sla_secs,
-                options: plain.clone(),
+                options: plain,
             };
-            let mut p = Self::new(capacity_per_min, lead_secs, max_replicas, &plain)
-                .with_levels(&QUANTILES)
-                .recording_forecasts();
+            let mut p = Self::forecasting_every_candidate(
+                capacity_per_min,
+                lead_secs,
+                max_replicas,
+                &setup.options,
+            );
             p.slo = Some((Tuner::new(slo.tuner.clone()), setup, Vec::new()));
             return p;
         }
@@ -218,6 +221,27 @@ impl PrescalePolicy {
         }
     }
 
+    /// The loop at SLO mode's conservative headroom, forecasting every candidate quantile and
+    /// recording its forecasts ([`PrescalePolicy::forecast_tape`]): what SLO mode runs before
+    /// its first tuning, and what `prescale tune` replays a trace with once.
+    pub fn forecasting_every_candidate(
+        capacity_per_min: f64,
+        lead_secs: f64,
+        max_replicas: u32,
+        options: &PolicyOptions,
+    ) -> Self {
+        let start = Headroom::CONSERVATIVE;
+        let options = PolicyOptions {
+            quantile: start.quantile,
+            target_utilization: start.utilization,
+            slo: None,
+            ..options.clone()
+        };
+        Self::new(capacity_per_min, lead_secs, max_replicas, &options)
+            .with_levels(&QUANTILES)
+            .recording_forecasts()
+    }
+
     /// SLO mode's tunings so far (empty outside SLO mode).
     pub fn tunings(&self) -> &[Tuning] {
         self.slo.as_ref().map_or(&[], |s| s.2.as_slice())
@@ -233,16 +257,7 @@ impl PrescalePolicy {
         if !tuner.due(now, history.start()) {
             return;
         }
-        let Some(start) = history.start() else {
-            return;
-        };
-        let step = Duration::seconds(self.controller.config().step_secs);
-        let points: Vec<Point> = history
-            .values()
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| (start + step * i as i32, v))
-            .collect();
+        let points = history.points();
         let keep_from = now - Duration::seconds(tuner.config().window_secs + 7_200);
         let tape = match &mut self.tape {
             Tape::Record(t) => {
@@ -263,18 +278,10 @@ impl PrescalePolicy {
                 "SLO mode re-tuned."
             );
             tunings.push(t.clone());
-            let h = t.headroom;
-            let drain = setup.options.drain_secs;
-            self.controller_headroom(h, drain);
+            let drain = setup.options.drain_secs.round() as i64;
+            t.headroom
+                .apply(&mut self.controller, setup.capacity_per_min, drain);
         }
-    }
-
-    fn controller_headroom(&mut self, h: Headroom, drain_secs: f64) {
-        let capacity = self
-            .slo
-            .as_ref()
-            .map_or(0.0, |(_, setup, _)| setup.capacity_per_min);
-        self.set_headroom(h.quantile, h.utilization, capacity, drain_secs);
     }
 
     /// Also forecasts these quantiles (SLO mode: every candidate's).
@@ -331,24 +338,6 @@ impl PrescalePolicy {
             Tape::Record(t) => Some(t),
             _ => None,
         }
-    }
-
-    /// Changes the headroom from now on: the forecast quantile, the target utilization (of
-    /// `capacity_per_min`) and the drain time.
-    pub fn set_headroom(
-        &mut self,
-        quantile: f64,
-        utilization: f64,
-        capacity_per_min: f64,
-        drain_secs: f64,
-    ) {
-        let u = if utilization > 0.0 {
-            utilization.min(1.0)
-        } else {
-            1.0
-        };
-        self.controller
-            .set_headroom(quantile, capacity_per_min * u, drain_secs.round() as i64);
     }
 
     /// Keeps a [`Recording`] of the replay (decisions with their explanations).

@@ -5,9 +5,9 @@
 //! utilization) by replaying the service's own recent history through the same controller
 //! and simulator as `prescale backtest` (the service's cold start and capacity):
 //!
-//! - [`replay`]: every candidate over the last days of the history. Forecasts do not depend on
-//!   the headroom, so the first candidate's replay records them (with every candidate's
-//!   quantile) and the others replay only the decisions.
+//! - [`Replay`]: candidates over the last days of the history. Forecasts do not depend on the
+//!   headroom, so they are made once (the live loop's own, or one replay's, with every
+//!   candidate's quantile) and the candidates replay only the decisions.
 //! - [`Tuner`]: walk-forward. At each re-tune (daily, once [`TunerConfig::min_history_secs`]
 //!   of history exists; a documented conservative headroom before) it replays the last
 //!   [`TunerConfig::window_secs`] and picks the cheapest candidate whose SLA there is at least
@@ -22,7 +22,7 @@ pub use walk::{Tuner, TunerConfig, Tuning};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use prescale_control::Point;
+use prescale_control::{Controller, Point};
 use prescale_core::{Series, ValueKind};
 use rayon::prelude::*;
 
@@ -42,11 +42,24 @@ pub struct Headroom {
 impl Headroom {
     /// The headroom before the first tuning (too little history to replay): P95 at 70% of
     /// capacity, chosen to keep a 99% SLO through the first days on most services at the
-    /// price of GPU-hours (see docs/backtest.md).
+    /// price of GPU-hours (see docs/slo.md).
     pub const CONSERVATIVE: Self = Self {
         quantile: 0.95,
         utilization: 0.7,
     };
+
+    /// Decides with this headroom from now on in `ctl`, for replicas that serve `capacity`
+    /// (the trigger's `threshold`: the target utilization applies to it) and a backlog
+    /// cleared in `drain_secs`. The server's worker and the simulator's policy both apply a
+    /// tuning through this.
+    pub fn apply(&self, ctl: &mut Controller, capacity: f64, drain_secs: i64) {
+        let u = if self.utilization > 0.0 {
+            self.utilization.min(1.0)
+        } else {
+            1.0
+        };
+        ctl.set_headroom(self.quantile, capacity * u, drain_secs);
+    }
 }
 
 /// The forecast quantiles SLO mode may choose.
@@ -106,6 +119,11 @@ impl Scored {
                 .unwrap_or(&[]),
         )
     }
+}
+
+/// GPU-hours and SLA of some hours.
+fn totals(hours: &[HourScore]) -> (f64, f64) {
+    (hours.iter().map(|h| h.gpu_hours).sum(), sla_of(hours))
 }
 
 fn sla_of(hours: &[HourScore]) -> f64 {
@@ -174,10 +192,11 @@ impl Replay {
 
     fn score(&self, h: &Headroom, hourly: &[HourScore]) -> Scored {
         let scored = hourly.get(self.skip..).unwrap_or(&[]).to_vec();
+        let (gpu_hours, sla) = totals(&scored);
         Scored {
             headroom: *h,
-            gpu_hours: scored.iter().map(|s| s.gpu_hours).sum(),
-            sla: sla_of(&scored),
+            gpu_hours,
+            sla,
             hourly: scored,
         }
     }
@@ -196,8 +215,7 @@ impl Replay {
     /// GPU-hours and SLA there.
     pub fn score_policy(&self, policy: &mut dyn crate::Autoscaler) -> (f64, f64) {
         let (_, _, _, hourly) = simulate_hourly(&self.series, &self.sim, policy);
-        let scored = hourly.get(self.skip..).unwrap_or(&[]);
-        (scored.iter().map(|s| s.gpu_hours).sum(), sla_of(scored))
+        totals(hourly.get(self.skip..).unwrap_or(&[]))
     }
 
     /// `h` replayed, fitting the forecasts; returns them too.
@@ -252,23 +270,6 @@ impl Replay {
             })
             .collect()
     }
-}
-
-/// Replays `candidates` over the history from `from` (see [`Replay::new`]); `tape`: forecasts
-/// already made at these refresh points (a live loop's own, with every candidate quantile);
-/// without it the first candidate's replay makes them. Empty when the history is too short.
-pub fn replay(
-    history: &[Point],
-    from: DateTime<Utc>,
-    setup: &TuneSetup,
-    candidates: &[Headroom],
-    tape: Option<Arc<ForecastTape>>,
-) -> Vec<Scored> {
-    let (Some(r), Some(first)) = (Replay::new(history, from, setup), candidates.first()) else {
-        return Vec::new();
-    };
-    let tape = tape.unwrap_or_else(|| r.fit(first).1);
-    r.all(candidates, &tape)
 }
 
 /// How close to the best SLA a candidate must come when none reaches the target: the

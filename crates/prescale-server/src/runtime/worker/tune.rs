@@ -2,7 +2,7 @@
 //! `prescale backtest --slo` runs), re-tuning daily on the worker's own history, on a forecast
 //! thread (never on KEDA's request path), within the runtime's compute limit.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use prescale_sim::policies::PolicyOptions;
 use prescale_sim::policies::keda::KedaSettings;
 use prescale_sim::tune::{TuneSetup, Tuner, TunerConfig};
@@ -102,14 +102,8 @@ impl Worker {
         // The copy of the history is made once a forecast thread is free: a thousand
         // ScaledObjects waiting for one do not each hold a copy.
         let permit = self.shared.compute.acquire().await;
-        let history = self.ctl.history();
-        let step = Duration::seconds(self.ctl.config().step_secs);
-        let points: Vec<(DateTime<Utc>, f64)> = history
-            .values()
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| (start + step * i as i32, v * per_min))
-            .collect();
+        let mut points = self.ctl.history().points();
+        points.iter_mut().for_each(|p| p.1 *= per_min);
         let result = tokio::task::spawn_blocking(move || {
             let mut tuner = tuner;
             let tuning = tuner.retune(at, &points, &setup, None).cloned();
@@ -155,11 +149,8 @@ impl Worker {
     /// Decides with `t`'s headroom from now on, and shows it.
     fn apply(&mut self, t: prescale_sim::tune::Tuning) {
         let settings = &self.reg.settings;
-        self.ctl.set_headroom(
-            t.headroom.quantile,
-            settings.threshold * t.headroom.utilization,
-            settings.drain_secs,
-        );
+        t.headroom
+            .apply(&mut self.ctl, settings.threshold, settings.drain_secs);
         tracing::info!(
             scaled_object = %self.reg.key,
             quantile = t.headroom.quantile,
