@@ -95,13 +95,13 @@ namespace="{{ .s.namespace }}",pod=~"{{ $target }}-.*"
   {{- with $t.query }}{{ $_ := set $md "query" . }}{{ end }}
   {{- $_ := set $md "threshold" (include "prescale.num" (ternary $t.threshold 1 (hasKey $t "threshold"))) }}
   {{- if hasKey $t "activationThreshold" }}{{ $_ := set $md "activationThreshold" (include "prescale.num" $t.activationThreshold) }}{{ end }}
-  {{- if hasKey $t "slo" }}
-  {{- if hasKey $t "quantile" }}{{ fail (printf "services %s/%s: a predictive trigger sets either slo (the headroom is tuned) or quantile (fixed), not both" $s.namespace $s.name) }}{{ end }}
-  {{- $_ := set $md "slo" (include "prescale.num" $t.slo) }}
-  {{- with $t.sla }}{{ $_ := set $md "sla" . }}{{ end }}
+  {{- if hasKey $t "quantile" }}
+  {{- if hasKey $t "slo" }}{{ fail (printf "services %s/%s: a predictive trigger sets either slo (the headroom is tuned) or quantile (fixed), not both" $s.namespace $s.name) }}{{ end }}
+  {{- $_ := set $md "quantile" (include "prescale.num" $t.quantile) }}
   {{- else }}
-  {{- $_ := set $md "quantile" (include "prescale.num" (ternary $t.quantile 0.9 (hasKey $t "quantile"))) }}
+  {{- $_ := set $md "slo" (include "prescale.num" (ternary $t.slo 0.99 (hasKey $t "slo"))) }}
   {{- end }}
+  {{- with $t.sla }}{{ $_ := set $md "sla" . }}{{ end }}
   {{- $_ := set $md "coldStart" (default "3m" $t.coldStart) }}
   {{- $_ := set $md "minReplicas" (toString (int64 $s.minReplicas)) }}
   {{- $_ := set $md "maxReplicas" (toString (int64 $s.maxReplicas)) }}

@@ -418,9 +418,13 @@ fn trigger(s: &Service, t: &Trigger) -> Value {
                 query: t.query.clone(),
                 threshold: t.threshold.unwrap_or(1.0),
                 activation_threshold: t.activation_threshold,
-                // SLO mode tunes the quantile: none is written.
-                quantile: t.slo.is_none().then(|| t.quantile.unwrap_or(0.9)),
-                slo: t.slo,
+                // SLO mode (the default) tunes the quantile: none is written; a fixed
+                // quantile is the expert override.
+                quantile: t.quantile,
+                slo: t
+                    .quantile
+                    .is_none()
+                    .then(|| t.slo.unwrap_or(prescale_policy::metadata::DEFAULT_SLO)),
                 sla_ms: t.sla.as_deref().and_then(|v| sla_millis(v).ok()),
                 cold_start_secs: Some(
                     t.cold_start

@@ -16,7 +16,9 @@
 //! | `threshold` | yes | | demand one replica serves (> 0, at least 0.001); the metric target |
 //! | `activationThreshold` | no | `0` | live demand at or below it counts as no demand |
 //! | `coldStart` | no | `3m` | lead time: how long a new replica takes to serve |
-//! | `quantile` | no | `0.9` | forecast quantile provisioned for, in (0, 1) |
+//! | `slo` | no | `0.99` | SLO mode (the default): the share of demand to serve within `sla`; the headroom (forecast quantile, target utilization) is tuned daily on the service's own history |
+//! | `sla` | no | `500ms` | the SLA on the queueing delay SLO mode keeps |
+//! | `quantile` | no | | expert override: a fixed forecast quantile in (0, 1), provisioned at `threshold`; turns SLO mode off (not with `slo`) |
 //! | `minReplicas` | no | `0` | fewest replicas the policy asks for |
 //! | `maxReplicas` | no | `100` | most replicas the policy asks for |
 //! | `scaleToZero` | no | `true` | whether the policy may deactivate the service |
@@ -30,6 +32,7 @@
 //! | `drain` | no | `5m` | time in which the backlog term clears the backlog (at least 1 minute) |
 //! | `metricName` | no | `prescale` | metric name in the metric spec |
 //! | `service` | no | | free-form label of the service (`namespace/name`), shown in the API |
+//! | `latencyQuery` | no | | PromQL giving the measured latency in seconds, reported beside SLO mode's predicted attainment (never a decision input) |
 //!
 //! `scalerAddress`, `enableTLS` and `unsafeSsl` (KEDA's own keys, sent along) are accepted
 //! and ignored; `serverAddressFromEnv` and `queryFromEnv` (resolved by KEDA from the
@@ -135,6 +138,7 @@ pub struct Settings {
     pub service: Option<String>,
     /// SLO mode: the share of demand to serve within [`Settings::sla_ms`]; the server then
     /// tunes the headroom (quantile and target utilization) on the service's own history.
+    /// The default ([`DEFAULT_SLO`]); `None` only when `quantile` fixes the headroom.
     pub slo: Option<f64>,
     /// The SLA on the queueing delay SLO mode keeps, milliseconds (default 500).
     pub sla_ms: i64,
@@ -278,7 +282,9 @@ impl Settings {
                 }
                 Some(x)
             }
-            None => None,
+            // SLO mode is the default; a fixed `quantile` is the expert override.
+            None if get("quantile").is_some() => None,
+            None => Some(DEFAULT_SLO),
         };
         let sla_ms = match get("sla") {
             Some(v) => sla_millis(v)?,
@@ -350,6 +356,9 @@ impl Settings {
         (self.threshold.round() as i64).max(1)
     }
 }
+
+/// The SLO of SLO mode when the trigger sets neither `slo` nor `quantile`.
+pub const DEFAULT_SLO: f64 = 0.99;
 
 /// Every key this scaler reads.
 pub const KNOWN_KEYS: [&str; 24] = [
@@ -617,11 +626,13 @@ mod tests {
     }
 
     #[test]
-    fn slo_mode_is_off_unless_slo_is_set() {
+    fn slo_mode_is_the_default_and_quantile_turns_it_off() {
         let s = Settings::from_metadata(&with(&[])).unwrap();
-        assert_eq!((s.slo, s.sla_ms), (None, 500));
+        assert_eq!((s.slo, s.sla_ms), (Some(DEFAULT_SLO), 500));
         let s = Settings::from_metadata(&with(&[("slo", "0.999"), ("sla", "2s")])).unwrap();
         assert_eq!((s.slo, s.sla_ms), (Some(0.999), 2_000));
+        let s = Settings::from_metadata(&with(&[("quantile", "0.9")])).unwrap();
+        assert_eq!((s.slo, s.quantile), (None, 0.9));
     }
 
     #[test]

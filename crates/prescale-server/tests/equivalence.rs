@@ -88,6 +88,8 @@ async fn the_server_and_the_backtest_decide_alike_at_every_tick() {
         ("query", "q"),
         ("threshold", threshold.as_str()),
         ("maxReplicas", max_text.as_str()),
+        // The fixed headroom of `PolicyOptions::default()` (SLO mode is the trigger's default).
+        ("quantile", "0.9"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

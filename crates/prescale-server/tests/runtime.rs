@@ -386,7 +386,10 @@ async fn a_queue_query_adds_the_backlog_cleared_within_the_drain_time() {
     let h = harness(source, None);
     let now = start + Duration::minutes(60);
     let decide = |extra: &'static [(&'static str, &'static str)]| {
-        let (mut w, _, reg) = h.worker("queue", extra);
+        // A fixed headroom: the backlog term alone is under test.
+        let mut extra = extra.to_vec();
+        extra.push(("quantile", "0.9"));
+        let (mut w, _, reg) = h.worker("queue", &extra);
         async move {
             w.tick(now).await;
             reg.status().decision.expect("a decision").decision
@@ -480,8 +483,8 @@ async fn slo_mode_tunes_the_headroom_on_the_services_own_history() {
             r#"prescale_slo_measured_latency_seconds{namespace="ml",service="tuned"} 0.42"#
         )
     );
-    // Without `slo`, nothing is tuned.
-    let (mut plain, _, preg) = h.worker("fixed", &[]);
+    // With a fixed quantile (the expert override), nothing is tuned.
+    let (mut plain, _, preg) = h.worker("fixed", &[("quantile", "0.9")]);
     plain.tick(day3).await;
     assert!(preg.status().tuning.is_none());
 }

@@ -80,32 +80,38 @@ pub(crate) struct SimArgs {
     #[arg(long, value_name = "USD")]
     budget: Option<f64>,
 
-    /// SLO mode: the share of demand to serve within --sla. prescale then tunes its headroom
-    /// (forecast quantile and target utilization) on the trace's own past, walking forward:
-    /// daily, on the last 7 days before each re-tune, the cheapest setting that kept the SLO
-    /// plus a margin learned from its own out-of-sample misses.
-    #[arg(long, value_parser = parse_slo)]
-    slo: Option<f64>,
+    /// The SLO prescale keeps: the share of demand to serve within --sla. SLO mode is the
+    /// default: prescale tunes its headroom (forecast quantile and target utilization) on the
+    /// trace's own past, walking forward: daily, on the last 7 days before each re-tune, the
+    /// cheapest setting that kept the SLO plus a margin learned from its own out-of-sample
+    /// misses (P95 at 70% utilization before two days of history exist). --quantile,
+    /// --target-utilization and --drain turn tuning off.
+    #[arg(long, default_value = "0.99", value_parser = parse_slo,
+          conflicts_with_all = ["quantile", "target_utilization", "drain"])]
+    slo: f64,
 
-    /// The forecast quantile prescale provisions for.
-    #[arg(long, default_value_t = 0.9)]
-    quantile: f64,
+    /// Expert override (turns SLO mode off): the forecast quantile prescale provisions for,
+    /// instead of a tuned one [default without SLO mode: 0.9].
+    #[arg(long)]
+    quantile: Option<f64>,
 
     /// Forecast window after the cold start that prescale covers.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     window: chrono::Duration,
 
-    /// Time in which prescale clears a backlog: the queue plus what will pile up while new
-    /// pods cold-start when live demand exceeds the ready capacity. Shorter buys SLA after
-    /// surprises with more pods and cold starts.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    drain: chrono::Duration,
+    /// Expert override (turns SLO mode off): the time in which prescale clears a backlog: the
+    /// queue plus what will pile up while new pods cold-start when live demand exceeds the
+    /// ready capacity. Shorter buys SLA after surprises with more pods and cold starts
+    /// [default: 5m].
+    #[arg(long, value_parser = parse_duration)]
+    drain: Option<chrono::Duration>,
 
-    /// Share of a pod's capacity prescale plans with, in (0, 1]: 0.7 keeps 30% of every pod
-    /// spare for what the forecast cannot see (bursts), as a `threshold` set at 70% of a
-    /// replica's capacity does in production. Other policies are not affected.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_utilization)]
-    target_utilization: f64,
+    /// Expert override (turns SLO mode off): the share of a pod's capacity prescale plans
+    /// with, in (0, 1]: 0.7 keeps 30% of every pod spare for what the forecast cannot see
+    /// (bursts), as a `threshold` set at 70% of a replica's capacity does in production.
+    /// Other policies are not affected [default without SLO mode: 1].
+    #[arg(long, value_parser = parse_utilization)]
+    target_utilization: Option<f64>,
 
     /// Keep prescale from scaling to zero.
     #[arg(long)]
@@ -160,6 +166,27 @@ pub(crate) struct Args {
 pub(crate) struct DemoArgs {
     #[command(flatten)]
     sim: SimArgs,
+}
+
+impl SimArgs {
+    /// SLO mode, unless an expert override fixes the headroom.
+    fn slo_mode(&self) -> Option<f64> {
+        let fixed =
+            self.quantile.is_some() || self.target_utilization.is_some() || self.drain.is_some();
+        (!fixed).then_some(self.slo)
+    }
+
+    fn quantile(&self) -> f64 {
+        self.quantile.unwrap_or(0.9)
+    }
+
+    fn drain_secs(&self) -> i64 {
+        self.drain.map_or(300, |d| d.num_seconds())
+    }
+
+    fn target_utilization(&self) -> f64 {
+        self.target_utilization.unwrap_or(1.0)
+    }
 }
 
 fn parse_price(s: &str) -> Result<f64, String> {
@@ -251,6 +278,9 @@ pub(crate) fn demo(args: DemoArgs) -> Result<()> {
     if sim.report.is_none() {
         sim.report = Some(PathBuf::from("prescale-demo.html"));
     }
+    if sim.policies.is_empty() {
+        sim.policies = PolicyKind::KNOWN.to_vec();
+    }
     let report = replay("demo workload (14 days, 1-minute requests)", &series, &sim)?;
     print(&report, &sim, true)
 }
@@ -289,8 +319,8 @@ fn config(series: &Series, sim: &SimArgs) -> Result<SimConfig> {
     {
         bail!("--budget {b}: must be a non-negative number of US dollars per month");
     }
-    if !(sim.quantile > 0.0 && sim.quantile < 1.0) {
-        bail!("--quantile {} is outside (0, 1)", sim.quantile);
+    if !(sim.quantile() > 0.0 && sim.quantile() < 1.0) {
+        bail!("--quantile {} is outside (0, 1)", sim.quantile());
     }
     Ok(SimConfig {
         tick_secs: tick,
@@ -328,14 +358,14 @@ fn replay(label: &str, series: &Series, sim: &SimArgs) -> Result<BacktestReport>
         sim.policies.clone()
     };
     let options = PolicyOptions {
-        quantile: sim.quantile,
+        quantile: sim.quantile(),
         window_secs: sim.window.num_seconds() as f64,
-        drain_secs: sim.drain.num_seconds() as f64,
-        target_utilization: sim.target_utilization,
+        drain_secs: sim.drain_secs() as f64,
+        target_utilization: sim.target_utilization(),
         scale_to_zero: !sim.no_scale_to_zero,
         keda: keda_settings(sim)?,
         signals: signals(sim),
-        slo: sim.slo.map(|slo| prescale_sim::policies::SloMode {
+        slo: sim.slo_mode().map(|slo| prescale_sim::policies::SloMode {
             tuner: prescale_sim::tune::TunerConfig {
                 slo,
                 ..Default::default()
@@ -371,10 +401,13 @@ fn print(report: &BacktestReport, sim: &SimArgs, explain: bool) -> Result<()> {
                 "trace": report.trace,
                 "settings": report.settings,
                 "prescale_settings": {
-                    "quantile": sim.quantile,
+                    "mode": if sim.slo_mode().is_some() { "slo" } else { "fixed" },
+                    "slo": sim.slo_mode(),
+                    "sla_ms": sim.sla.num_milliseconds(),
+                    "quantile": sim.slo_mode().is_none().then(|| sim.quantile()),
                     "window_secs": sim.window.num_seconds(),
-                    "drain_secs": sim.drain.num_seconds(),
-                    "target_utilization": sim.target_utilization,
+                    "drain_secs": sim.drain_secs(),
+                    "target_utilization": sim.slo_mode().is_none().then(|| sim.target_utilization()),
                     "scale_to_zero": !sim.no_scale_to_zero,
                     "signals": signals(sim).names(),
                 },
@@ -428,6 +461,7 @@ fn render_table(report: &BacktestReport, sim: &SimArgs, explain: bool) -> Result
         "prescale signals: {} (--signals); KEDA polling {polling} s, cooldown {cooldown} s",
         signals(sim).names().join(", "),
     )?;
+    writeln!(out, "prescale headroom: {}", headroom_line(sim))?;
     writeln!(out)?;
     let mut t = Table::new(&[
         "policy",
@@ -458,7 +492,7 @@ fn render_table(report: &BacktestReport, sim: &SimArgs, explain: bool) -> Result
     out.push_str(&t.render());
     if explain {
         writeln!(out)?;
-        out.push_str(&explanation(&report.policies));
+        out.push_str(&explanation(&report.policies, sim));
     }
     if let Some(path) = &sim.report {
         writeln!(out)?;
@@ -467,8 +501,25 @@ fn render_table(report: &BacktestReport, sim: &SimArgs, explain: bool) -> Result
     Ok(out)
 }
 
+/// How prescale's headroom is set in this replay.
+fn headroom_line(sim: &SimArgs) -> String {
+    match sim.slo_mode() {
+        Some(slo) => format!(
+            "SLO mode, {}% of demand within {} ms (--slo, --sla), tuned daily on the past",
+            num(slo * 100.0, 2),
+            sim.sla.num_milliseconds()
+        ),
+        None => format!(
+            "fixed, P{} at {}% utilization, drain {} s (expert overrides; no SLO mode)",
+            num(sim.quantile() * 100.0, 0),
+            num(sim.target_utilization() * 100.0, 0),
+            sim.drain_secs()
+        ),
+    }
+}
+
 /// A few sentences comparing prescale with the incumbents, from the measured figures.
-fn explanation(policies: &[PolicySummary]) -> String {
+fn explanation(policies: &[PolicySummary], sim: &SimArgs) -> String {
     let find = |n: &str| policies.iter().find(|p| p.name == n);
     let mut out = String::new();
     if let (Some(p), Some(k)) = (find("prescale"), find("keda_reactive")) {
@@ -492,11 +543,38 @@ fn explanation(policies: &[PolicySummary]) -> String {
             num(s.sla_attainment * 100.0, 2)
         );
     }
+    if let (Some(p), Some(b)) = (find("prescale"), find("clairvoyant")) {
+        let _ = writeln!(
+            out,
+            "prescale vs clairvoyant (a bound that reads the future): {} vs {} GPU-hours ({:.2}x).",
+            num(p.gpu_hours, 1),
+            num(b.gpu_hours, 1),
+            if b.gpu_hours > 0.0 {
+                p.gpu_hours / b.gpu_hours
+            } else {
+                f64::NAN
+            }
+        );
+    }
+    match sim.slo_mode() {
+        Some(slo) => {
+            let _ = writeln!(
+                out,
+                "You chose only the SLO ({}% of demand within {} ms): prescale tuned its headroom \
+                 on the replay's own past, daily, for the fewest GPU-hours that keep it.",
+                num(slo * 100.0, 2),
+                sim.sla.num_milliseconds()
+            );
+        }
+        None => out.push_str(
+            "Headroom fixed by expert overrides (--quantile, --target-utilization, --drain); \
+             without them prescale tunes it to the SLO (--slo).\n",
+        ),
+    }
     out.push_str(
         "Reactive autoscalers add pods only once demand is already above capacity, so every \
          ramp waits a cold start; prescale starts pods one cold start ahead of the forecast \
-         demand, with headroom up to the forecast's upper quantile (--quantile sets how much \
-         headroom, and so how many GPU-hours, buy how much SLA).\n",
+         demand, with the headroom that keeps the SLO.\n",
     );
     out
 }

@@ -184,9 +184,9 @@ fn frontier_report(t: &Tuned, args: &Args) -> prescale_report::FrontierReport {
         sla: s.sla,
     };
     let pick = pick(&t.all, args.slo).map(|c| {
-        let why = if c.sla >= args.slo {
+        let why = if c.robust >= args.slo {
             format!(
-                "the cheapest of the settings that reach {}% on these days",
+                "the cheapest of the settings that reach {}% on these days, less one standard error of their daily SLAs",
                 num(args.slo * 100.0, 2)
             )
         } else {
@@ -251,7 +251,7 @@ fn table(t: &Tuned, args: &Args) -> Result<String> {
         out,
         "frontier (no other setting has both fewer GPU-hours and a higher SLA):"
     )?;
-    let mut tab = Table::new(&["quantile", "utilization", "GPU-h", "SLA %", ""]);
+    let mut tab = Table::new(&["quantile", "utilization", "GPU-h", "SLA %", "low %", ""]);
     let chosen = pick(&t.all, args.slo);
     for s in frontier(&t.all) {
         let mark = if chosen.is_some_and(|c| c.headroom == s.headroom) {
@@ -264,16 +264,17 @@ fn table(t: &Tuned, args: &Args) -> Result<String> {
             format!("{}%", num(s.headroom.utilization * 100.0, 0)),
             num(s.gpu_hours, 1),
             num(s.sla * 100.0, 2),
+            num(s.robust * 100.0, 2),
             mark.into(),
         ]);
     }
     out.push_str(&tab.render());
     writeln!(out)?;
-    let reaching = t.all.iter().filter(|s| s.sla >= args.slo).count();
+    let reaching = t.all.iter().filter(|s| s.robust >= args.slo).count();
     match chosen {
-        Some(c) if c.sla >= args.slo => writeln!(
+        Some(c) if c.robust >= args.slo => writeln!(
             out,
-            "pick: {}: {}% within the SLA at {} GPU-hours, the cheapest of the {reaching} of {} settings that reach {}% on these days.",
+            "pick: {}: {}% within the SLA at {} GPU-hours, the cheapest of the {reaching} of {} settings that reach {}% on these days less one standard error of their daily SLAs (low %).",
             setting(&c.headroom),
             num(c.sla * 100.0, 2),
             num(c.gpu_hours, 1),
@@ -282,17 +283,17 @@ fn table(t: &Tuned, args: &Args) -> Result<String> {
         )?,
         Some(c) => writeln!(
             out,
-            "pick: {}: no setting reaches {}% on these days; the cheapest within 0.1 point of the best ({}%), at {} GPU-hours.",
+            "pick: {}: no setting reaches {}% on these days (low %); the cheapest within 0.1 point of the best ({}% low), at {} GPU-hours.",
             setting(&c.headroom),
             num(args.slo * 100.0, 2),
-            num(c.sla * 100.0, 2),
+            num(c.robust * 100.0, 2),
             num(c.gpu_hours, 1)
         )?,
         None => writeln!(out, "pick: none (nothing was replayed)")?,
     }
     writeln!(
         out,
-        "In SLO mode (`prescale backtest --slo`) the pick is made daily on the days before it, with a margin learned from how earlier picks did on the days after them."
+        "In SLO mode (the default of `prescale backtest` and `prescale serve`) the pick is made daily on the days before it, with a margin learned from how earlier picks did on the days after them and a catch-up when what ran fell short of the SLO."
     )?;
     writeln!(out)?;
     writeln!(out, "on the same days:")?;
@@ -311,6 +312,7 @@ fn json(t: &Tuned, args: &Args) -> Result<String> {
             "utilization": s.headroom.utilization,
             "gpu_hours": json_num(s.gpu_hours),
             "sla_attainment": json_num(s.sla),
+            "sla_lower_bound": json_num(s.robust),
         })
     };
     let chosen = pick(&t.all, args.slo);
@@ -327,7 +329,7 @@ fn json(t: &Tuned, args: &Args) -> Result<String> {
         "frontier": frontier(&t.all).into_iter().map(row).collect::<Vec<_>>(),
         "pick": chosen.map(|c| {
             let mut v = row(c);
-            v["reaches_slo"] = serde_json::Value::Bool(c.sla >= args.slo);
+            v["reaches_slo"] = serde_json::Value::Bool(c.robust >= args.slo);
             v
         }),
         "incumbents": t.incumbents.iter().map(|(name, gpu, sla)| serde_json::json!({

@@ -490,12 +490,18 @@ fn backtest_runs_the_clairvoyant_bound_on_request() {
         .unwrap();
     let doc = json_stdout(&out);
     // The settings prescale ran with are in the JSON, for scripts comparing runs.
+    // SLO mode is the default: the SLO, no fixed quantile or utilization.
     let ps = &doc["prescale_settings"];
     assert_eq!(
-        (ps["quantile"].as_f64(), ps["drain_secs"].as_i64()),
-        (Some(0.9), Some(300))
+        (
+            ps["mode"].as_str(),
+            ps["slo"].as_f64(),
+            ps["sla_ms"].as_i64()
+        ),
+        (Some("slo"), Some(0.99), Some(500))
     );
-    assert_eq!(ps["target_utilization"].as_f64(), Some(1.0));
+    assert!(ps["quantile"].is_null() && ps["target_utilization"].is_null());
+    assert_eq!(ps["drain_secs"].as_i64(), Some(300));
     let p = &doc["policies"];
     assert_eq!(p[1]["name"], "clairvoyant");
     // Knowing the future: no minute short beyond the first cold start.
@@ -547,10 +553,11 @@ fn tune_prints_the_frontier_and_the_pick() {
     }
     let pick = &v["pick"];
     assert!(pick["quantile"].as_f64().is_some(), "{v}");
-    // The pick is the cheapest candidate that reaches the SLO, when one does.
+    // The pick is the cheapest candidate that reaches the SLO (its SLA less one standard error
+    // of its daily SLAs), when one does.
     if pick["reaches_slo"] == true {
         let cheaper = v["candidates"].as_array().unwrap().iter().any(|c| {
-            c["sla_attainment"].as_f64() >= Some(0.99)
+            c["sla_lower_bound"].as_f64() >= Some(0.99)
                 && c["gpu_hours"].as_f64() < pick["gpu_hours"].as_f64()
         });
         assert!(!cheaper, "{v}");

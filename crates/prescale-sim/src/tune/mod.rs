@@ -10,10 +10,13 @@
 //!   candidate's quantile) and the candidates replay only the decisions.
 //! - [`Tuner`]: walk-forward. At each re-tune (daily, once [`TunerConfig::min_history_secs`]
 //!   of history exists; a documented conservative headroom before) it replays the last
-//!   [`TunerConfig::window_secs`] and picks the cheapest candidate whose SLA there is at least
-//!   the SLO plus a margin. The margin is learned from the tuner's own out-of-sample misses:
-//!   how far each earlier pick's SLA on the day after it was chosen fell below what its window
-//!   promised. Settings chosen at `t` use only history before `t`.
+//!   [`TunerConfig::window_secs`] and picks the cheapest candidate whose SLA there, less one
+//!   standard error of its daily SLAs ([`Scored::robust`]), is at least the target: the SLO
+//!   plus a margin plus a catch-up. The margin is learned from the tuner's own out-of-sample
+//!   misses: how far each earlier pick's SLA on the day after it was chosen fell below what
+//!   its window promised. The catch-up spends the error budget: a deficit of what ran (as
+//!   replayed) against the SLO over [`TunerConfig::budget_window_secs`] raises the target
+//!   until it is made up. Settings chosen at `t` use only history before `t`.
 
 mod walk;
 
@@ -105,6 +108,12 @@ pub struct Scored {
     pub gpu_hours: f64,
     /// Share of the demand within the SLA over the scored days.
     pub sla: f64,
+    /// What the pick compares with the target: the SLA less one standard error of the mean of
+    /// its daily SLAs. A setting that reached the SLO on average but missed it by far on some
+    /// days (a high utilization, say) is a riskier bet on the next day than one that kept it
+    /// every day; the cheapest candidate by the plain SLA is the one most likely to disappoint
+    /// out of sample.
+    pub robust: f64,
     /// The scored days hour by hour.
     #[serde(skip)]
     pub hourly: Vec<HourScore>,
@@ -130,6 +139,27 @@ fn sla_of(hours: &[HourScore]) -> f64 {
     let demand: f64 = hours.iter().map(|h| h.demand).sum();
     let within: f64 = hours.iter().map(|h| h.within).sum();
     if demand > 0.0 { within / demand } else { 1.0 }
+}
+
+/// Standard errors of the daily SLAs taken off a candidate's SLA before it is compared with
+/// the target (see [`Scored::robust`]).
+pub const ROBUST_SE: f64 = 1.0;
+
+/// `sla` less [`ROBUST_SE`] standard errors of the mean of the SLAs of whole days (a trailing
+/// part of at least 12 hours counts as a day); `sla` itself with fewer than two days.
+fn robust_sla(sla: f64, hours: &[HourScore]) -> f64 {
+    let days: Vec<f64> = hours
+        .chunks(24)
+        .filter(|c| c.len() >= 12)
+        .map(sla_of)
+        .collect();
+    if days.len() < 2 {
+        return sla;
+    }
+    let n = days.len() as f64;
+    let mean = days.iter().sum::<f64>() / n;
+    let var = days.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    sla - ROBUST_SE * (var / n).sqrt()
 }
 
 /// The lead-in replayed before the scored days (not scored): the cluster starts empty.
@@ -197,6 +227,7 @@ impl Replay {
             headroom: *h,
             gpu_hours,
             sla,
+            robust: robust_sla(sla, &scored),
             hourly: scored,
         }
     }
@@ -252,13 +283,13 @@ impl Replay {
                 let mut seen = Vec::new();
                 let (mut lo, mut hi) = (0usize, QUANTILES.len() - 1);
                 let top = self.run(&at(hi), tape);
-                let reaches = top.sla >= target;
+                let reaches = top.robust >= target;
                 seen.push(top);
                 if reaches {
                     while lo < hi {
                         let mid = (lo + hi) / 2;
                         let s = self.run(&at(mid), tape);
-                        if s.sla >= target {
+                        if s.robust >= target {
                             hi = mid;
                         } else {
                             lo = mid + 1;
@@ -282,13 +313,13 @@ pub fn pick(scored: &[Scored], target: f64) -> Option<&Scored> {
     let cheapest = |a: &&Scored, b: &&Scored| a.gpu_hours.total_cmp(&b.gpu_hours);
     scored
         .iter()
-        .filter(|s| s.sla >= target)
+        .filter(|s| s.robust >= target)
         .min_by(cheapest)
         .or_else(|| {
-            let best = scored.iter().map(|s| s.sla).fold(f64::NAN, f64::max);
+            let best = scored.iter().map(|s| s.robust).fold(f64::NAN, f64::max);
             scored
                 .iter()
-                .filter(|s| s.sla >= best - NEAR_BEST)
+                .filter(|s| s.robust >= best - NEAR_BEST)
                 .min_by(cheapest)
         })
 }
@@ -318,6 +349,7 @@ mod tests {
             },
             gpu_hours,
             sla,
+            robust: sla,
             hourly: Vec::new(),
         }
     }

@@ -18,13 +18,29 @@ pub struct TunerConfig {
     pub slo: f64,
     /// Seconds between re-tunes (default one day).
     pub every_secs: i64,
-    /// History needed before the first tuning (default two days); before it the headroom is
+    /// History needed before the first tuning (default one day); before it the headroom is
     /// [`Headroom::CONSERVATIVE`].
     pub min_history_secs: i64,
     /// At most this much recent history is replayed (default seven days).
     pub window_secs: i64,
     /// Out-of-sample misses remembered (reported; default 7).
     pub misses_kept: usize,
+    /// The window the SLO is kept over, the error budget's (default 28 days): the replayed
+    /// attainment of what ran over it sets the catch-up.
+    #[serde(default = "default_budget_window")]
+    pub budget_window_secs: i64,
+    /// A deficit against the SLO in the budget window is made up over this long (default 7
+    /// days): the target rises by the deficit times the budget window's days so far over these.
+    #[serde(default = "default_catch_up")]
+    pub catch_up_secs: i64,
+}
+
+fn default_budget_window() -> i64 {
+    28 * 86_400
+}
+
+fn default_catch_up() -> i64 {
+    7 * 86_400
 }
 
 impl Default for TunerConfig {
@@ -32,9 +48,11 @@ impl Default for TunerConfig {
         Self {
             slo: 0.99,
             every_secs: 86_400,
-            min_history_secs: 2 * 86_400,
+            min_history_secs: 86_400,
             window_secs: 7 * 86_400,
             misses_kept: 7,
+            budget_window_secs: default_budget_window(),
+            catch_up_secs: default_catch_up(),
         }
     }
 }
@@ -57,6 +75,25 @@ pub struct Tuning {
     pub margin: f64,
     /// Days replayed.
     pub days: f64,
+    /// The share of demand within the SLA over the budget window so far, as replayed with the
+    /// headroom that ran (1 before anything was replayed).
+    #[serde(default = "one")]
+    pub attainment: f64,
+    /// What the target rose by to make up a deficit of `attainment` against the SLO.
+    #[serde(default)]
+    pub catch_up: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Demand and the part of it within the SLA over some replayed hours ending at `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Realized {
+    at: DateTime<Utc>,
+    demand: f64,
+    within: f64,
 }
 
 /// The walk-forward tuner of one service. See the [module documentation](super). Its state
@@ -69,6 +106,8 @@ pub struct Tuner {
     last: Option<Tuning>,
     misses: VecDeque<f64>,
     margin: f64,
+    #[serde(default)]
+    realized: VecDeque<Realized>,
 }
 
 impl Tuner {
@@ -80,6 +119,7 @@ impl Tuner {
             last: None,
             misses: VecDeque::new(),
             margin: 0.0,
+            realized: VecDeque::new(),
         }
     }
 
@@ -140,12 +180,22 @@ impl Tuner {
         // mean of the recent shortfalls: the bias of picking the cheapest setting that just
         // reaches the target on the past, measured on the days that followed. It stays within
         // [0, 0.9 (1 - SLO)]: never chasing 100%.
-        let cap = 0.9 * (1.0 - self.config.slo);
+        let slo = self.config.slo;
+        let cap = 0.9 * (1.0 - slo);
+        let since = self.last.as_ref().map_or(0, |last| {
+            ((last.at - from).num_seconds().max(0) / 3_600) as usize
+        });
+        // What ran since the last tuning (the conservative headroom before the first), as
+        // replayed: the error budget's account.
+        let ran = replay.run(&self.headroom(), &tape);
+        let hours = ran.hourly.get(since..).unwrap_or(&[]);
+        self.realized.push_back(Realized {
+            at: now,
+            demand: hours.iter().map(|h| h.demand).sum(),
+            within: hours.iter().map(|h| h.within).sum(),
+        });
         if let Some(last) = &self.last {
-            let since = ((last.at - from).num_seconds().max(0) / 3_600) as usize;
-            let realized = replay
-                .run(&last.headroom, &tape)
-                .sla_between(since, usize::MAX);
+            let realized = ran.sla_between(since, usize::MAX);
             tracing::debug!(at = %now, predicted = last.predicted_sla, realized, "SLO mode: the last pick out of sample.");
             self.misses.push_back(last.predicted_sla - realized);
             while self.misses.len() > self.config.misses_kept {
@@ -154,8 +204,9 @@ impl Tuner {
             let mean = self.misses.iter().sum::<f64>() / self.misses.len() as f64;
             self.margin = mean.clamp(0.0, cap);
         }
+        let (attainment, catch_up) = self.budget(now, start);
         let margin = self.margin;
-        let target = self.config.slo + margin;
+        let target = (slo + margin + catch_up).min(slo + cap);
         let scored = replay.search(target, &tape);
         let chosen: &Scored = pick(&scored, target)?;
         self.last = Some(Tuning {
@@ -166,7 +217,60 @@ impl Tuner {
             target,
             margin,
             days: (now - from).num_seconds() as f64 / 86_400.0,
+            attainment,
+            catch_up,
         });
         self.last.as_ref()
+    }
+
+    /// The error budget at `now`: the attainment of what ran over the budget window (the
+    /// service's history starts at `start`), and the catch-up: a deficit against the SLO,
+    /// spread over [`TunerConfig::catch_up_secs`] (the longer the deficit has been building,
+    /// the more it takes to make it up).
+    fn budget(&mut self, now: DateTime<Utc>, start: DateTime<Utc>) -> (f64, f64) {
+        let from = now - Duration::seconds(self.config.budget_window_secs);
+        while self.realized.front().is_some_and(|r| r.at <= from) {
+            self.realized.pop_front();
+        }
+        let demand: f64 = self.realized.iter().map(|r| r.demand).sum();
+        let within: f64 = self.realized.iter().map(|r| r.within).sum();
+        let attainment = if demand > 0.0 { within / demand } else { 1.0 };
+        let elapsed = (now - start.max(from)).num_seconds() as f64;
+        let catch_up = (self.config.slo - attainment).max(0.0) * elapsed
+            / self.config.catch_up_secs.max(1) as f64;
+        (attainment, catch_up)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(d * 86_400, 0).unwrap()
+    }
+
+    #[test]
+    fn a_deficit_raises_the_target_until_it_is_made_up() {
+        let mut t = Tuner::new(TunerConfig::default());
+        let ran = |at, within| Realized {
+            at: day(at),
+            demand: 100.0,
+            within,
+        };
+        // Two days at 97%: two points short of 99% for two days, made up over seven.
+        t.realized.extend([ran(1, 97.0), ran(2, 97.0)]);
+        let (attainment, catch_up) = t.budget(day(2), day(0));
+        assert!((attainment - 0.97).abs() < 1e-12);
+        assert!((catch_up - 0.02 * 2.0 / 7.0).abs() < 1e-12, "{catch_up}");
+        // Ahead of the SLO: no catch-up (a surplus is not spent).
+        t.realized.extend((3..8).map(|d| ran(d, 100.0)));
+        assert_eq!(t.budget(day(7), day(0)).1, 0.0);
+        // Days older than the 28-day window leave the account.
+        t.realized.clear();
+        t.realized.extend([ran(1, 50.0), ran(30, 99.5)]);
+        let (attainment, catch_up) = t.budget(day(30), day(0));
+        assert_eq!((attainment, catch_up), (0.995, 0.0));
+        assert_eq!(t.realized.len(), 1);
     }
 }

@@ -119,13 +119,18 @@ fn filter(kind: Kind, p: Option<&Profile>, alpha: f64, i: usize, v: f64, l: f64)
 impl Run {
     /// Filters `v` as the observation at index `level.len()`.
     fn push(&mut self, v: f64, profiles: &[Profile]) {
+        self.push_with(v, self.alpha, profiles);
+    }
+
+    /// [`Run::push`] with smoothing `alpha` (1: the level restarts from `v`).
+    fn push_with(&mut self, v: f64, alpha: f64, profiles: &[Profile]) {
         let i = self.level.len();
         let p = self.profile.map(|p| &profiles[p]);
         let l = match self.level.last() {
             Some(&l) => l,
             None => filter(self.kind, p, 1.0, i, v, 0.0),
         };
-        self.level.push(filter(self.kind, p, self.alpha, i, v, l));
+        self.level.push(filter(self.kind, p, alpha, i, v, l));
     }
 
     fn new(
@@ -186,6 +191,11 @@ fn mean_forecast(runs: &[Run], profiles: &[Profile], o: usize, t: usize) -> f64 
 /// Most candidates averaged in the ensemble.
 const ENSEMBLE: usize = 3;
 
+/// How long a run of drop-outs (observations far below the forecast, such as a busy series
+/// reading 0) is held as missing data before the level follows it: one hour, as long as the
+/// full refit's anomaly detection flags a drop (half of a two-hour block).
+const DROPOUT_PATIENCE_SECS: i64 = 3_600;
+
 struct FittedPrescale {
     /// The candidate(s) whose mean is the forecast.
     members: Vec<Run>,
@@ -200,6 +210,11 @@ struct FittedPrescale {
     /// Normalized residual quantiles (P0.5, P99.5) that clip observations added by `update`,
     /// the incremental counterpart of the anomaly cleaning.
     clip: (f64, f64),
+    /// Consecutive drop-outs seen by `update` (observations below the lower clip), and their
+    /// sum.
+    dropouts: (usize, f64),
+    /// Drop-outs held as missing data before the level follows them.
+    dropout_patience: usize,
 }
 
 impl FittedPrescale {
@@ -350,6 +365,9 @@ impl Model for Prescale {
             selection_error,
             upper_shift: 0.0,
             clip: (f64::NEG_INFINITY, f64::INFINITY),
+            dropouts: (0, 0.0),
+            dropout_patience: usize::try_from(DROPOUT_PATIENCE_SECS / input.step_secs.max(1))
+                .unwrap_or(0),
         };
         if !cold {
             fitted.offsets = median_offsets(raw, h, cal_first, |o, t| fitted.raw(o, t));
@@ -425,12 +443,36 @@ impl Fitted for FittedPrescale {
             }
             let n = self.members[0].level.len();
             let p = self.point(n, n);
-            // A single step never pulls the level down by more than half of the forecast: a
-            // busy series reading 0 is far more often a collection gap or an outage than
-            // demand that vanished, and the full refit treats such drop-outs as anomalies too.
+            // A busy series reading far below its forecast (0, say) is far more often a
+            // collection gap or an outage than demand that vanished: such drop-outs are held
+            // as missing data (the level does not move) for up to an hour, as the full refit
+            // treats them as anomalies. A longer run is a level shift: the level restarts
+            // from the run's mean, then follows.
             let lo = p + self.clip.0.max(-0.5) * scale(p);
             let hi = p + self.clip.1 * scale(p);
-            let v = v.min(hi).max(lo.max(0.0));
+            if v < lo || (self.dropouts.0 > self.dropout_patience && v < p) {
+                let (run, sum) = &mut self.dropouts;
+                *run += 1;
+                *sum += v;
+                let (run, sum) = (*run, *sum);
+                if run <= self.dropout_patience {
+                    // Each candidate observes its own forecast: its level does not move.
+                    for m in &mut self.members {
+                        let own = m.forecast(&self.profiles, n, n);
+                        m.push(own, &self.profiles);
+                    }
+                    continue;
+                }
+                if run == self.dropout_patience + 1 {
+                    for m in &mut self.members {
+                        m.push_with(sum / run as f64, 1.0, &self.profiles);
+                    }
+                    continue;
+                }
+            } else {
+                self.dropouts = (0, 0.0);
+            }
+            let v = v.min(hi);
             for m in &mut self.members {
                 m.push(v, &self.profiles);
             }
@@ -548,6 +590,44 @@ mod tests {
         let before = f.predict_point(1)[0];
         assert!(f.update(&[0.0, 0.0]));
         assert!(f.predict_point(1)[0] > 0.3 * before, "{before}");
+    }
+
+    #[test]
+    fn a_drop_out_is_held_for_an_hour_then_followed() {
+        let series = generate(&SyntheticSpec {
+            days: 4.0,
+            spikes_per_day: 0.0,
+            ..Default::default()
+        });
+        let fit = || {
+            Prescale::default()
+                .fit(&FitInput::from_series(&series, 30))
+                .unwrap()
+        };
+        // What the model forecasts after `steps` more steps that went as it forecast.
+        let expected = |steps: usize| {
+            let mut f = fit();
+            let path = f.predict_point(steps);
+            assert!(f.update(&path));
+            f.predict_point(1)[0]
+        };
+        // Forty minutes of zeros (a collection gap, an upstream outage): the level holds, so
+        // the demand that comes back finds its replicas.
+        let mut f = fit();
+        assert!(f.update(&[0.0; 40]));
+        let (held, want) = (f.predict_point(1)[0], expected(40));
+        assert!(held > 0.9 * want, "{held} vs {want}");
+        // Demand back: the run is over, and the next gap gets the full hour again.
+        let back = f.predict_point(5);
+        assert!(f.update(&back));
+        assert!(f.update(&[0.0; 50]));
+        let (again, want) = (f.predict_point(1)[0], expected(95));
+        assert!(again > 0.9 * want, "{again} vs {want}");
+        // Past the hour, a lasting drop is a level shift: the forecast follows it.
+        let mut g = fit();
+        assert!(g.update(&[0.0; 61 + 10]));
+        let (shifted, want) = (g.predict_point(1)[0], expected(71));
+        assert!(shifted < 0.05 * want, "{shifted} vs {want}");
     }
 
     #[test]
