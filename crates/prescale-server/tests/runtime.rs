@@ -477,6 +477,15 @@ async fn slo_mode_tunes_the_headroom_on_the_services_own_history() {
         r#"prescale_slo_quantile{{namespace="ml",service="tuned"}} {}"#,
         tuning.headroom.quantile
     )));
+    // The error budget's account: what ran, as replayed, over the days so far.
+    assert!(
+        tuning.attainment > 0.5 && tuning.attainment <= 1.0,
+        "{tuning:?}"
+    );
+    assert!(text.contains(&format!(
+        r#"prescale_slo_attainment_ratio{{namespace="ml",service="tuned"}} {}"#,
+        tuning.attainment
+    )));
     assert_eq!(status.measured_latency_seconds, Some(0.42));
     assert!(
         text.contains(

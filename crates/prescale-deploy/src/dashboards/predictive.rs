@@ -111,12 +111,17 @@ pub(super) fn dashboard() -> Value {
         Panel::timeseries(
             "SLO: predicted attainment",
             "Services in SLO mode: the share of demand the chosen headroom served within the SLA \
-             on the replayed days, against the SLO.",
+             on the replayed days, and what ran over the last 28 days (the error budget), \
+             against the SLO.",
             "percentunit",
         )
         .target(
             &format!("max by (namespace, service) (prescale_slo_predicted_ratio{{{SEL}}})"),
             "{{service}} predicted",
+        )
+        .target(
+            &format!("max by (namespace, service) (prescale_slo_attainment_ratio{{{SEL}}})"),
+            "{{service}} last 28 days",
         )
         .target(
             &format!("max by (namespace, service) (prescale_slo_target_ratio{{{SEL}}})"),

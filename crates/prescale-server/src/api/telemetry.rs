@@ -106,6 +106,7 @@ pub struct Telemetry {
     shadow: Family<ServiceLabels, FGauge>,
     slo_target: Family<ServiceLabels, FGauge>,
     slo_predicted: Family<ServiceLabels, FGauge>,
+    slo_attainment: Family<ServiceLabels, FGauge>,
     slo_quantile: Family<ServiceLabels, FGauge>,
     slo_utilization: Family<ServiceLabels, FGauge>,
     slo_sla: Family<ServiceLabels, FGauge>,
@@ -154,6 +155,7 @@ impl Telemetry {
             shadow: Family::default(),
             slo_target: Family::default(),
             slo_predicted: Family::default(),
+            slo_attainment: Family::default(),
             slo_quantile: Family::default(),
             slo_utilization: Family::default(),
             slo_sla: Family::default(),
@@ -260,6 +262,12 @@ impl Telemetry {
             t.slo_predicted.clone(),
         );
         r.register(
+            "prescale_slo_attainment_ratio",
+            "SLO mode: the share of demand within the SLA over the error budget's window \
+             (28 days), as replayed with the headroom that ran",
+            t.slo_attainment.clone(),
+        );
+        r.register(
             "prescale_slo_quantile",
             "SLO mode: the forecast quantile chosen",
             t.slo_quantile.clone(),
@@ -354,6 +362,7 @@ impl Telemetry {
             &self.shadow,
             &self.slo_target,
             &self.slo_predicted,
+            &self.slo_attainment,
             &self.slo_quantile,
             &self.slo_utilization,
             &self.slo_sla,
@@ -516,8 +525,14 @@ impl ServiceMetrics<'_> {
     }
 
     /// SLO mode's latest tuning: the SLO and the SLA, the predicted attainment of the chosen
-    /// headroom, its quantile and target utilization.
-    pub fn tuning(&self, slo: f64, sla_secs: f64, predicted: f64, quantile: f64, utilization: f64) {
+    /// headroom, the error budget window's attainment, the quantile and target utilization.
+    pub fn tuning(&self, slo: f64, sla_secs: f64, t: &prescale_sim::tune::Tuning) {
+        let (predicted, quantile, utilization) =
+            (t.predicted_sla, t.headroom.quantile, t.headroom.utilization);
+        self.t
+            .slo_attainment
+            .get_or_create(&self.labels)
+            .set(t.attainment);
         self.t.slo_target.get_or_create(&self.labels).set(slo);
         self.t.slo_sla.get_or_create(&self.labels).set(sla_secs);
         self.t
@@ -640,7 +655,21 @@ mod tests {
         m.business_hours(true);
         m.history_samples(10);
         m.refit();
-        m.tuning(0.99, 0.5, 0.995, 0.9, 0.8);
+        m.tuning(
+            0.99,
+            0.5,
+            &prescale_sim::tune::Tuning {
+                at: chrono::DateTime::UNIX_EPOCH,
+                headroom: prescale_sim::tune::Headroom::CONSERVATIVE,
+                predicted_sla: 0.995,
+                predicted_gpu_hours: 100.0,
+                target: 0.99,
+                margin: 0.0,
+                days: 7.0,
+                attainment: 0.992,
+                catch_up: 0.0,
+            },
+        );
         m.measured_latency(0.42);
         m.decision(2, 1, true, "predictive", 180, false);
         m.proactive("prewarm");
@@ -679,7 +708,7 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 27, "{text}");
+        assert_eq!(checked, 28, "{text}");
         t.forget(&key, 0.9);
         assert!(!t.encode().contains("service=\"svc\""), "{}", t.encode());
     }

@@ -162,9 +162,7 @@ impl Worker {
         self.shared.telemetry.service(&self.reg.key).tuning(
             settings.slo.unwrap_or(0.0),
             settings.sla_ms as f64 / 1000.0,
-            t.predicted_sla,
-            t.headroom.quantile,
-            t.headroom.utilization,
+            &t,
         );
         self.reg.update_status(|s| s.tuning = Some(t));
     }
