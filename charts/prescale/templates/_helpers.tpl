@@ -54,6 +54,27 @@ app.kubernetes.io/part-of: prescale
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* The Prometheus a service's triggers query when it names none (prescale generate's too). */}}
+{{- define "prescale.defaultPrometheus" -}}http://prometheus-operated.monitoring.svc:9090{{- end }}
+
+{{/* The server's config: `config` as given, with `prometheus.allowed` (the Prometheus a
+     serverAddress may name) set, unless given, to the Prometheus of every enabled service
+     (the default one when none is). */}}
+{{- define "prescale.serverConfig" -}}
+{{- $cfg := deepCopy (default dict .Values.config) }}
+{{- $prom := deepCopy (default dict $cfg.prometheus) }}
+{{- if not (hasKey $prom "allowed") }}
+  {{- $allowed := list }}
+  {{- range $key, $s := .Values.services }}
+    {{- if $s.enabled }}{{ $allowed = append $allowed (default (include "prescale.defaultPrometheus" $) $s.prometheus) }}{{ end }}
+  {{- end }}
+  {{- if not $allowed }}{{ $allowed = list (include "prescale.defaultPrometheus" .) }}{{ end }}
+  {{- $_ := set $prom "allowed" (uniq $allowed) }}
+  {{- $_ := set $cfg "prometheus" $prom }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
+
 {{/* The gRPC address KEDA calls: the server's Service in the release namespace. */}}
 {{- define "prescale.scalerAddress" -}}
 {{- printf "%s.%s.svc:%d" (include "prescale.fullname" .) .Release.Namespace (int .Values.server.grpcPort) }}

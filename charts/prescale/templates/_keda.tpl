@@ -69,7 +69,7 @@ namespace="{{ .s.namespace }}",pod=~"{{ $target }}-.*"
 {{- define "prescale.keda.trigger" -}}
 {{- $s := .s }}{{ $t := .t }}{{ $root := .root }}
 {{- $name := include "prescale.keda.triggerName" $t }}
-{{- $prom := default "http://prometheus-operated.monitoring.svc:9090" $s.prometheus }}
+{{- $prom := default (include "prescale.defaultPrometheus" $root) $s.prometheus }}
 {{- $md := dict }}
 {{- $kind := "prometheus" }}{{ $metricType := "AverageValue" }}
 {{- if or (eq $t.type "cpu") (eq $t.type "memory") }}

@@ -68,6 +68,31 @@ fn lint_strict_with_default_and_ci_values() {
     }
 }
 
+/// The rendered server config parses as `prescale serve` reads it, and its
+/// `prometheus.allowed` admits every `serverAddress` the chart's ScaledObjects name.
+fn config_allows_every_server_address(name: &str, rendered: &str) {
+    let docs = documents(rendered);
+    let cm = of_kind(&docs, "ConfigMap")
+        .into_iter()
+        .find(|c| c["data"]["config.yaml"].is_string())
+        .unwrap_or_else(|| panic!("{name}: no config"));
+    let text = cm["data"]["config.yaml"].as_str().expect("text");
+    let config = prescale_server::config::ServerConfig::parse(text, name)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let allowed = &config.prometheus.allowed;
+    assert!(!allowed.is_empty(), "{name}: no allowlist");
+    for so in of_kind(&docs, "ScaledObject") {
+        for t in so["spec"]["triggers"].as_array().into_iter().flatten() {
+            if let Some(addr) = t["metadata"]["serverAddress"].as_str() {
+                assert!(
+                    prescale_server::demand::prometheus::is_allowed(allowed, addr),
+                    "{name}: {addr} not in {allowed:?}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn every_values_file_renders_valid_objects() {
     let Some(helm) = helm() else { return };
@@ -102,6 +127,7 @@ fn every_values_file_renders_valid_objects() {
         let rendered = common::template_with(&helm, "prescale", "prescale-system", &values)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         all_kinds.extend(validate_all(&name, &rendered, &schemas));
+        config_allows_every_server_address(&name, &rendered);
     }
     for kind in [
         "PersistentVolumeClaim",
@@ -394,7 +420,12 @@ fn optional_resources_follow_their_values() {
         .into_iter()
         .find(|c| c["data"]["config.yaml"].is_string())
         .expect("config");
-    assert_eq!(cm["data"]["config.yaml"], "log_format: json\n");
+    // The config as given, with the allowlist of the Prometheus the chart is configured with
+    // (no service enabled here: the default one).
+    assert_eq!(
+        cm["data"]["config.yaml"],
+        "log_format: json\nprometheus:\n  allowed:\n  - http://prometheus-operated.monitoring.svc:9090\n"
+    );
     assert!(
         deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"].is_string()
     );

@@ -66,7 +66,8 @@ pub struct MetadataError {
 }
 
 impl MetadataError {
-    fn new(key: &str, reason: impl Into<String>) -> Self {
+    /// An error about `key`.
+    pub fn new(key: &str, reason: impl Into<String>) -> Self {
         Self {
             key: key.to_string(),
             reason: reason.into(),

@@ -14,7 +14,11 @@
 //! prometheus:
 //!   timeout: 5s
 //!   retries: 1
-//!   # bearer_token_file, basic_auth, ca_cert, client_cert, client_key: for every Prometheus
+//!   allowed:                     # URL prefixes a serverAddress may name (default: any)
+//!     - http://prometheus-operated.monitoring.svc:9090
+//!     - https://thanos.monitoring:9091
+//!   # bearer_token_file, basic_auth, client_cert, client_key: sent only to the allowed
+//!   # Prometheus that no servers entry matches (needs allowed); ca_cert: for every one
 //!   servers:                     # or per Prometheus: the longest matching url wins
 //!     - url: https://thanos.monitoring:9091
 //!       bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
@@ -150,11 +154,18 @@ pub struct PrometheusSection {
     pub timeout: Option<Dur>,
     /// Retries after a transient failure (default 1).
     pub retries: Option<u32>,
-    /// File holding a bearer token sent to every Prometheus (e.g. a mounted ServiceAccount
-    /// token); KEDA does not forward TriggerAuthentication secrets to external scalers, so
-    /// credentials are the server's, not per ScaledObject.
+    /// The Prometheus URL prefixes a ScaledObject's `serverAddress` may name (a whole path
+    /// segment at a time); another address is refused (`INVALID_ARGUMENT` naming
+    /// `serverAddress`). Empty (the default): any address, and the section's own credentials
+    /// go nowhere.
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// File holding a bearer token sent to the `allowed` Prometheus servers that no `servers`
+    /// entry matches (e.g. a mounted ServiceAccount token); KEDA does not forward
+    /// TriggerAuthentication secrets to external scalers, so credentials are the server's,
+    /// not per ScaledObject. Needs `allowed`.
     pub bearer_token_file: Option<PathBuf>,
-    /// Basic authentication for every Prometheus.
+    /// Basic authentication for the `allowed` Prometheus servers (as `bearer_token_file`).
     pub basic_auth: Option<BasicAuthFiles>,
     /// Extra CA certificate(s) (PEM) to trust for HTTPS Prometheus servers.
     pub ca_cert: Option<PathBuf>,

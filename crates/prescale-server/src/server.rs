@@ -61,12 +61,15 @@ pub struct ServerOptions {
     pub prometheus_timeout: Duration,
     /// Prometheus retries after transient failures.
     pub prometheus_retries: u32,
-    /// Credentials sent to every Prometheus.
+    /// Credentials sent to the Prometheus servers of `prometheus_allowed` that no
+    /// `prometheus_servers` entry matches (never to another address).
     pub prometheus_auth: Option<prescale_collect::Auth>,
     /// TLS options for HTTPS Prometheus servers.
     pub prometheus_tls: prescale_collect::TlsOptions,
     /// Credentials and TLS for particular Prometheus servers.
     pub prometheus_servers: Vec<crate::demand::prometheus::ServerAccess>,
+    /// The Prometheus URL prefixes a ScaledObject's `serverAddress` may name (empty: any).
+    pub prometheus_allowed: Vec<String>,
     /// Cost tracking.
     pub cost: Option<CostConfig>,
     /// Read running replicas from the Kubernetes API.
@@ -92,6 +95,7 @@ impl Default for ServerOptions {
             prometheus_auth: None,
             prometheus_tls: prescale_collect::TlsOptions::default(),
             prometheus_servers: Vec::new(),
+            prometheus_allowed: Vec::new(),
             cost: None,
             kubernetes: false,
         }
@@ -206,6 +210,7 @@ impl Server {
             p.auth.clone_from(&options.prometheus_auth);
             p.tls = options.prometheus_tls.clone();
             p.servers.clone_from(&options.prometheus_servers);
+            p.allowed.clone_from(&options.prometheus_allowed);
             Arc::new(p)
         });
         let replicas: Option<Arc<dyn ReplicaSource>> = if options.kubernetes {
@@ -236,7 +241,10 @@ impl Server {
             state,
             signals,
         );
-        let registry = Arc::new(Registry::new(Arc::new(runtime.clone())));
+        let registry = Arc::new(
+            Registry::new(Arc::new(runtime.clone()))
+                .with_allowed(options.prometheus_allowed.clone()),
+        );
         let grpc = bind("gRPC", options.grpc_addr).await?;
         let http = bind("HTTP", options.http_addr).await?;
         let mut known = options.preregistered.clone();
@@ -252,7 +260,8 @@ impl Server {
             }
         }
         for (key, md) in known {
-            match Settings::from_metadata(&md) {
+            match Settings::from_metadata(&md).and_then(|s| registry.check_allowed(&s).map(|()| s))
+            {
                 Ok(settings) => {
                     registry.register(key, settings, md);
                 }

@@ -106,6 +106,16 @@ fn options(args: &Args) -> Result<ServerOptions> {
     let parse = |s: &str| s.parse::<SocketAddr>().context("default address");
     let defaults = ServerOptions::default();
     let prometheus = prometheus_access("prometheus", &config.prometheus.defaults())?;
+    let allowed = prometheus_allowed(&config.prometheus.allowed)?;
+    let client_cert = prometheus.tls.client_cert.is_some();
+    if allowed.is_empty() && (prometheus.auth.is_some() || client_cert) {
+        anyhow::bail!(
+            "prometheus: credentials (bearer_token_file, basic_auth, client_cert) need \
+             prometheus.allowed, the Prometheus URLs they may go to (a ScaledObject names its \
+             serverAddress, and credentials never go to an address the server was not told \
+             about); or move them to a prometheus.servers entry with that server's url"
+        );
+    }
     Ok(ServerOptions {
         grpc_addr: args
             .grpc_addr
@@ -131,6 +141,7 @@ fn options(args: &Args) -> Result<ServerOptions> {
         prometheus_auth: prometheus.auth,
         prometheus_tls: prometheus.tls,
         prometheus_servers: prometheus_servers(&config.prometheus.servers)?,
+        prometheus_allowed: allowed,
         cost: config.cost.clone(),
         kubernetes: args.kubernetes || config.kubernetes.unwrap_or(false),
     })
@@ -186,6 +197,17 @@ fn prometheus_access(
             insecure_skip_verify: s.insecure_skip_verify.unwrap_or(false),
         },
     })
+}
+
+/// `prometheus.allowed`, each an http(s) URL.
+fn prometheus_allowed(allowed: &[String]) -> Result<Vec<String>> {
+    for (i, url) in allowed.iter().enumerate() {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "prometheus.allowed[{i}]: `{url}` is not an http(s) URL"
+        );
+    }
+    Ok(allowed.to_vec())
 }
 
 /// The config's per-server Prometheus settings, credentials read now.

@@ -100,6 +100,17 @@ fn prometheus_credentials_come_from_files_named_in_errors() {
         token.display()
     );
     config_fails(&file, &both, &["not both"]);
+    // The section's own credentials need the addresses they may go to.
+    config_fails(
+        &file,
+        &format!("prometheus: {{bearer_token_file: {}}}\n", token.display()),
+        &["prometheus.allowed", "prometheus.servers"],
+    );
+    config_fails(
+        &file,
+        "prometheus: {allowed: ['prometheus:9090']}\n",
+        &["prometheus.allowed[0]"],
+    );
     // Per-server entries: errors name the entry.
     config_fails(
         &file,

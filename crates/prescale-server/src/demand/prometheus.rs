@@ -19,12 +19,34 @@ pub struct PrometheusSources {
     pub timeout: Duration,
     /// Retries after a transient failure (default 1).
     pub retries: u32,
-    /// Credentials sent to every Prometheus (the server's own; KEDA forwards none).
+    /// Credentials sent to the Prometheus servers of `allowed` that no `servers` entry
+    /// matches (the server's own; KEDA forwards none). Never sent anywhere else.
     pub auth: Option<Auth>,
-    /// TLS options for HTTPS Prometheus servers.
+    /// TLS options for HTTPS Prometheus servers (its client certificate, a credential, only
+    /// where `auth` goes).
     pub tls: TlsOptions,
     /// Credentials and TLS for particular servers, replacing `auth` and `tls` for them.
     pub servers: Vec<ServerAccess>,
+    /// The Prometheus URL prefixes a `serverAddress` may name (empty: any); the section's own
+    /// credentials go only to these.
+    pub allowed: Vec<String>,
+}
+
+/// How well the base URL `base` matches `address`: the length of `base` (trailing slashes
+/// ignored) when `address` is that URL or lies under it (the rest starts with `/`). The one
+/// rule for `prometheus.servers` entries and `prometheus.allowed`.
+pub fn url_prefix_match(base: &str, address: &str) -> Option<usize> {
+    let base = base.trim_end_matches('/');
+    let rest = address.trim_end_matches('/').strip_prefix(base)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(base.len())
+}
+
+/// Whether `address` is under one of `allowed` (every address when `allowed` is empty).
+pub fn is_allowed(allowed: &[String], address: &str) -> bool {
+    allowed.is_empty()
+        || allowed
+            .iter()
+            .any(|a| url_prefix_match(a, address).is_some())
 }
 
 /// Credentials and TLS for the Prometheus servers at `url` (see [`ServerAccess::matches`]).
@@ -42,9 +64,7 @@ impl ServerAccess {
     /// How well this entry matches `server_address`: the length of its URL when the address
     /// is that URL or lies under it (the rest starts with `/`; trailing slashes ignored).
     pub fn matches(&self, server_address: &str) -> Option<usize> {
-        let base = self.url.trim_end_matches('/');
-        let rest = server_address.trim_end_matches('/').strip_prefix(base)?;
-        (rest.is_empty() || rest.starts_with('/')).then_some(base.len())
+        url_prefix_match(&self.url, server_address)
     }
 }
 
@@ -58,19 +78,32 @@ impl PrometheusSources {
             auth: None,
             tls: TlsOptions::default(),
             servers: Vec::new(),
+            allowed: Vec::new(),
         }
     }
 
     /// The credentials and TLS options for `server_address`: the longest matching entry of
-    /// `servers`, else the defaults.
-    pub fn access(&self, server_address: &str) -> (Option<&Auth>, &TlsOptions) {
-        self.servers
+    /// `servers`; else the section's own when the address is in `allowed` (a non-empty list);
+    /// else none, and the section's TLS without its client certificate. A credential never
+    /// goes to an address it was not configured for.
+    pub fn access(&self, server_address: &str) -> (Option<Auth>, TlsOptions) {
+        if let Some((_, s)) = self
+            .servers
             .iter()
             .filter_map(|s| s.matches(server_address).map(|n| (n, s)))
             .max_by_key(|(n, _)| *n)
-            .map_or((self.auth.as_ref(), &self.tls), |(_, s)| {
-                (s.auth.as_ref(), &s.tls)
-            })
+        {
+            return (s.auth.clone(), s.tls.clone());
+        }
+        if !self.allowed.is_empty() && is_allowed(&self.allowed, server_address) {
+            return (self.auth.clone(), self.tls.clone());
+        }
+        let anonymous = TlsOptions {
+            client_cert: None,
+            client_key: None,
+            ..self.tls.clone()
+        };
+        (None, anonymous)
     }
 }
 
@@ -81,9 +114,9 @@ impl SourceFactory for PrometheusSources {
         cfg.retries = self.retries;
         let (auth, tls) = self.access(server_address);
         if auth.is_some() {
-            cfg.auth = auth.cloned();
+            cfg.auth = auth;
         }
-        cfg.tls = tls.clone();
+        cfg.tls = tls;
         let client = PrometheusClient::new(cfg)
             .map_err(|e| convert(&e))?
             .with_metrics(self.metrics.clone());
@@ -173,11 +206,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_servers_entry_replaces_the_default_credentials_for_its_prometheus() {
+    async fn credentials_go_only_where_they_were_configured() {
         let (a, request_a) = fake_prometheus().await;
         let (b, request_b) = fake_prometheus().await;
+        let (c, request_c) = fake_prometheus().await;
         let mut sources = PrometheusSources::new(CollectorMetrics::default());
         sources.auth = Some(Auth::Bearer("default".into()));
+        // The section's own credentials go to the allowed Prometheus without an entry (b) only.
+        sources.allowed = vec![b.clone(), format!("{a}/")];
         sources.servers = vec![ServerAccess {
             url: format!("{a}/"),
             auth: Some(Auth::Basic {
@@ -186,15 +222,37 @@ mod tests {
             }),
             tls: TlsOptions::default(),
         }];
-        for url in [&a, &b] {
+        for url in [&a, &b, &c] {
             let source = sources.source(url).unwrap();
             let v = source.instant("sum(up)", Utc::now()).await.unwrap();
             assert_eq!(v, Some(42.0));
         }
+        // a: its servers entry's credentials replace the section's.
         let a = request_a.await.unwrap().to_ascii_lowercase();
         assert!(a.contains("authorization: basic dtpw"), "{a}"); // base64("u:p")
+        // b: allowed, no entry: the section's.
         let b = request_b.await.unwrap().to_ascii_lowercase();
         assert!(b.contains("authorization: bearer default"), "{b}");
+        // c: neither allowed nor an entry (a ScaledObject naming an address the caller
+        // controls, on a server without an allowlist): nothing.
+        let c = request_c.await.unwrap().to_ascii_lowercase();
+        assert!(!c.contains("authorization"), "{c}");
+    }
+
+    #[test]
+    fn allowed_prefixes_match_whole_path_segments() {
+        let allowed = vec![
+            "http://prom:9090/".to_string(),
+            "https://thanos/api".to_string(),
+        ];
+        assert!(is_allowed(&allowed, "http://prom:9090"));
+        assert!(is_allowed(&allowed, "http://prom:9090/select/0"));
+        assert!(is_allowed(&allowed, "https://thanos/api/v1"));
+        assert!(!is_allowed(&allowed, "http://prom:90901"));
+        assert!(!is_allowed(&allowed, "http://prom:9090.evil.example"));
+        assert!(!is_allowed(&allowed, "https://thanos/apix"));
+        assert!(!is_allowed(&allowed, "http://attacker:9090"));
+        assert!(is_allowed(&[], "http://anything:1"));
     }
 
     #[test]
@@ -223,13 +281,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_servers_credentials_go_to_every_prometheus() {
+    async fn without_an_allowlist_the_sections_credentials_go_nowhere() {
+        // The leak this closes: a ScaledObject whose serverAddress points at a listener the
+        // caller controls got the server's token.
         let (url, request) = fake_prometheus().await;
         let mut sources = PrometheusSources::new(CollectorMetrics::default());
         sources.auth = Some(Auth::Bearer("t0ken".into()));
         let source = sources.source(&url).unwrap();
         let v = source.instant("sum(up)", Utc::now()).await.unwrap();
         assert_eq!(v, Some(42.0));
+        let request = request.await.unwrap().to_ascii_lowercase();
+        assert!(!request.contains("authorization"), "{request}");
+        assert!(!request.contains("t0ken"), "{request}");
+        // Listed, it gets them.
+        let (url, request) = fake_prometheus().await;
+        sources.allowed = vec![url.clone()];
+        let source = sources.source(&url).unwrap();
+        source.instant("sum(up)", Utc::now()).await.unwrap();
         let request = request.await.unwrap().to_ascii_lowercase();
         assert!(request.contains("authorization: bearer t0ken"), "{request}");
     }

@@ -143,6 +143,8 @@ pub enum RegisterError {
 pub struct Registry {
     slots: RwLock<HashMap<ObjectKey, Arc<Slot>>>,
     starter: Arc<dyn Starter>,
+    /// The Prometheus URL prefixes a `serverAddress` may name (empty: any).
+    allowed: Vec<String>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -159,7 +161,31 @@ impl Registry {
         Self {
             slots: RwLock::new(HashMap::new()),
             starter,
+            allowed: Vec::new(),
         }
+    }
+
+    /// Accepts only a `serverAddress` under one of `allowed` (URL prefixes, the server's
+    /// `prometheus.allowed`; empty: any).
+    #[must_use]
+    pub fn with_allowed(mut self, allowed: Vec<String>) -> Self {
+        self.allowed = allowed;
+        self
+    }
+
+    /// Whether `settings` name an allowed Prometheus; the error names `serverAddress`.
+    pub fn check_allowed(&self, settings: &Settings) -> Result<(), MetadataError> {
+        if crate::demand::prometheus::is_allowed(&self.allowed, &settings.server_address) {
+            return Ok(());
+        }
+        Err(MetadataError::new(
+            "serverAddress",
+            format!(
+                "`{}` is not under this server's prometheus.allowed ({})",
+                settings.server_address,
+                self.allowed.join(", ")
+            ),
+        ))
     }
 
     /// The slot and registration of `namespace/name` with `metadata`: the existing ones when
@@ -184,6 +210,7 @@ impl Registry {
             return Err(RegisterError::MissingName("name"));
         }
         let settings = Settings::from_metadata(metadata)?;
+        self.check_allowed(&settings)?;
         Ok(self.register(ObjectKey::new(namespace, name), settings, metadata.clone()))
     }
 
@@ -326,6 +353,19 @@ mod tests {
         assert!(registry.remove(&ObjectKey::new("ns", "a")));
         assert!(*second.stopped().borrow());
         assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn a_server_address_outside_the_allowlist_is_refused_naming_the_key() {
+        let starter = Arc::new(Counting::default());
+        let registry = Registry::new(starter.clone()).with_allowed(vec!["http://prom:9090".into()]);
+        assert!(registry.resolve("ns", "a", &md("10")).is_ok());
+        let mut other = md("10");
+        other.insert("serverAddress".into(), "http://attacker:9090".into());
+        let err = registry.resolve("ns", "b", &other).unwrap_err().to_string();
+        assert!(err.contains("scalerMetadata.serverAddress"), "{err}");
+        assert!(err.contains("prometheus.allowed"), "{err}");
+        assert_eq!((registry.len(), starter.0.load(Ordering::SeqCst)), (1, 1));
     }
 
     #[test]
