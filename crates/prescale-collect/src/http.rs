@@ -65,6 +65,9 @@ pub(crate) struct HttpSettings {
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How much of an error body goes into an error message.
 const BODY_EXCERPT: usize = 300;
+/// The largest response body read: 32 MiB. A longer one is refused (`bad_response`) before
+/// it is held in memory, whatever the source claims in its headers.
+pub const MAX_BODY_BYTES: usize = 32 << 20;
 
 /// An HTTP client bound to one source kind, with retries.
 #[derive(Debug, Clone)]
@@ -215,13 +218,27 @@ impl HttpClient {
             Some(Auth::Bearer(token)) => req = req.bearer_auth(token),
             None => {}
         }
-        let resp = req.send().await.map_err(|e| self.transport(url, &e))?;
+        let mut resp = req.send().await.map_err(|e| self.transport(url, &e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.transport(url, &e))?;
-        Ok(RawResponse {
-            status,
-            body: body.to_vec(),
-        })
+        let too_long = || CollectError::BadResponse {
+            origin: self.source,
+            place: redact(url),
+            reason: format!("response body over {MAX_BODY_BYTES} bytes, not read"),
+        };
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_long());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(url, &e))? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_long());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(RawResponse { status, body })
     }
 
     fn transport(&self, url: &Url, e: &reqwest::Error) -> CollectError {

@@ -41,7 +41,7 @@ pub mod series;
 use std::future::Future;
 
 pub use error::{CollectError, Result, SourceKind};
-pub use http::{Auth, TlsOptions};
+pub use http::{Auth, MAX_BODY_BYTES, TlsOptions};
 pub use metrics::CollectorMetrics;
 pub use series::{Gap, Labels, LabelsDisplay, Sample, Series};
 

@@ -259,3 +259,41 @@ async fn long_ranges_are_fetched_in_chunks_and_merged() {
     assert!(r.gaps().all(|(_, gaps)| gaps.is_empty()));
     assert_eq!(metrics.requests(SourceKind::Prometheus), 1);
 }
+
+#[tokio::test]
+async fn a_huge_body_is_refused_not_held() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // With a content length over the bound: refused before reading.
+    let big = "x".repeat(prescale_collect::MAX_BODY_BYTES + 1);
+    let (url, _) = serve(move |_, _, _| (StatusCode::OK, big.clone())).await;
+    let metrics = CollectorMetrics::new();
+    let err = client(&url, &metrics)
+        .query("up", None)
+        .await
+        .expect_err("too long");
+    assert_eq!(err.kind(), "bad_response", "{err}");
+    assert!(err.to_string().contains("over"), "{err}");
+    // Streamed without a length (chunked), forever: read up to the bound, then refused.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = [0_u8; 4096];
+        let _ = sock.read(&mut buf).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+        if sock.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, "y".repeat(1 << 20));
+        while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+    });
+    let mut cfg = PrometheusConfig::new(url);
+    cfg.timeout = Duration::from_secs(20);
+    cfg.retries = 0;
+    let c = PrometheusClient::new(cfg)
+        .expect("client")
+        .with_metrics(metrics.clone());
+    let err = c.query("up", None).await.expect_err("endless");
+    assert_eq!(err.kind(), "bad_response", "{err}");
+    assert!(err.to_string().contains("over"), "{err}");
+}

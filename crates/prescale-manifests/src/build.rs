@@ -1,8 +1,7 @@
 //! Spec to KEDA resources: TriggerAuthentications, then the ScaledObject or ScaledJob of each
 //! service, as JSON values (object keys sorted, so the output is deterministic).
 
-use prescale_policy::metadata::{PredictiveTrigger, duration_secs, sla_millis};
-use prescale_policy::spec::MAX_SECS;
+use prescale_policy::metadata::{PredictiveTrigger, cold_start_secs, sla_millis};
 use serde_json::{Map, Value, json};
 
 use crate::check::trigger_name;
@@ -429,7 +428,7 @@ fn trigger(s: &Service, t: &Trigger) -> Value {
                 cold_start_secs: Some(
                     t.cold_start
                         .as_deref()
-                        .and_then(|c| duration_secs("coldStart", c, 0, MAX_SECS).ok())
+                        .and_then(|c| cold_start_secs(c).ok())
                         .unwrap_or(180),
                 ),
                 // The scaler's own bounds: the decision it reports stays within KEDA's, and

@@ -15,7 +15,7 @@
 //! | `query` | yes | | PromQL giving the demand signal (one series) |
 //! | `threshold` | yes | | demand one replica serves (> 0, at least 0.001); the metric target |
 //! | `activationThreshold` | no | `0` | live demand at or below it counts as no demand |
-//! | `coldStart` | no | `3m` | lead time: how long a new replica takes to serve |
+//! | `coldStart` | no | `3m` | lead time: how long a new replica takes to serve (at most 6 h) |
 //! | `slo` | no | `0.99` | SLO mode (the default): the share of demand to serve within `sla`; the headroom (forecast quantile, target utilization) is tuned daily on the service's own history |
 //! | `sla` | no | `500ms` | the SLA on the queueing delay SLO mode keeps |
 //! | `quantile` | no | | expert override: a fixed forecast quantile in (0, 1), provisioned at `threshold`; turns SLO mode off (not with `slo`) |
@@ -34,6 +34,8 @@
 //! | `service` | no | | free-form label of the service (`namespace/name`), shown in the API |
 //! | `latencyQuery` | no | | PromQL giving the measured latency in seconds, reported beside SLO mode's predicted attainment (never a decision input) |
 //!
+//! At most [`MAX_KEYS`] keys, each value at most [`MAX_VALUE_BYTES`] bytes.
+//!
 //! `scalerAddress`, `enableTLS` and `unsafeSsl` (KEDA's own keys, sent along) are accepted
 //! and ignored; `serverAddressFromEnv` and `queryFromEnv` (resolved by KEDA from the
 //! workload's environment) stand for `serverAddress` and `query`. Any other key, and any bad
@@ -49,6 +51,13 @@ use serde::Serialize;
 pub const MAX_HISTORY_SECS: i64 = 90 * 86_400;
 /// The least history a service may keep: 1 hour.
 pub const MIN_HISTORY_SECS: i64 = 3_600;
+/// The longest cold start (`coldStart`): six hours. The forecast horizon, and with it the
+/// memory a service's calibration holds, grows with it.
+pub const MAX_COLD_START_SECS: i64 = 6 * 3_600;
+/// The most keys a trigger's metadata may have.
+pub const MAX_KEYS: usize = 64;
+/// The longest metadata value, in bytes (a query, a calendar).
+pub const MAX_VALUE_BYTES: usize = 8_192;
 /// The smallest threshold: KEDA passes quantities with milli precision.
 pub const MIN_THRESHOLD: f64 = 0.001;
 
@@ -156,6 +165,20 @@ impl Settings {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        if md.len() > MAX_KEYS {
+            return Err(MetadataError::new(
+                "(metadata)",
+                format!("{} keys; at most {MAX_KEYS}", md.len()),
+            ));
+        }
+        for (key, value) in &md {
+            if value.len() > MAX_VALUE_BYTES {
+                return Err(MetadataError::new(
+                    key,
+                    format!("{} bytes long; at most {MAX_VALUE_BYTES}", value.len()),
+                ));
+            }
+        }
         for key in md.keys() {
             if !KNOWN_KEYS.contains(key) && !KEDA_KEYS.contains(key) {
                 return Err(MetadataError::new(
@@ -196,7 +219,7 @@ impl Settings {
             None => 0.0,
         };
         let cold_start_secs = match get("coldStart") {
-            Some(v) => duration_secs("coldStart", v, 0, crate::spec::MAX_SECS)?,
+            Some(v) => cold_start_secs(v)?,
             None => 180,
         };
         let quantile = match get("quantile") {
@@ -421,6 +444,12 @@ fn boolean(key: &str, v: &str) -> Result<bool, MetadataError> {
             format!("`{v}` is not true or false"),
         )),
     }
+}
+
+/// A `coldStart` value: a duration in `[0, MAX_COLD_START_SECS]`. The server, the generator
+/// and `prescale validate` read it through this.
+pub fn cold_start_secs(v: &str) -> Result<i64, MetadataError> {
+    duration_secs("coldStart", v, 0, MAX_COLD_START_SECS)
 }
 
 /// A duration such as `3m`, `90s`, `1h30m`, `14d`, or plain seconds, within `[min, max]`
@@ -681,6 +710,25 @@ mod tests {
             (with(&[("sla", "0ms")]), "sla"),
             (with(&[("sla", "soon")]), "sla"),
             (with(&[("sla", "2h")]), "sla"),
+            // Bounds: a cold start of days, a value of megabytes, hundreds of keys.
+            (with(&[("coldStart", "7d")]), "coldStart"),
+            (with(&[("coldStart", "6h1s")]), "coldStart"),
+            (
+                {
+                    let mut m = with(&[]);
+                    m.insert("query".into(), "x".repeat(MAX_VALUE_BYTES + 1));
+                    m
+                },
+                "query",
+            ),
+            (
+                {
+                    let mut m = with(&[]);
+                    m.extend((0..MAX_KEYS).map(|i| (format!("k{i}"), "v".to_string())));
+                    m
+                },
+                "(metadata)",
+            ),
             (md(&[("query", "up"), ("threshold", "1")]), "serverAddress"),
             (
                 md(&[("serverAddress", "http://p"), ("threshold", "1")]),

@@ -33,6 +33,7 @@
 //!   window: 5m
 //!   forecast_threads: 1
 //!   first_answer_wait: 3s
+//!   max_scaled_objects: 10000
 //! cost:                          # prices and budgets (prescale-kube's CostConfig)
 //!   defaults: {price_per_hour: 2.5}
 //! scaled_objects:                # registered at start, before KEDA's first call
@@ -260,6 +261,9 @@ pub struct RuntimeSection {
     pub forecast_threads: Option<usize>,
     /// How long a call waits for a new ScaledObject's first decision (default 3 s).
     pub first_answer_wait: Option<Dur>,
+    /// The most ScaledObjects served (default 10,000): a new one beyond is refused with
+    /// `RESOURCE_EXHAUSTED`.
+    pub max_scaled_objects: Option<usize>,
     /// Scaled time (tests only).
     pub time_scale: Option<TimeScale>,
 }

@@ -70,6 +70,8 @@ pub struct ServerOptions {
     pub prometheus_servers: Vec<crate::demand::prometheus::ServerAccess>,
     /// The Prometheus URL prefixes a ScaledObject's `serverAddress` may name (empty: any).
     pub prometheus_allowed: Vec<String>,
+    /// The most ScaledObjects served (a new one beyond is `RESOURCE_EXHAUSTED`).
+    pub max_scaled_objects: usize,
     /// Cost tracking.
     pub cost: Option<CostConfig>,
     /// Read running replicas from the Kubernetes API.
@@ -96,6 +98,7 @@ impl Default for ServerOptions {
             prometheus_tls: prescale_collect::TlsOptions::default(),
             prometheus_servers: Vec::new(),
             prometheus_allowed: Vec::new(),
+            max_scaled_objects: crate::registry::DEFAULT_MAX_SCALED_OBJECTS,
             cost: None,
             kubernetes: false,
         }
@@ -243,7 +246,8 @@ impl Server {
         );
         let registry = Arc::new(
             Registry::new(Arc::new(runtime.clone()))
-                .with_allowed(options.prometheus_allowed.clone()),
+                .with_allowed(options.prometheus_allowed.clone())
+                .with_limit(options.max_scaled_objects),
         );
         let grpc = bind("gRPC", options.grpc_addr).await?;
         let http = bind("HTTP", options.http_addr).await?;
@@ -260,6 +264,14 @@ impl Server {
             }
         }
         for (key, md) in known {
+            if let Err(e) = crate::registry::check_names(&key.namespace, &key.name) {
+                tracing::warn!(scaled_object = %key, error = %e, "Skipping a saved registration.");
+                continue;
+            }
+            if registry.len() >= options.max_scaled_objects {
+                tracing::warn!(scaled_object = %key, limit = options.max_scaled_objects, "Skipping a saved registration: at the limit.");
+                continue;
+            }
             match Settings::from_metadata(&md).and_then(|s| registry.check_allowed(&s).map(|()| s))
             {
                 Ok(settings) => {

@@ -142,6 +142,10 @@ fn options(args: &Args) -> Result<ServerOptions> {
         prometheus_tls: prometheus.tls,
         prometheus_servers: prometheus_servers(&config.prometheus.servers)?,
         prometheus_allowed: allowed,
+        max_scaled_objects: config
+            .runtime
+            .max_scaled_objects
+            .unwrap_or(defaults.max_scaled_objects),
         cost: config.cost.clone(),
         kubernetes: args.kubernetes || config.kubernetes.unwrap_or(false),
     })

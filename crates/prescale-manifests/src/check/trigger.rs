@@ -2,8 +2,7 @@
 
 use super::{Check, fail, has_credentials, is_dns_label};
 use crate::spec::{Kind, MetricType, Trigger, TriggerType};
-use prescale_policy::metadata::{duration_secs, sla_millis};
-use prescale_policy::spec::MAX_SECS;
+use prescale_policy::metadata::{cold_start_secs, sla_millis};
 
 fn allowed_types(kind: Kind) -> &'static [TriggerType] {
     use TriggerType as T;
@@ -273,7 +272,7 @@ fn check_trigger_values(kind: Kind, t: &Trigger, path: &str) -> Check {
         return fail(format!("{path}.sla"), e.reason);
     }
     if let Some(c) = &t.cold_start
-        && let Err(e) = duration_secs("coldStart", c, 0, MAX_SECS)
+        && let Err(e) = cold_start_secs(c)
     {
         // The server's own check (`prescale_policy::metadata`), so that what the generator
         // accepts the server reads.

@@ -64,9 +64,10 @@ impl ScalerService {
             .registry
             .resolve(&r.namespace, &r.name, &r.scaler_metadata)
             .map_err(|e| match e {
-                RegisterError::Metadata(_) | RegisterError::MissingName(_) => {
-                    Status::invalid_argument(e.to_string())
-                }
+                RegisterError::Metadata(_)
+                | RegisterError::MissingName(_)
+                | RegisterError::BadName { .. } => Status::invalid_argument(e.to_string()),
+                RegisterError::TooMany(_) => Status::resource_exhausted(e.to_string()),
             })?;
         self.telemetry.set_scaled_objects(self.registry.len());
         Ok(slot)

@@ -170,8 +170,16 @@ impl DemandSource for Prometheus {
     ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
         Box::pin(async move {
             match self.0.query_range(query, start, end, step).await {
+                // Samples outside the requested window (a broken or hostile Prometheus) are
+                // dropped: the first one returned becomes the history's start.
                 Ok(r) => Ok(one(query, &r.series)?
-                    .map(|s| s.samples.iter().map(|x| (x.timestamp, x.value)).collect())
+                    .map(|s| {
+                        s.samples
+                            .iter()
+                            .filter(|x| x.timestamp >= start && x.timestamp <= end)
+                            .map(|x| (x.timestamp, x.value))
+                            .collect()
+                    })
                     .unwrap_or_default()),
                 Err(CollectError::Empty { .. }) => Ok(Vec::new()),
                 Err(e) => Err(convert(&e)),
@@ -188,13 +196,20 @@ mod tests {
     /// A one-request HTTP server answering a Prometheus vector of 42; returns its URL and the
     /// request it received.
     async fn fake_prometheus() -> (String, tokio::task::JoinHandle<String>) {
+        fake_answering(
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"42"]}]}}"#,
+        )
+        .await
+    }
+
+    /// A one-request HTTP server answering `body`.
+    async fn fake_answering(body: &'static str) -> (String, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             let (mut sock, _) = listener.accept().await.unwrap();
             let mut buf = vec![0_u8; 8192];
             let n = sock.read(&mut buf).await.unwrap();
-            let body = r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"42"]}]}}"#;
             let answer = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
@@ -300,5 +315,28 @@ mod tests {
         source.instant("sum(up)", Utc::now()).await.unwrap();
         let request = request.await.unwrap().to_ascii_lowercase();
         assert!(request.contains("authorization: bearer t0ken"), "{request}");
+    }
+
+    #[tokio::test]
+    async fn samples_outside_the_requested_window_are_dropped() {
+        // An ancient one (t = 1 s), two inside, one in the future.
+        let (url, _) = fake_answering(
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"7"],[1700000000,"1"],[1700000060,"2"],[4102444800,"9"]]}]}}"#,
+        )
+        .await;
+        let sources = PrometheusSources::new(CollectorMetrics::default());
+        let source = sources.source(&url).unwrap();
+        let at = |s| DateTime::from_timestamp(s, 0).unwrap();
+        let points = source
+            .range(
+                "q",
+                at(1_699_999_940),
+                at(1_700_000_120),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+        assert_eq!(values, [1.0, 2.0]);
     }
 }

@@ -137,6 +137,65 @@ pub enum RegisterError {
     /// Its name or namespace is empty.
     #[error("ScaledObjectRef.{0} is empty")]
     MissingName(&'static str),
+    /// Its name or namespace is not a Kubernetes name.
+    #[error("ScaledObjectRef.{field}: {reason}")]
+    BadName {
+        /// `namespace` or `name`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The server already serves as many ScaledObjects as it may.
+    #[error("this server already serves {0} ScaledObjects, its limit (runtime.max_scaled_objects)")]
+    TooMany(usize),
+}
+
+/// The default of `runtime.max_scaled_objects`.
+pub const DEFAULT_MAX_SCALED_OBJECTS: usize = 10_000;
+
+/// Checks a ScaledObject's namespace (a DNS-1123 label) and name (a DNS-1123 subdomain).
+pub fn check_names(namespace: &str, name: &str) -> Result<(), RegisterError> {
+    check_name("namespace", namespace, false)?;
+    check_name("name", name, true)
+}
+
+/// Checks a Kubernetes name: a namespace is a DNS-1123 label (at most 63 characters), a
+/// ScaledObject's name a DNS-1123 subdomain (at most 253): lower-case letters, digits and `-`
+/// (and `.` between the labels of a subdomain), starting and ending with a letter or digit.
+/// (Store keys are `{namespace}/{name}`: neither may hold a `/`.)
+fn check_name(field: &'static str, value: &str, subdomain: bool) -> Result<(), RegisterError> {
+    let max = if subdomain { 253 } else { 63 };
+    let bad = |reason: String| RegisterError::BadName { field, reason };
+    if value.len() > max {
+        return Err(bad(format!("{} characters; at most {max}", value.len())));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let ok = if subdomain {
+        value.split('.').all(label_ok)
+    } else {
+        label_ok(value)
+    };
+    if ok {
+        Ok(())
+    } else {
+        let what = if subdomain {
+            "a DNS-1123 subdomain"
+        } else {
+            "a DNS-1123 label"
+        };
+        Err(bad(format!(
+            "`{}` is not a Kubernetes name ({what}: lower-case letters, digits, `-`{}, starting and ending with a letter or digit)",
+            value.escape_debug(),
+            if subdomain { " and `.`" } else { "" }
+        )))
+    }
 }
 
 /// Every registered ScaledObject.
@@ -145,6 +204,8 @@ pub struct Registry {
     starter: Arc<dyn Starter>,
     /// The Prometheus URL prefixes a `serverAddress` may name (empty: any).
     allowed: Vec<String>,
+    /// The most ScaledObjects served.
+    limit: usize,
 }
 
 impl std::fmt::Debug for Registry {
@@ -162,7 +223,16 @@ impl Registry {
             slots: RwLock::new(HashMap::new()),
             starter,
             allowed: Vec::new(),
+            limit: DEFAULT_MAX_SCALED_OBJECTS,
         }
+    }
+
+    /// Serves at most `limit` ScaledObjects: a new one beyond is refused
+    /// ([`RegisterError::TooMany`]).
+    #[must_use]
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// Accepts only a `serverAddress` under one of `allowed` (URL prefixes, the server's
@@ -209,9 +279,14 @@ impl Registry {
         if name.is_empty() {
             return Err(RegisterError::MissingName("name"));
         }
+        check_names(namespace, name)?;
         let settings = Settings::from_metadata(metadata)?;
         self.check_allowed(&settings)?;
-        Ok(self.register(ObjectKey::new(namespace, name), settings, metadata.clone()))
+        let key = ObjectKey::new(namespace, name);
+        if !self.read().contains_key(&key) && self.len() >= self.limit {
+            return Err(RegisterError::TooMany(self.limit));
+        }
+        Ok(self.register(key, settings, metadata.clone()))
     }
 
     /// Registers `key` with `settings` (replacing and stopping an older registration) and
@@ -366,6 +441,33 @@ mod tests {
         assert!(err.contains("scalerMetadata.serverAddress"), "{err}");
         assert!(err.contains("prometheus.allowed"), "{err}");
         assert_eq!((registry.len(), starter.0.load(Ordering::SeqCst)), (1, 1));
+    }
+
+    #[test]
+    fn names_must_be_kubernetes_names_and_the_count_is_bounded() {
+        let registry = Registry::new(Arc::new(Counting::default())).with_limit(2);
+        for (ns, name, field) in [
+            ("Inference", "a", "namespace"),
+            ("ns/x", "a", "namespace"),
+            ("ns", "a/b", "name"),
+            ("ns", "-a", "name"),
+            ("ns", "a..b", "name"),
+            (&*"n".repeat(64), "a", "namespace"),
+            ("ns", &*"a".repeat(254), "name"),
+        ] {
+            let err = registry.resolve(ns, name, &md("10")).unwrap_err();
+            assert!(
+                matches!(&err, RegisterError::BadName { field: f, .. } if *f == field),
+                "{ns}/{name}: {err}"
+            );
+        }
+        assert!(registry.resolve("ns", "chat.v1", &md("10")).is_ok());
+        assert!(registry.resolve("ns-2", "b", &md("10")).is_ok());
+        let err = registry.resolve("ns", "c", &md("10")).unwrap_err();
+        assert!(matches!(err, RegisterError::TooMany(2)), "{err}");
+        // A known one is still served (its metadata may change).
+        assert!(registry.resolve("ns", "chat.v1", &md("20")).is_ok());
+        assert_eq!(registry.len(), 2);
     }
 
     #[test]
