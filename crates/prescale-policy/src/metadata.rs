@@ -24,7 +24,7 @@
 //! | `scaleToZero` | no | `true` | whether the policy may deactivate the service |
 //! | `history` | no | `14d` | history kept and fitted on (at least 1 h, at most 90 d) |
 //! | `mode` | no | `predictive` | `predictive`, or `forecast-only` (shadow: KEDA gets reactive values) |
-//! | `ignoreNullValues` | no | `true` | an empty query result reads as 0 (KEDA's default) |
+//! | `ignoreNullValues` | no | `false` | `false`: an empty query result (or NaN) is missing data: the decision holds, never scaling to zero on it; `true`: an empty result reads as 0 (for counters that vanish when idle; KEDA's Prometheus-scaler default) |
 //! | `calendar` | no | | business calendar, JSON (`{"timezone":"Europe/Berlin","open":"09:00",...}`) |
 //! | `queueQuery` | no | | PromQL giving the work waiting, in demand units (e.g. `sum(vllm:num_requests_waiting)`): adds the backlog term |
 //! | `readyQuery` | no | | PromQL giving the ready replicas, when the Kubernetes API does not (adds the shortfall to the backlog term) |
@@ -270,9 +270,11 @@ impl Settings {
                 ));
             }
         };
+        // Missing is not zero: an empty result holds (a service whose series vanished, e.g.
+        // every pod gone, is never scaled to zero on it), unlike KEDA's Prometheus scaler.
         let ignore_null_values = match get("ignoreNullValues") {
             Some(v) => boolean("ignoreNullValues", v)?,
-            None => true,
+            None => false,
         };
         let calendar =
             match get("calendar") {
@@ -617,7 +619,8 @@ mod tests {
         assert_eq!(s.cold_start_secs, 180);
         assert_eq!(s.quantile, 0.9);
         assert_eq!((s.min_replicas, s.max_replicas), (0, 100));
-        assert!(s.scale_to_zero && s.ignore_null_values);
+        // Missing is not zero by default.
+        assert!(s.scale_to_zero && !s.ignore_null_values);
         assert_eq!(s.history_secs, 14 * 86_400);
         assert_eq!(s.mode, Mode::Predictive);
         assert_eq!(s.metric_name, "prescale");
@@ -634,7 +637,7 @@ mod tests {
             ("scaleToZero", "false"),
             ("history", "28d"),
             ("mode", "forecast-only"),
-            ("ignoreNullValues", "false"),
+            ("ignoreNullValues", "true"),
             ("activationThreshold", "0.5"),
             ("calendar", r#"{"timezone":"Europe/Berlin","open":"08:00"}"#),
             ("metricName", "llama-demand"),
@@ -646,7 +649,7 @@ mod tests {
         assert_eq!(s.cold_start_secs, 240);
         assert_eq!(s.quantile, 0.95);
         assert_eq!((s.min_replicas, s.max_replicas), (1, 8));
-        assert!(!s.scale_to_zero && !s.ignore_null_values);
+        assert!(!s.scale_to_zero && s.ignore_null_values);
         assert_eq!(s.history_secs, 28 * 86_400);
         assert_eq!(s.mode, Mode::ForecastOnly);
         assert_eq!(s.activation_threshold, 0.5);

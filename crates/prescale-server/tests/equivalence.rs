@@ -90,6 +90,9 @@ async fn the_server_and_the_backtest_decide_alike_at_every_tick() {
         ("maxReplicas", max_text.as_str()),
         // The fixed headroom of `PolicyOptions::default()` (SLO mode is the trigger's default).
         ("quantile", "0.9"),
+        // The simulated Prometheus reads 0 before the trace's first sample (the replay's
+        // start), where this one has nothing: the same as an empty result reading 0.
+        ("ignoreNullValues", "true"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -175,6 +175,48 @@ async fn missing_live_data_holds_and_never_deactivates() {
 }
 
 #[tokio::test]
+async fn an_empty_result_or_nan_is_missing_not_zero() {
+    let (start, values) = demo();
+    let day2 = start + Duration::days(2);
+    let busy = usize::try_from((day2 + Duration::hours(10) - start).num_minutes()).unwrap();
+    let source = Arc::new(MemorySource::new());
+    source.set(QUERY, start, 60, values.clone());
+    let h = harness(source.clone(), None);
+    let (mut w, slot, reg) = h.worker("chat", &[]);
+    let (mut counter, cslot, creg) = h.worker("counter", &[("ignoreNullValues", "true")]);
+    for t in ticks(day2 + Duration::hours(9), day2 + Duration::hours(10)) {
+        w.tick(t).await;
+        counter.tick(t).await;
+    }
+    let before = slot.answer().unwrap();
+    assert!(before.active && before.replicas >= 2, "{before:?}");
+    // Every pod gone, the series with them: the query is empty from 10:00 on.
+    source.set(QUERY, start, 60, values[..busy].to_vec());
+    for t in ticks(day2 + Duration::hours(10), day2 + Duration::hours(11)) {
+        w.tick(t).await;
+        counter.tick(t).await;
+        let a = slot.answer().unwrap();
+        assert!(a.active && a.replicas >= 1, "{t}: {a:?}");
+    }
+    let status = reg.status();
+    assert_eq!(status.phase, Phase::Holding);
+    assert_eq!(status.last_error.unwrap().kind, "empty");
+    // Declared a counter that vanishes when idle: empty reads as 0.
+    let counted = creg.status();
+    assert_ne!(counted.phase, Phase::Holding);
+    assert_eq!(counted.observed.map(|o| o.value), Some(0.0));
+    assert!(cslot.answer().is_some());
+    // NaN is missing either way.
+    let mut nan = values[..busy].to_vec();
+    nan.extend([f64::NAN; 120]);
+    source.set(QUERY, start, 60, nan);
+    counter.tick(day2 + Duration::hours(11)).await;
+    let counted = creg.status();
+    assert_eq!(counted.phase, Phase::Holding);
+    assert_eq!(counted.last_error.unwrap().kind, "not_finite");
+}
+
+#[tokio::test]
 async fn a_live_spike_is_served_and_flagged_anomalous() {
     let (start, mut values) = demo();
     let day2 = start + Duration::days(2);

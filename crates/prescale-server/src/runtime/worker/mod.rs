@@ -279,12 +279,21 @@ impl Worker {
         };
         let value = match read {
             Ok(Some(v)) if v.is_finite() => Some(v.max(0.0)),
-            Ok(_) if s.ignore_null_values => Some(0.0),
-            Ok(v) => {
+            // NaN or an infinity is never a value, whatever ignoreNullValues says.
+            Ok(Some(v)) => {
+                let e = SourceError::new(
+                    "not_finite",
+                    format!("query `{}` gave {v}: missing data", s.query),
+                );
+                self.error(now, &e);
+                None
+            }
+            Ok(None) if s.ignore_null_values => Some(0.0),
+            Ok(None) => {
                 let e = SourceError::new(
                     "empty",
                     format!(
-                        "query `{}` gave no usable value ({v:?}) and ignoreNullValues is false",
+                        "query `{}` gave an empty result: missing data (set ignoreNullValues: \"true\" if the series vanishes when there is no demand)",
                         s.query
                     ),
                 );
