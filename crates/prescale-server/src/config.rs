@@ -34,6 +34,7 @@
 //!   forecast_threads: 1
 //!   first_answer_wait: 3s
 //!   max_scaled_objects: 10000
+//!   registration_ttl: 1h         # drop what KEDA stopped asking about (0s: never)
 //! cost:                          # prices and budgets (prescale-kube's CostConfig)
 //!   defaults: {price_per_hour: 2.5}
 //! scaled_objects:                # registered at start, before KEDA's first call
@@ -264,6 +265,10 @@ pub struct RuntimeSection {
     /// The most ScaledObjects served (default 10,000): a new one beyond is refused with
     /// `RESOURCE_EXHAUSTED`.
     pub max_scaled_objects: Option<usize>,
+    /// A registration KEDA has not asked about for this long is dropped, with its worker,
+    /// metrics and saved state (default 1 h; `0s`: never). The config's `scaled_objects`
+    /// never expire.
+    pub registration_ttl: Option<Dur>,
     /// Scaled time (tests only).
     pub time_scale: Option<TimeScale>,
 }

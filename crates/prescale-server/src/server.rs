@@ -72,6 +72,9 @@ pub struct ServerOptions {
     pub prometheus_allowed: Vec<String>,
     /// The most ScaledObjects served (a new one beyond is `RESOURCE_EXHAUSTED`).
     pub max_scaled_objects: usize,
+    /// A registration KEDA has not asked about for this long is dropped (a deleted
+    /// ScaledObject); `None`: never. Those of the config (`scaled_objects`) never expire.
+    pub registration_ttl: Option<Duration>,
     /// Cost tracking.
     pub cost: Option<CostConfig>,
     /// Read running replicas from the Kubernetes API.
@@ -99,6 +102,7 @@ impl Default for ServerOptions {
             prometheus_servers: Vec::new(),
             prometheus_allowed: Vec::new(),
             max_scaled_objects: crate::registry::DEFAULT_MAX_SCALED_OBJECTS,
+            registration_ttl: Some(DEFAULT_REGISTRATION_TTL),
             cost: None,
             kubernetes: false,
         }
@@ -158,6 +162,7 @@ pub struct Server {
     cost: Option<Arc<CostLoop>>,
     runtime: Runtime,
     first_answer_wait: Duration,
+    registration_ttl: Option<Duration>,
     shutdown: watch::Sender<bool>,
     ready: Arc<AtomicBool>,
 }
@@ -251,6 +256,11 @@ impl Server {
         );
         let grpc = bind("gRPC", options.grpc_addr).await?;
         let http = bind("HTTP", options.http_addr).await?;
+        let declared: Vec<ObjectKey> = options
+            .preregistered
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut known = options.preregistered.clone();
         if let Some(s) = &store {
             let s = s.clone();
@@ -282,6 +292,9 @@ impl Server {
                 }
             }
         }
+        for key in &declared {
+            registry.pin(key);
+        }
         telemetry.set_scaled_objects(registry.len());
         Ok(Self {
             grpc,
@@ -293,6 +306,7 @@ impl Server {
             cost,
             runtime,
             first_answer_wait: options.first_answer_wait,
+            registration_ttl: options.registration_ttl,
             shutdown: watch::channel(false).0,
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -348,6 +362,14 @@ impl Server {
         }
         if let Some(store) = self.store.clone() {
             background.push(tokio::spawn(retention(store, time, stopped.clone())));
+        }
+        if let Some(ttl) = self.registration_ttl {
+            background.push(tokio::spawn(expire(
+                self.registry.clone(),
+                self.telemetry.clone(),
+                ttl,
+                stopped.clone(),
+            )));
         }
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::keda::proto::FILE_DESCRIPTOR_SET)
@@ -421,6 +443,34 @@ impl Server {
             }),
         };
         grpc.and(http)
+    }
+}
+
+/// The default of `runtime.registration_ttl`: an hour without a call from KEDA.
+pub const DEFAULT_REGISTRATION_TTL: Duration = Duration::from_secs(3_600);
+
+/// Drops the registrations KEDA stopped asking about for longer than `ttl`, checking every
+/// `ttl / 4` (at most a minute apart).
+async fn expire(
+    registry: Arc<Registry>,
+    telemetry: Arc<Telemetry>,
+    ttl: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let every = (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stopped.wait_for(|s| *s) => break,
+        }
+        let gone = registry.expire(ttl);
+        for key in &gone {
+            tracing::info!(scaled_object = %key, ttl_secs = ttl.as_secs(), "Registration expired: KEDA stopped asking about it.");
+        }
+        if !gone.is_empty() {
+            telemetry.registrations_expired(gone.len());
+            telemetry.set_scaled_objects(registry.len());
+        }
     }
 }
 

@@ -306,3 +306,39 @@ async fn mutual_tls_as_keda_trigger_authentication_expects() {
     assert!(plain, "a plaintext client was served");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaled_object_keda_stopped_asking_about_expires() {
+    let mut options = loopback();
+    options.registration_ttl = Some(Duration::from_secs(2));
+    let server = start(options, source()).await;
+    let mut client = ExternalScalerClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    poll(&mut client).await;
+    let url = format!("{}/api/v1/services/inference/chat", server.http);
+    assert_eq!(get(url.clone()).await.status, 200);
+    // KEDA stops asking (the ScaledObject was deleted): gone within the TTL and a sweep.
+    let mut gone = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if get(url.clone()).await.status == 404 {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "still registered");
+    let metrics = get(format!("{}/metrics", server.http)).await.body;
+    assert!(
+        metrics.contains("prescale_registrations_expired_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains(r#"service="chat""#),
+        "its series stay:\n{metrics}"
+    );
+    // Asked again: registered again.
+    poll(&mut client).await;
+    assert_eq!(get(url).await.status, 200);
+    server.stop().await;
+}

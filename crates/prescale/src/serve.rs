@@ -146,6 +146,11 @@ fn options(args: &Args) -> Result<ServerOptions> {
             .runtime
             .max_scaled_objects
             .unwrap_or(defaults.max_scaled_objects),
+        registration_ttl: match config.runtime.registration_ttl {
+            Some(d) if d.0.is_zero() => None,
+            Some(d) => Some(d.0),
+            None => defaults.registration_ttl,
+        },
         cost: config.cost.clone(),
         kubernetes: args.kubernetes || config.kubernetes.unwrap_or(false),
     })

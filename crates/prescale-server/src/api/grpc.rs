@@ -150,6 +150,8 @@ impl ExternalScaler for ScalerService {
             tokio::spawn(async move {
                 let mut last: Option<bool> = None;
                 loop {
+                    // An open stream is KEDA asking: the registration does not expire.
+                    slot.touch();
                     let now = answers.borrow_and_update().map(|a| a.active);
                     if let Some(active) = now.filter(|a| Some(*a) != last) {
                         last = Some(active);

@@ -112,6 +112,7 @@ pub struct Telemetry {
     slo_sla: Family<ServiceLabels, FGauge>,
     slo_latency: Family<ServiceLabels, FGauge>,
     scaled_objects: FGauge,
+    registrations_expired: Counter,
     grpc_requests: Family<MethodCodeLabels, Counter>,
     grpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
 }
@@ -161,6 +162,7 @@ impl Telemetry {
             slo_sla: Family::default(),
             slo_latency: Family::default(),
             scaled_objects: FGauge::default(),
+            registrations_expired: Counter::default(),
             grpc_requests: Family::default(),
             grpc_duration: Family::new_with_constructor(latency_histogram),
         };
@@ -293,6 +295,11 @@ impl Telemetry {
             t.scaled_objects.clone(),
         );
         r.register(
+            "prescale_registrations_expired",
+            "Registrations dropped after runtime.registration_ttl without a call from KEDA",
+            t.registrations_expired.clone(),
+        );
+        r.register(
             "prescale_grpc_requests",
             "gRPC calls answered",
             t.grpc_requests.clone(),
@@ -335,6 +342,11 @@ impl Telemetry {
     /// Sets the number of registered ScaledObjects.
     pub fn set_scaled_objects(&self, n: usize) {
         self.scaled_objects.set(n as f64);
+    }
+
+    /// `n` registrations expired.
+    pub fn registrations_expired(&self, n: usize) {
+        self.registrations_expired.inc_by(n as u64);
     }
 
     /// The per-service metrics of `key`.
@@ -674,6 +686,7 @@ mod tests {
         m.decision(2, 1, true, "predictive", 180, false);
         m.proactive("prewarm");
         t.set_scaled_objects(1);
+        t.registrations_expired(1);
         t.grpc_call("GetMetrics", tonic::Code::Ok, 0.001);
         let text = t.encode();
         let doc = include_str!("../../../../docs/metrics.md");
@@ -708,7 +721,7 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 28, "{text}");
+        assert_eq!(checked, 29, "{text}");
         t.forget(&key, 0.9);
         assert!(!t.encode().contains("service=\"svc\""), "{}", t.encode());
     }

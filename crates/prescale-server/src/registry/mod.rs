@@ -80,9 +80,23 @@ pub struct Slot {
     current: RwLock<Arc<Registration>>,
     answer: watch::Sender<Option<Answer>>,
     target: watch::Sender<MetricTarget>,
+    /// When KEDA last asked about it (or it was registered), and whether it never expires
+    /// (declared in the server's config).
+    seen: Mutex<(tokio::time::Instant, bool)>,
 }
 
 impl Slot {
+    /// KEDA asked about it now.
+    pub fn touch(&self) {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).0 = tokio::time::Instant::now();
+    }
+
+    /// How long since KEDA last asked (`None` when it never expires).
+    pub fn idle(&self) -> Option<std::time::Duration> {
+        let (at, pinned) = *self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        (!pinned).then(|| at.elapsed())
+    }
+
     /// The current registration.
     pub fn registration(&self) -> Arc<Registration> {
         self.current
@@ -270,6 +284,7 @@ impl Registry {
         if let Some(slot) = self.read().get(&ObjectKey::new(namespace, name)) {
             let reg = slot.registration();
             if &reg.metadata == metadata {
+                slot.touch();
                 return Ok((slot.clone(), reg));
             }
         }
@@ -286,7 +301,9 @@ impl Registry {
         if !self.read().contains_key(&key) && self.len() >= self.limit {
             return Err(RegisterError::TooMany(self.limit));
         }
-        Ok(self.register(key, settings, metadata.clone()))
+        let (slot, reg) = self.register(key, settings, metadata.clone());
+        slot.touch();
+        Ok((slot, reg))
     }
 
     /// Registers `key` with `settings` (replacing and stopping an older registration) and
@@ -323,6 +340,7 @@ impl Registry {
                     current: RwLock::new(reg.clone()),
                     answer: watch::channel(None).0,
                     target: watch::channel(target).0,
+                    seen: Mutex::new((tokio::time::Instant::now(), false)),
                 });
                 slots.insert(key.clone(), slot.clone());
                 slot
@@ -337,6 +355,29 @@ impl Registry {
     /// The slot of `key`, if registered.
     pub fn get(&self, key: &ObjectKey) -> Option<Arc<Slot>> {
         self.read().get(key).cloned()
+    }
+
+    /// Keeps `key` registered however long KEDA does not ask (declared in the server's
+    /// config); returns whether it is registered.
+    pub fn pin(&self, key: &ObjectKey) -> bool {
+        let Some(slot) = self.read().get(key).cloned() else {
+            return false;
+        };
+        slot.seen.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        true
+    }
+
+    /// Drops every registration KEDA has not asked about for longer than `ttl` (a deleted
+    /// ScaledObject): its worker stops, its metrics and saved state go. Returns the keys
+    /// dropped.
+    pub fn expire(&self, ttl: std::time::Duration) -> Vec<ObjectKey> {
+        let stale: Vec<ObjectKey> = self
+            .read()
+            .values()
+            .filter(|s| s.idle().is_some_and(|idle| idle > ttl))
+            .map(|s| s.key.clone())
+            .collect();
+        stale.into_iter().filter(|k| self.remove(k)).collect()
     }
 
     /// Drops `key`'s registration; returns whether it was there.
@@ -468,6 +509,30 @@ mod tests {
         // A known one is still served (its metadata may change).
         assert!(registry.resolve("ns", "chat.v1", &md("20")).is_ok());
         assert_eq!(registry.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn registrations_keda_stopped_asking_about_expire() {
+        let registry = Registry::new(Arc::new(Counting::default()));
+        registry.resolve("ns", "old", &md("10")).unwrap();
+        registry.resolve("ns", "declared", &md("10")).unwrap();
+        assert!(registry.pin(&ObjectKey::new("ns", "declared")));
+        tokio::time::advance(std::time::Duration::from_secs(1_800)).await;
+        registry.resolve("ns", "live", &md("10")).unwrap();
+        tokio::time::advance(std::time::Duration::from_secs(1_800)).await;
+        // KEDA asks about `live` again: its clock restarts.
+        registry.resolve("ns", "live", &md("10")).unwrap();
+        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+        let gone = registry.expire(std::time::Duration::from_secs(3_600));
+        assert_eq!(gone, [ObjectKey::new("ns", "old")]);
+        assert_eq!(registry.len(), 2);
+        tokio::time::advance(std::time::Duration::from_secs(3_600)).await;
+        assert_eq!(
+            registry.expire(std::time::Duration::from_secs(3_600)),
+            [ObjectKey::new("ns", "live")]
+        );
+        // Declared in the config: never.
+        assert_eq!(registry.len(), 1);
     }
 
     #[test]
