@@ -391,6 +391,10 @@ impl Server {
             stopped.clone(),
         );
         svc.first_answer_wait = self.first_answer_wait;
+        let decide_every = self.runtime.config().decision_interval;
+        svc.max_answer_age = chrono::Duration::from_std(decide_every * STALE_DECISIONS)
+            .ok()
+            .map(|max| (time, max));
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).map_err(|e| ServerError::Serve {
@@ -445,6 +449,9 @@ impl Server {
         grpc.and(http)
     }
 }
+
+/// A decision older than this many decision intervals is not answered (`UNAVAILABLE`).
+pub const STALE_DECISIONS: u32 = 4;
 
 /// The default of `runtime.registration_ttl`: an hour without a call from KEDA.
 pub const DEFAULT_REGISTRATION_TTL: Duration = Duration::from_secs(3_600);

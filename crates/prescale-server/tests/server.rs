@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prescale_core::synth::{SyntheticSpec, generate};
-use prescale_server::demand::source::{MemorySource, SameSource, SourceError};
+use prescale_server::demand::source::{
+    BoxFuture, DemandSource, MemorySource, Point, SameSource, SourceError,
+};
 use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
 use prescale_server::keda::proto::{GetMetricsRequest, ScaledObjectRef};
 use prescale_server::server::{Server, ServerOptions};
@@ -62,6 +64,10 @@ impl Running {
 }
 
 async fn start(options: ServerOptions, source: Arc<MemorySource>) -> Running {
+    start_with(options, source).await
+}
+
+async fn start_with(options: ServerOptions, source: Arc<dyn DemandSource>) -> Running {
     let server = Server::bind(options, Some(Arc::new(SameSource(source))))
         .await
         .unwrap();
@@ -340,5 +346,111 @@ async fn a_scaled_object_keda_stopped_asking_about_expires() {
     // Asked again: registered again.
     poll(&mut client).await;
     assert_eq!(get(url).await.status, 200);
+    server.stop().await;
+}
+
+/// A Prometheus that misbehaves on the live read: panics on its first `panics` calls, or
+/// hangs on every call after `hang_after`.
+struct Faulty {
+    inner: Arc<MemorySource>,
+    calls: std::sync::atomic::AtomicUsize,
+    panics: usize,
+    hang_after: usize,
+}
+
+impl DemandSource for Faulty {
+    fn instant<'a>(
+        &'a self,
+        query: &'a str,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<f64>, SourceError>> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            n >= self.panics,
+            "a hostile answer the worker does not survive"
+        );
+        Box::pin(async move {
+            if n >= self.hang_after {
+                std::future::pending::<()>().await;
+            }
+            self.inner.instant(query, at).await
+        })
+    }
+
+    fn range<'a>(
+        &'a self,
+        query: &'a str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
+        self.inner.range(query, start, end, step)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicked_worker_restarts_and_is_counted() {
+    let faulty = Arc::new(Faulty {
+        inner: source(),
+        calls: Default::default(),
+        panics: 1,
+        hang_after: usize::MAX,
+    });
+    let server = start_with(loopback(), faulty).await;
+    let mut client = ExternalScalerClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    // The first call waits for the first decision: the worker panicked before it, restarted
+    // after a second, and answers.
+    let mut answered = false;
+    for _ in 0..40 {
+        if client.is_active(object()).await.is_ok() {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(answered, "no answer after the restart");
+    let metrics = get(format!("{}/metrics", server.http)).await.body;
+    assert!(
+        metrics.contains("prescale_worker_restarts_total 1"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wedged_worker_answers_unavailable_not_its_old_decision() {
+    let mut options = loopback();
+    options.runtime.decision_interval = Duration::from_secs(1);
+    // The live read hangs from the third call on: decisions stop.
+    let faulty = Arc::new(Faulty {
+        inner: source(),
+        calls: Default::default(),
+        panics: 0,
+        hang_after: 2,
+    });
+    let server = start_with(options, faulty).await;
+    let mut client = ExternalScalerClient::connect(format!("http://{}", server.grpc))
+        .await
+        .unwrap();
+    assert!(client.is_active(object()).await.is_ok());
+    // Four decision intervals later the last decision is too old to be told.
+    let mut refused = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Err(status) = client.is_active(object()).await {
+            refused = Some(status);
+            break;
+        }
+    }
+    let status = refused.expect("the old decision was still answered");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("old"), "{status:?}");
+    let metrics = get(format!("{}/metrics", server.http)).await.body;
+    assert!(
+        !metrics.contains("prescale_stale_answers_total 0"),
+        "{metrics}"
+    );
     server.stop().await;
 }

@@ -42,6 +42,9 @@ pub struct ScalerService {
     shutdown: watch::Receiver<bool>,
     /// How long a unary call waits for a new ScaledObject's first decision.
     pub first_answer_wait: Duration,
+    /// The clock decisions are made on, and the oldest decision answered: an older one is
+    /// `UNAVAILABLE` (a wedged worker), so that KEDA's fallback takes over. `None`: any age.
+    pub max_answer_age: Option<(crate::timebase::TimeBase, chrono::Duration)>,
 }
 
 impl ScalerService {
@@ -56,7 +59,26 @@ impl ScalerService {
             telemetry,
             shutdown,
             first_answer_wait: Duration::from_secs(3),
+            max_answer_age: None,
         }
+    }
+
+    /// The answer, unless it is older than `max_answer_age`.
+    fn fresh(&self, slot: &Slot, a: Answer) -> Result<Answer, Status> {
+        let Some((time, max)) = &self.max_answer_age else {
+            return Ok(a);
+        };
+        let age = time.now() - a.decided_at;
+        if age <= *max {
+            return Ok(a);
+        }
+        self.telemetry.stale_answer();
+        Err(Status::unavailable(format!(
+            "{}: the latest decision is {} s old (more than {} s): its worker is behind or stopped",
+            slot.key,
+            age.num_seconds(),
+            max.num_seconds()
+        )))
     }
 
     fn slot(&self, r: &ScaledObjectRef) -> Result<Arc<Slot>, Status> {
@@ -76,7 +98,7 @@ impl ScalerService {
     /// The latest answer, waiting for the first one.
     async fn answer(&self, slot: &Slot) -> Result<Answer, Status> {
         if let Some(a) = slot.answer() {
-            return Ok(a);
+            return self.fresh(slot, a);
         }
         let mut rx = slot.answers();
         let first =

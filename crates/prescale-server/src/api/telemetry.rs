@@ -113,6 +113,8 @@ pub struct Telemetry {
     slo_latency: Family<ServiceLabels, FGauge>,
     scaled_objects: FGauge,
     registrations_expired: Counter,
+    worker_restarts: Counter,
+    stale_answers: Counter,
     grpc_requests: Family<MethodCodeLabels, Counter>,
     grpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
 }
@@ -163,6 +165,8 @@ impl Telemetry {
             slo_latency: Family::default(),
             scaled_objects: FGauge::default(),
             registrations_expired: Counter::default(),
+            worker_restarts: Counter::default(),
+            stale_answers: Counter::default(),
             grpc_requests: Family::default(),
             grpc_duration: Family::new_with_constructor(latency_histogram),
         };
@@ -295,6 +299,16 @@ impl Telemetry {
             t.scaled_objects.clone(),
         );
         r.register(
+            "prescale_worker_restarts",
+            "Workers restarted after a panic",
+            t.worker_restarts.clone(),
+        );
+        r.register(
+            "prescale_stale_answers",
+            "Calls answered UNAVAILABLE because the latest decision was too old",
+            t.stale_answers.clone(),
+        );
+        r.register(
             "prescale_registrations_expired",
             "Registrations dropped after runtime.registration_ttl without a call from KEDA",
             t.registrations_expired.clone(),
@@ -342,6 +356,16 @@ impl Telemetry {
     /// Sets the number of registered ScaledObjects.
     pub fn set_scaled_objects(&self, n: usize) {
         self.scaled_objects.set(n as f64);
+    }
+
+    /// A worker panicked and is restarted.
+    pub fn worker_restarted(&self) {
+        self.worker_restarts.inc();
+    }
+
+    /// A call found only a too old decision.
+    pub fn stale_answer(&self) {
+        self.stale_answers.inc();
     }
 
     /// `n` registrations expired.
@@ -687,6 +711,8 @@ mod tests {
         m.proactive("prewarm");
         t.set_scaled_objects(1);
         t.registrations_expired(1);
+        t.worker_restarted();
+        t.stale_answer();
         t.grpc_call("GetMetrics", tonic::Code::Ok, 0.001);
         let text = t.encode();
         let doc = include_str!("../../../../docs/metrics.md");
@@ -721,7 +747,7 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 29, "{text}");
+        assert_eq!(checked, 31, "{text}");
         t.forget(&key, 0.9);
         assert!(!t.encode().contains("service=\"svc\""), "{}", t.encode());
     }

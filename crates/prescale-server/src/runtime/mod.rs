@@ -99,7 +99,7 @@ impl Runtime {
                 sources,
                 cache: Mutex::new(HashMap::new()),
                 telemetry,
-                compute: Semaphore::new(permits),
+                compute: Arc::new(Semaphore::new(permits)),
                 store: std::sync::RwLock::new(store),
                 signals,
             }),
@@ -143,10 +143,56 @@ impl Runtime {
     }
 }
 
+/// The first wait before a panicked worker restarts; it doubles up to [`MAX_RESTART_BACKOFF`].
+const RESTART_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest wait before a panicked worker restarts.
+const MAX_RESTART_BACKOFF: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs a registration's worker until the registration stops; a worker that panics is
+/// counted (`prescale_worker_restarts_total`) and restarted after a backoff (1 s, doubling to
+/// a minute), from the saved state, so that one bad input does not freeze KEDA's answer.
+async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, registration: Arc<Registration>) {
+    let mut backoff = RESTART_BACKOFF;
+    let mut stopped = registration.stopped();
+    loop {
+        let worker = Worker::new(shared.clone(), slot.clone(), registration.clone());
+        let mut run = tokio::spawn(worker.run());
+        let finished = tokio::select! {
+            r = &mut run => Some(r),
+            _ = stopped.wait_for(|s| *s) => None,
+        };
+        let result = match finished {
+            Some(r) => r,
+            // Stopped: a worker stuck in a read (a Prometheus that never answers) is not
+            // waited for long.
+            None => match tokio::time::timeout(std::time::Duration::from_secs(2), &mut run).await {
+                Ok(r) => r,
+                Err(_) => {
+                    run.abort();
+                    break;
+                }
+            },
+        };
+        match result {
+            Err(e) if e.is_panic() && !*stopped.borrow() => {
+                shared.telemetry.worker_restarted();
+                tracing::error!(scaled_object = %slot.key, backoff_secs = backoff.as_secs(), "Worker panicked; restarting.");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+                backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+            }
+            _ => break,
+        }
+    }
+}
+
 impl Starter for Runtime {
     fn start(&self, slot: Arc<Slot>, registration: Arc<Registration>) {
-        let worker = self.worker(slot, registration);
-        let task = self.handle.spawn(worker.run());
+        let task = self
+            .handle
+            .spawn(supervise(self.shared.clone(), slot, registration));
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);

@@ -18,7 +18,7 @@ pub(crate) struct Shared {
     pub(crate) sources: Arc<dyn SourceFactory>,
     pub(crate) cache: Mutex<HashMap<String, Arc<dyn DemandSource>>>,
     pub(crate) telemetry: Arc<Telemetry>,
-    pub(crate) compute: Semaphore,
+    pub(crate) compute: Arc<Semaphore>,
     pub(crate) store: std::sync::RwLock<Option<Arc<dyn StateStore>>>,
     pub(crate) signals: Arc<Signals>,
 }

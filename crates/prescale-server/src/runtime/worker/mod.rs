@@ -129,6 +129,28 @@ impl Worker {
         self.decide(now, live).await;
     }
 
+    /// A forecast thread. While every one is busy (a thousand ScaledObjects refreshing), the
+    /// worker goes on deciding on live data and the forecast it has, once per decision
+    /// interval, so that KEDA's answer never goes stale behind the queue.
+    async fn compute_permit(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let sem = self.shared.compute.clone();
+        let acquire = sem.acquire_owned();
+        tokio::pin!(acquire);
+        let time = self.shared.config.time;
+        loop {
+            let grids = *self.ctl.grids();
+            let next = grids.next_tick(time.now());
+            tokio::select! {
+                biased;
+                permit = &mut acquire => return permit.ok(),
+                () = time.sleep_until(next) => {
+                    let live = self.live(next).await;
+                    self.decide(next, live).await;
+                }
+            }
+        }
+    }
+
     fn source(&self) -> Result<Arc<dyn DemandSource>, SourceError> {
         self.shared.source(&self.settings().server_address)
     }
@@ -188,7 +210,7 @@ impl Worker {
     async fn forecast_at(&mut self, at: DateTime<Utc>) {
         // Copies of the history are made once a forecast thread is free: a thousand
         // ScaledObjects waiting for one do not each hold a copy.
-        let permit = self.shared.compute.acquire().await;
+        let permit = self.compute_permit().await;
         let job = self.ctl.fit_job(at);
         let history = self.ctl.history();
         let all = (job.refit())

@@ -101,7 +101,7 @@ impl Worker {
         let config = state.config.clone();
         // The copy of the history is made once a forecast thread is free: a thousand
         // ScaledObjects waiting for one do not each hold a copy.
-        let permit = self.shared.compute.acquire().await;
+        let permit = self.compute_permit().await;
         let mut points = self.ctl.history().points();
         points.iter_mut().for_each(|p| p.1 *= per_min);
         let result = tokio::task::spawn_blocking(move || {
