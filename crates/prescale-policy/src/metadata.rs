@@ -108,7 +108,9 @@ impl Mode {
 /// [module documentation](self) for the keys.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Settings {
-    /// Prometheus base URL.
+    /// Prometheus base URL (shown with any user and password masked, see
+    /// [`redact_userinfo`]).
+    #[serde(serialize_with = "serialize_redacted")]
     pub server_address: String,
     /// PromQL giving the demand signal.
     pub query: String,
@@ -448,6 +450,24 @@ fn boolean(key: &str, v: &str) -> Result<bool, MetadataError> {
     }
 }
 
+/// `url` with its user information (`user:password@`) masked as `***@`, for the API, logs
+/// and messages.
+pub fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://***{}{tail}", &authority[at..]),
+        None => url.to_string(),
+    }
+}
+
+fn serialize_redacted<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_userinfo(url))
+}
+
 /// A `coldStart` value: a duration in `[0, MAX_COLD_START_SECS]`. The server, the generator
 /// and `prescale validate` read it through this.
 pub fn cold_start_secs(v: &str) -> Result<i64, MetadataError> {
@@ -750,6 +770,22 @@ mod tests {
                     .starts_with(&format!("scalerMetadata.{key}: "))
             );
         }
+    }
+
+    #[test]
+    fn user_information_is_masked() {
+        assert_eq!(
+            redact_userinfo("https://admin:s3cret@prom:9090/select?x=a@b"),
+            "https://***@prom:9090/select?x=a@b"
+        );
+        assert_eq!(redact_userinfo("http://prom:9090"), "http://prom:9090");
+        let s =
+            Settings::from_metadata(&with(&[("serverAddress", "http://u:p@prom:9090")])).unwrap();
+        let shown = serde_json::to_string(&s).unwrap();
+        assert!(
+            shown.contains("http://***@prom:9090") && !shown.contains("u:p"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -155,7 +155,13 @@ async fn load(
             let secs = sent.elapsed().as_secs_f64();
             match r {
                 Ok(_) => latencies.lock().unwrap().push((secs, lag)),
-                Err(_) => *errors.lock().unwrap() += 1,
+                Err(e) => {
+                    let mut n = errors.lock().unwrap();
+                    if *n == 0 {
+                        eprintln!("first error: {e:?}");
+                    }
+                    *n += 1;
+                }
             }
         }));
     }

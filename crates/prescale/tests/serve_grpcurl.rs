@@ -52,7 +52,7 @@ fn run(bin: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-const METADATA: &str = r#""scalerMetadata":{"scalerAddress":"prescale:6000","serverAddress":"PROM","query":"sum(rate(vllm:request_success_total[5s]))","threshold":"2"}"#;
+const METADATA: &str = r#""scalerMetadata":{"scalerAddress":"prescale:6000","serverAddress":"PROM","query":"sum(rate(vllm:request_success_total[5s]))","threshold":"2","quantile":"0.9"}"#;
 
 #[test]
 fn grpcurl_speaks_the_keda_contract() {
@@ -123,8 +123,8 @@ fn grpcurl_speaks_the_keda_contract() {
     assert_eq!(spec["metricSpecs"][0]["targetSizeFloat"], 2.0);
     assert_eq!(spec["metricSpecs"][0]["targetSize"], "2");
 
-    // 5 requests/s at 2 per replica: 3 replicas, 6 = 3 × 2 as the metric value (the history is
-    // too short to forecast: reactive, on live data).
+    // 5 requests/s at 2 per replica (a fixed headroom, `quantile`): 3 replicas, 6 = 3 × 2 as the
+    // metric value (the history is too short to forecast: reactive, on live data).
     let request = format!(r#"{{"scaledObjectRef":{object},"metricName":"prescale"}}"#);
     let started = Instant::now();
     let values = loop {

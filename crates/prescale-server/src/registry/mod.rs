@@ -266,7 +266,7 @@ impl Registry {
             "serverAddress",
             format!(
                 "`{}` is not under this server's prometheus.allowed ({})",
-                settings.server_address,
+                crate::keda::metadata::redact_userinfo(&settings.server_address),
                 self.allowed.join(", ")
             ),
         ))

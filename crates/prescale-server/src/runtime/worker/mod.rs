@@ -48,6 +48,9 @@ pub struct Worker {
     anomalies_until: Option<DateTime<Utc>>,
     last: Option<SavedDecision>,
     restored: bool,
+    /// Driven by [`Worker::run`] on the runtime's clock (not tick by tick by a caller): it
+    /// may decide on that clock while it waits for a computation.
+    on_clock: bool,
     /// SLO mode's tuner, when the trigger sets `slo`.
     slo: Option<tune::SloState>,
 }
@@ -77,6 +80,7 @@ impl Worker {
             anomalies_until: None,
             last: None,
             restored: false,
+            on_clock: false,
             slo,
         }
     }
@@ -88,6 +92,7 @@ impl Worker {
     /// Runs until the registration stops: restores saved state, then ticks on the decision
     /// grid (the first tick at once, as of the latest grid point).
     pub async fn run(mut self) {
+        self.on_clock = true;
         let mut stopped = self.reg.stopped();
         let time = self.shared.config.time;
         let grids = *self.ctl.grids();
@@ -125,24 +130,39 @@ impl Worker {
                 Err(e) => self.error(now, &e),
             }
         }
+        // A refresh that waited for a forecast thread or computed long: decide at the current
+        // grid point, not at the one the tick began at (an answer stamped minutes late would
+        // read as stale).
+        let now = if self.on_clock {
+            now.max(self.ctl.grids().tick_at(self.shared.config.time.now()))
+        } else {
+            now
+        };
         let live = self.live(now).await;
         self.decide(now, live).await;
     }
 
-    /// A forecast thread. While every one is busy (a thousand ScaledObjects refreshing), the
-    /// worker goes on deciding on live data and the forecast it has, once per decision
-    /// interval, so that KEDA's answer never goes stale behind the queue.
+    /// A forecast thread (see [`Worker::deciding_meanwhile`]).
     async fn compute_permit(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let sem = self.shared.compute.clone();
-        let acquire = sem.acquire_owned();
-        tokio::pin!(acquire);
+        let acquire = self.shared.compute.clone().acquire_owned();
+        self.deciding_meanwhile(acquire).await.ok()
+    }
+
+    /// Awaits `work` (a forecast thread while every one is busy with a thousand ScaledObjects'
+    /// refreshes, a fit, a re-tune's replays), going on deciding on live data and the forecast
+    /// it has once per decision interval meanwhile, so that KEDA's answer never goes stale
+    /// behind the queue or the computation.
+    async fn deciding_meanwhile<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        if !self.on_clock {
+            return work.await;
+        }
+        tokio::pin!(work);
         let time = self.shared.config.time;
         loop {
-            let grids = *self.ctl.grids();
-            let next = grids.next_tick(time.now());
+            let next = self.ctl.grids().next_tick(time.now());
             tokio::select! {
                 biased;
-                permit = &mut acquire => return permit.ok(),
+                done = &mut work => return done,
                 () = time.sleep_until(next) => {
                     let live = self.live(next).await;
                     self.decide(next, live).await;
@@ -216,12 +236,13 @@ impl Worker {
         let all = (job.refit())
             .then(|| history.start().map(|start| (start, history.values())))
             .flatten();
-        let result = tokio::task::spawn_blocking(move || {
-            let outcome = job.run();
-            let analysis = all.map(|(start, all)| (analyse(&all, start, STEP_SECS, at), start));
-            (outcome, analysis)
-        })
-        .await;
+        let result = self
+            .deciding_meanwhile(tokio::task::spawn_blocking(move || {
+                let outcome = job.run();
+                let analysis = all.map(|(start, all)| (analyse(&all, start, STEP_SECS, at), start));
+                (outcome, analysis)
+            }))
+            .await;
         drop(permit);
         let Ok((outcome, analysis)) = result else {
             self.ctl.fit_failed();
