@@ -7,6 +7,7 @@
 //! data_dir: /var/lib/prescale    # the embedded store (history, registrations, decisions)
 //! dry_run: false                 # shadow mode for every service
 //! kubernetes: false              # read running replicas from the Kubernetes API
+//! api_token_file: /etc/prescale/api-token   # /api needs `Authorization: Bearer <it>`
 //! tls:                           # gRPC TLS; client_ca_file turns on mutual TLS
 //!   cert_file: /etc/prescale/tls/tls.crt
 //!   key_file: /etc/prescale/tls/tls.key
@@ -133,6 +134,10 @@ pub struct ServerConfig {
     /// Read running replicas from the Kubernetes API (in-cluster service account or
     /// kubeconfig).
     pub kubernetes: Option<bool>,
+    /// A file holding the bearer token the HTTP API (`/api`) requires, read at every call (a
+    /// rotated token takes effect at once); `/metrics` and the health checks stay open.
+    /// Without it `/api` is open.
+    pub api_token_file: Option<PathBuf>,
     /// gRPC TLS.
     pub tls: Option<TlsFiles>,
     /// Prometheus client settings.

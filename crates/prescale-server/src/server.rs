@@ -75,6 +75,8 @@ pub struct ServerOptions {
     /// A registration KEDA has not asked about for this long is dropped (a deleted
     /// ScaledObject); `None`: never. Those of the config (`scaled_objects`) never expire.
     pub registration_ttl: Option<Duration>,
+    /// A file holding the bearer token `/api` requires (read at every call); `None`: open.
+    pub api_token_file: Option<std::path::PathBuf>,
     /// Cost tracking.
     pub cost: Option<CostConfig>,
     /// Read running replicas from the Kubernetes API.
@@ -103,6 +105,7 @@ impl Default for ServerOptions {
             prometheus_allowed: Vec::new(),
             max_scaled_objects: crate::registry::DEFAULT_MAX_SCALED_OBJECTS,
             registration_ttl: Some(DEFAULT_REGISTRATION_TTL),
+            api_token_file: None,
             cost: None,
             kubernetes: false,
         }
@@ -163,6 +166,7 @@ pub struct Server {
     runtime: Runtime,
     first_answer_wait: Duration,
     registration_ttl: Option<Duration>,
+    api_token_file: Option<std::path::PathBuf>,
     shutdown: watch::Sender<bool>,
     ready: Arc<AtomicBool>,
 }
@@ -307,6 +311,7 @@ impl Server {
             runtime,
             first_answer_wait: options.first_answer_wait,
             registration_ttl: options.registration_ttl,
+            api_token_file: options.api_token_file.clone(),
             shutdown: watch::channel(false).0,
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -348,6 +353,7 @@ impl Server {
             telemetry: self.telemetry.clone(),
             ready: self.ready.clone(),
             cost,
+            api_token_file: self.api_token_file.clone(),
         });
         let http = tokio::spawn(
             axum::serve(self.http, app)

@@ -454,3 +454,54 @@ async fn a_wedged_worker_answers_unavailable_not_its_old_decision() {
     );
     server.stop().await;
 }
+
+/// The status code of `GET path` on `http` (`http://host:port`), with `Authorization: Bearer
+/// token` when given.
+fn status_of(http: &str, path: &str, token: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let addr = http.trim_start_matches("http://");
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    write!(
+        sock,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_can_require_a_token_and_follows_its_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("api-token");
+    std::fs::write(&token, "first\n").unwrap();
+    let mut options = loopback();
+    options.api_token_file = Some(token.clone());
+    let server = start(options, source()).await;
+    let http = server.http.clone();
+    let check = move |path: &'static str, token: Option<&'static str>| {
+        let http = http.clone();
+        async move {
+            tokio::task::spawn_blocking(move || status_of(&http, path, token))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(check("/api/v1/services", None).await, 401);
+    assert_eq!(check("/api/v1/services", Some("wrong")).await, 401);
+    assert_eq!(check("/api/v1/services", Some("first")).await, 200);
+    // Metrics and health checks stay open (Prometheus, the kubelet).
+    assert_eq!(check("/metrics", None).await, 200);
+    assert_eq!(check("/healthz", None).await, 200);
+    // Rotated: the new token works at once, the old one no more.
+    std::fs::write(&token, "second\n").unwrap();
+    assert_eq!(check("/api/v1/services", Some("second")).await, 200);
+    assert_eq!(check("/api/v1/services", Some("first")).await, 401);
+    server.stop().await;
+}

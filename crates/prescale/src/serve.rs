@@ -146,6 +146,7 @@ fn options(args: &Args) -> Result<ServerOptions> {
             .runtime
             .max_scaled_objects
             .unwrap_or(defaults.max_scaled_objects),
+        api_token_file: config.api_token_file.clone(),
         registration_ttl: match config.runtime.registration_ttl {
             Some(d) if d.0.is_zero() => None,
             Some(d) => Some(d.0),

@@ -41,18 +41,64 @@ pub struct HttpState {
     pub ready: Arc<AtomicBool>,
     /// Cost tracking, when on.
     pub cost: Option<Arc<dyn CostReport>>,
+    /// A file holding the bearer token `/api` requires (read at every call, so that a
+    /// rotated token takes effect at once); `None`: `/api` is open.
+    pub api_token_file: Option<std::path::PathBuf>,
 }
 
 /// The router.
 pub fn router(state: HttpState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/services", get(services))
+        .route("/api/v1/services/{namespace}/{name}", get(service))
+        .route("/api/v1/cost", get(cost))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api_auth,
+        ));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/api/v1/services", get(services))
-        .route("/api/v1/services/{namespace}/{name}", get(service))
-        .route("/api/v1/cost", get(cost))
+        .merge(api)
         .with_state(state)
+}
+
+/// `/api` with `api_token_file`: the request must carry `Authorization: Bearer <token>`
+/// (compared in constant time), else 401. `/metrics` and the health checks stay open.
+async fn api_auth(
+    State(s): State<HttpState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use subtle::ConstantTimeEq;
+    let Some(path) = &s.api_token_file else {
+        return next.run(req).await;
+    };
+    let expected = match tokio::fs::read_to_string(path).await {
+        Ok(t) => t.trim_end_matches(['\n', '\r']).to_string(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "Cannot read the API token file.");
+            String::new()
+        }
+    };
+    if expected.is_empty() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "API token unavailable\n").into_response();
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if bool::from(g.as_bytes().ct_eq(expected.as_bytes())) => next.run(req).await,
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "unauthorized: /api needs Authorization: Bearer <token>\n",
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(s): State<HttpState>) -> Response {
