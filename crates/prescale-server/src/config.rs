@@ -33,6 +33,7 @@
 //!   fit_window: 14d
 //!   window: 5m
 //!   forecast_threads: 1
+//!   history_reads: 4             # concurrent history reads against each Prometheus
 //!   first_answer_wait: 3s
 //!   max_scaled_objects: 10000
 //!   registration_ttl: 1h         # drop what KEDA stopped asking about (0s: never)
@@ -265,6 +266,8 @@ pub struct RuntimeSection {
     pub window: Option<Dur>,
     /// Concurrent forecast fits.
     pub forecast_threads: Option<usize>,
+    /// Concurrent history reads against each Prometheus (default 4).
+    pub history_reads: Option<usize>,
     /// How long a call waits for a new ScaledObject's first decision (default 3 s).
     pub first_answer_wait: Option<Dur>,
     /// The most ScaledObjects served (default 10,000): a new one beyond is refused with
@@ -318,6 +321,7 @@ impl ServerConfig {
             dry_run,
             grid_origin: None,
             forecast_threads: r.forecast_threads.unwrap_or(d.forecast_threads),
+            history_reads: r.history_reads.unwrap_or(d.history_reads),
             time: match r.time_scale {
                 Some(t) if t.speed.is_finite() && t.speed >= 1.0 => {
                     TimeBase::scaled(t.origin, t.speed)

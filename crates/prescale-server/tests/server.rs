@@ -505,3 +505,73 @@ async fn the_api_can_require_a_token_and_follows_its_rotation() {
     assert_eq!(check("/api/v1/services", Some("first")).await, 401);
     server.stop().await;
 }
+
+/// A Prometheus that counts its concurrent history reads (each takes a few milliseconds).
+struct CountingReads {
+    inner: Arc<MemorySource>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl DemandSource for CountingReads {
+    fn instant<'a>(
+        &'a self,
+        query: &'a str,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<f64>, SourceError>> {
+        self.inner.instant(query, at)
+    }
+
+    fn range<'a>(
+        &'a self,
+        query: &'a str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            self.reads.fetch_add(1, SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let r = self.inner.range(query, start, end, step).await;
+            self.in_flight.fetch_sub(1, SeqCst);
+            r
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_backfills_a_few_objects_at_a_time() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let counting = Arc::new(CountingReads {
+        inner: source(),
+        in_flight: Default::default(),
+        most: Default::default(),
+        reads: Default::default(),
+    });
+    let mut options = loopback();
+    options.runtime.history_reads = 3;
+    // 200 ScaledObjects known at start and no saved history: every one backfills.
+    options.preregistered = (0..200)
+        .map(|i| {
+            let mut so = object();
+            so.name = format!("chat-{i}");
+            (
+                prescale_server::registry::ObjectKey::new(so.namespace, so.name),
+                so.scaler_metadata,
+            )
+        })
+        .collect();
+    let server = start_with(options, counting.clone()).await;
+    let started = std::time::Instant::now();
+    while counting.reads.load(SeqCst) < 200 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(counting.reads.load(SeqCst) >= 200, "backfill incomplete");
+    let most = counting.most.load(SeqCst);
+    assert!((2..=3).contains(&most), "{most} history reads at once");
+    server.stop().await;
+}

@@ -215,6 +215,50 @@ impl SourceFactory for SameSource {
     }
 }
 
+/// A source whose history reads (range queries) run at most `limit` at a time; live reads
+/// are not held back.
+pub struct Bounded {
+    inner: Arc<dyn DemandSource>,
+    reads: Arc<tokio::sync::Semaphore>,
+}
+
+impl Bounded {
+    /// `inner`, at most `limit` (at least one) range queries at a time.
+    pub fn new(inner: Arc<dyn DemandSource>, limit: usize) -> Self {
+        Self {
+            inner,
+            reads: Arc::new(tokio::sync::Semaphore::new(limit.max(1))),
+        }
+    }
+}
+
+impl DemandSource for Bounded {
+    fn instant<'a>(
+        &'a self,
+        query: &'a str,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<f64>, SourceError>> {
+        self.inner.instant(query, at)
+    }
+
+    fn range<'a>(
+        &'a self,
+        query: &'a str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
+        Box::pin(async move {
+            let _permit = self
+                .reads
+                .acquire()
+                .await
+                .map_err(|e| SourceError::new("closed", e.to_string()))?;
+            self.inner.range(query, start, end, step).await
+        })
+    }
+}
+
 /// A source read on scaled time: server (logical) times are turned into the source's real
 /// times and back, and steps are divided by the speed-up.
 pub struct Scaled {

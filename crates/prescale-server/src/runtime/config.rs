@@ -33,6 +33,10 @@ pub struct RuntimeConfig {
     pub dry_run: bool,
     /// Concurrent forecast fits (default: one less than the cores, at least one).
     pub forecast_threads: usize,
+    /// Concurrent history reads (range queries) against each Prometheus (default 4): a restart
+    /// without saved history backfills a thousand ScaledObjects a few at a time, not all at
+    /// once.
+    pub history_reads: usize,
     /// Server time.
     pub time: TimeBase,
     /// Every service's grids through this instant instead of spread by a hash of its name
@@ -58,6 +62,7 @@ impl Default for RuntimeConfig {
             window: secs(prescale_policy::ScalingSpec::new(1.0).window_secs),
             dry_run: false,
             forecast_threads: cores.saturating_sub(1).max(1),
+            history_reads: 4,
             time: TimeBase::real(),
             grid_origin: None,
         }
@@ -138,6 +143,9 @@ impl RuntimeConfig {
         }
         if self.data_delay > Duration::from_secs(60) {
             return Err("data_delay must be at most 1m".into());
+        }
+        if self.history_reads == 0 {
+            return Err("history_reads must be at least 1".into());
         }
         if self.forecast_threads == 0 {
             return Err("forecast_threads must be at least 1".into());

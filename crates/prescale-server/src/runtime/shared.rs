@@ -8,7 +8,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::telemetry::Telemetry;
 use crate::cost::Signals;
-use crate::demand::source::{DemandSource, Scaled, SourceError, SourceFactory};
+use crate::demand::source::{Bounded, DemandSource, Scaled, SourceError, SourceFactory};
 use crate::runtime::config::RuntimeConfig;
 use crate::state::persist::StateStore;
 
@@ -38,7 +38,10 @@ impl Shared {
         if let Some(s) = cache.get(server_address) {
             return Ok(s.clone());
         }
-        let mut s = self.sources.source(server_address)?;
+        let mut s: Arc<dyn DemandSource> = Arc::new(Bounded::new(
+            self.sources.source(server_address)?,
+            self.config.history_reads,
+        ));
         if !self.config.time.is_real() {
             s = Arc::new(Scaled::new(s, self.config.time));
         }

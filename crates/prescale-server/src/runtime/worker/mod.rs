@@ -149,9 +149,9 @@ impl Worker {
     }
 
     /// Awaits `work` (a forecast thread while every one is busy with a thousand ScaledObjects'
-    /// refreshes, a fit, a re-tune's replays), going on deciding on live data and the forecast
-    /// it has once per decision interval meanwhile, so that KEDA's answer never goes stale
-    /// behind the queue or the computation.
+    /// refreshes), going on deciding on live data and the forecast it has once per decision
+    /// interval meanwhile, so that KEDA's answer never goes stale behind the queue. (Two
+    /// replicas of the server decide alike again once both have refreshed.)
     async fn deciding_meanwhile<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
         if !self.on_clock {
             return work.await;
@@ -236,13 +236,14 @@ impl Worker {
         let all = (job.refit())
             .then(|| history.start().map(|start| (start, history.values())))
             .flatten();
-        let result = self
-            .deciding_meanwhile(tokio::task::spawn_blocking(move || {
-                let outcome = job.run();
-                let analysis = all.map(|(start, all)| (analyse(&all, start, STEP_SECS, at), start));
-                (outcome, analysis)
-            }))
-            .await;
+        // The fit itself is short (tens of milliseconds): no decision in between, so that two
+        // replicas of the server decide alike tick by tick.
+        let result = tokio::task::spawn_blocking(move || {
+            let outcome = job.run();
+            let analysis = all.map(|(start, all)| (analyse(&all, start, STEP_SECS, at), start));
+            (outcome, analysis)
+        })
+        .await;
         drop(permit);
         let Ok((outcome, analysis)) = result else {
             self.ctl.fit_failed();

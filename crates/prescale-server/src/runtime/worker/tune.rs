@@ -104,13 +104,12 @@ impl Worker {
         let permit = self.compute_permit().await;
         let mut points = self.ctl.history().points();
         points.iter_mut().for_each(|p| p.1 *= per_min);
-        let result = self
-            .deciding_meanwhile(tokio::task::spawn_blocking(move || {
-                let mut tuner = tuner;
-                let tuning = tuner.retune(at, &points, &setup, None).cloned();
-                (tuner, tuning)
-            }))
-            .await;
+        let result = tokio::task::spawn_blocking(move || {
+            let mut tuner = tuner;
+            let tuning = tuner.retune(at, &points, &setup, None).cloned();
+            (tuner, tuning)
+        })
+        .await;
         drop(permit);
         let (tuner, tuning) = match result {
             Ok(r) => r,
