@@ -334,7 +334,15 @@ async fn a_scaled_object_keda_stopped_asking_about_expires() {
         }
     }
     assert!(gone, "still registered");
-    let metrics = get(format!("{}/metrics", server.http)).await.body;
+    // Its series go too (at once, or when its worker ends the tick it was in).
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = get(format!("{}/metrics", server.http)).await.body;
+        if !metrics.contains(r#"service="chat""#) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         metrics.contains("prescale_registrations_expired_total 1"),
         "{metrics}"

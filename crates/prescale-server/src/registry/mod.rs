@@ -33,6 +33,8 @@ pub struct Registration {
     /// What the API shows; written by the worker.
     pub status: Mutex<ServiceStatus>,
     stop: watch::Sender<bool>,
+    /// Dropped from the registry (not replaced): its worker's last writes are undone.
+    forgotten: std::sync::atomic::AtomicBool,
 }
 
 impl Registration {
@@ -45,7 +47,13 @@ impl Registration {
             metadata,
             status: Mutex::new(status),
             stop: watch::channel(false).0,
+            forgotten: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether it was dropped from the registry (expired or removed), not replaced.
+    pub fn is_forgotten(&self) -> bool {
+        self.forgotten.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A receiver that turns `true` when the registration is replaced or the server stops.
@@ -389,6 +397,8 @@ impl Registry {
             .remove(key);
         if let Some(slot) = &slot {
             let reg = slot.registration();
+            reg.forgotten
+                .store(true, std::sync::atomic::Ordering::Release);
             reg.stop();
             self.starter.forgotten(&reg);
         }

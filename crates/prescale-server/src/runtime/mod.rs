@@ -186,6 +186,13 @@ async fn supervise(shared: Arc<Shared>, slot: Arc<Slot>, registration: Arc<Regis
             _ => break,
         }
     }
+    // Dropped from the registry while its worker was in the middle of a tick: what that tick
+    // wrote to /metrics after the registry forgot it goes too.
+    if registration.is_forgotten() {
+        shared
+            .telemetry
+            .forget(&registration.key, registration.settings.quantile);
+    }
 }
 
 impl Starter for Runtime {
