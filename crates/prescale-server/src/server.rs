@@ -398,9 +398,7 @@ impl Server {
         );
         svc.first_answer_wait = self.first_answer_wait;
         let decide_every = self.runtime.config().decision_interval;
-        svc.max_answer_age = chrono::Duration::from_std(decide_every * STALE_DECISIONS)
-            .ok()
-            .map(|max| (time, max));
+        svc.max_answer_age = Some(time.real_duration(decide_every * STALE_DECISIONS));
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).map_err(|e| ServerError::Serve {

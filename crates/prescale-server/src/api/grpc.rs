@@ -42,9 +42,9 @@ pub struct ScalerService {
     shutdown: watch::Receiver<bool>,
     /// How long a unary call waits for a new ScaledObject's first decision.
     pub first_answer_wait: Duration,
-    /// The clock decisions are made on, and the oldest decision answered: an older one is
+    /// The longest a worker may go without publishing (real time): an older answer is
     /// `UNAVAILABLE` (a wedged worker), so that KEDA's fallback takes over. `None`: any age.
-    pub max_answer_age: Option<(crate::timebase::TimeBase, chrono::Duration)>,
+    pub max_answer_age: Option<Duration>,
 }
 
 impl ScalerService {
@@ -63,21 +63,20 @@ impl ScalerService {
         }
     }
 
-    /// The answer, unless it is older than `max_answer_age`.
+    /// The answer, unless its worker has not published for longer than `max_answer_age`.
     fn fresh(&self, slot: &Slot, a: Answer) -> Result<Answer, Status> {
-        let Some((time, max)) = &self.max_answer_age else {
+        let (Some(max), Some(age)) = (self.max_answer_age, slot.since_published()) else {
             return Ok(a);
         };
-        let age = time.now() - a.decided_at;
-        if age <= *max {
+        if age <= max {
             return Ok(a);
         }
         self.telemetry.stale_answer();
         Err(Status::unavailable(format!(
-            "{}: the latest decision is {} s old (more than {} s): its worker is behind or stopped",
+            "{}: no decision for {:.1} s (more than {:.1} s): its worker is behind or stopped",
             slot.key,
-            age.num_seconds(),
-            max.num_seconds()
+            age.as_secs_f64(),
+            max.as_secs_f64()
         )))
     }
 

@@ -91,6 +91,8 @@ pub struct Slot {
     /// When KEDA last asked about it (or it was registered), and whether it never expires
     /// (declared in the server's config).
     seen: Mutex<(tokio::time::Instant, bool)>,
+    /// When its worker last published an answer (real time).
+    published: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Slot {
@@ -120,7 +122,19 @@ impl Slot {
 
     /// Publishes an answer (streams wake when `active` changes).
     pub fn publish(&self, answer: Answer) {
+        *self.published.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(tokio::time::Instant::now());
         self.answer.send_replace(Some(answer));
+    }
+
+    /// How long since its worker last published an answer (real time; `None` before the
+    /// first): a worker that stopped deciding shows here, whatever time its answers are
+    /// stamped with.
+    pub fn since_published(&self) -> Option<std::time::Duration> {
+        self.published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|at| at.elapsed())
     }
 
     /// Subscribes to answers.
@@ -349,6 +363,7 @@ impl Registry {
                     answer: watch::channel(None).0,
                     target: watch::channel(target).0,
                     seen: Mutex::new((tokio::time::Instant::now(), false)),
+                    published: Mutex::new(None),
                 });
                 slots.insert(key.clone(), slot.clone());
                 slot

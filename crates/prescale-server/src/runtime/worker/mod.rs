@@ -130,14 +130,6 @@ impl Worker {
                 Err(e) => self.error(now, &e),
             }
         }
-        // A refresh that waited for a forecast thread or computed long: decide at the current
-        // grid point, not at the one the tick began at (an answer stamped minutes late would
-        // read as stale).
-        let now = if self.on_clock {
-            now.max(self.ctl.grids().tick_at(self.shared.config.time.now()))
-        } else {
-            now
-        };
         let live = self.live(now).await;
         self.decide(now, live).await;
     }
