@@ -138,6 +138,25 @@ fn chromium(page: &Path, extra: &[String]) -> Run {
 /// The console messages of the page in Chromium's log: its own noise (D-Bus, GPU, sandbox
 /// warnings) is tagged by source file, a page's messages are tagged `CONSOLE` and name the
 /// page's `file://` URL; uncaught exceptions say `Uncaught`.
+/// `html` with the layout probe, laid out by headless Chromium in a window of `size`
+/// (`width,height`): the run, with no console message.
+fn laid_out(html: &str, size: &str) -> Run {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("page.html");
+    let probed = html.replacen("</body>", &format!("{PROBE}</body>"), 1);
+    std::fs::write(&page, probed).expect("write the page");
+    let run = chromium(
+        &page,
+        &["--dump-dom".to_owned(), format!("--window-size={size}")],
+    );
+    assert!(
+        console_lines(&run.stderr).is_empty(),
+        "console: {:?}",
+        console_lines(&run.stderr)
+    );
+    run
+}
+
 fn console_lines(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
@@ -184,25 +203,9 @@ fn report_renders_in_chromium_without_console_messages() {
     if !have_chromium() {
         return;
     }
-    let dir = tempfile::tempdir().expect("a temporary directory");
     let report = common::synthetic_report("a<b>&c.csv", 7 * 1440, 60);
     let html = prescale_report::render_html(&report);
-    let page = dir.path().join("report.html");
-    let probed = html.replacen("</body>", &format!("{PROBE}</body>"), 1);
-    std::fs::write(&page, probed).expect("write the page");
-
-    let run = chromium(
-        &page,
-        &[
-            "--dump-dom".to_owned(),
-            "--window-size=1400,2400".to_owned(),
-        ],
-    );
-    assert!(
-        console_lines(&run.stderr).is_empty(),
-        "console: {:?}",
-        console_lines(&run.stderr)
-    );
+    let run = laid_out(&html, "1400,2400");
     assert!(
         run.stdout
             .contains("<h1>Backtest of a&lt;b&gt;&amp;c.csv</h1>"),
@@ -226,6 +229,8 @@ fn report_renders_in_chromium_without_console_messages() {
     }
 
     // The page as it ships (without the probe) paints and logs nothing either.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let page = dir.path().join("report.html");
     std::fs::write(&page, &html).expect("write the page");
     let shot = dir.path().join("report.png");
     let extra = [
@@ -319,23 +324,7 @@ fn frontier_page_renders_in_chromium_without_console_messages() {
             point("clairvoyant", 662.0, 0.9998),
         ],
     };
-    let html = render_frontier_html(&report);
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let page = dir.path().join("frontier.html");
-    let probed = html.replacen("</body>", &format!("{PROBE}</body>"), 1);
-    std::fs::write(&page, probed).expect("write the page");
-    let run = chromium(
-        &page,
-        &[
-            "--dump-dom".to_owned(),
-            "--window-size=1400,1600".to_owned(),
-        ],
-    );
-    assert!(
-        console_lines(&run.stderr).is_empty(),
-        "console: {:?}",
-        console_lines(&run.stderr)
-    );
+    let run = laid_out(&render_frontier_html(&report), "1400,1600");
     assert!(
         run.stdout
             .contains("Cost–SLA frontier of a&lt;b&gt;&amp;c.csv"),

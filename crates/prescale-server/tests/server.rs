@@ -357,16 +357,34 @@ async fn a_scaled_object_keda_stopped_asking_about_expires() {
     server.stop().await;
 }
 
-/// A Prometheus that misbehaves on the live read: panics on its first `panics` calls, or
-/// hangs on every call after `hang_after`.
-struct Faulty {
+/// A scripted Prometheus over the test's history: its live read panics on the first `panics`
+/// calls and hangs from call `hang_after` on; it counts its history reads (each takes a few
+/// milliseconds) and the most in flight at once.
+struct Scripted {
     inner: Arc<MemorySource>,
-    calls: std::sync::atomic::AtomicUsize,
     panics: usize,
     hang_after: usize,
+    calls: std::sync::atomic::AtomicUsize,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    reads: std::sync::atomic::AtomicUsize,
 }
 
-impl DemandSource for Faulty {
+impl Scripted {
+    fn new(panics: usize, hang_after: usize) -> Self {
+        Self {
+            inner: source(),
+            panics,
+            hang_after,
+            calls: Default::default(),
+            in_flight: Default::default(),
+            most: Default::default(),
+            reads: Default::default(),
+        }
+    }
+}
+
+impl DemandSource for Scripted {
     fn instant<'a>(
         &'a self,
         query: &'a str,
@@ -392,18 +410,22 @@ impl DemandSource for Faulty {
         end: DateTime<Utc>,
         step: Duration,
     ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
-        self.inner.range(query, start, end, step)
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            self.reads.fetch_add(1, SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let r = self.inner.range(query, start, end, step).await;
+            self.in_flight.fetch_sub(1, SeqCst);
+            r
+        })
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicked_worker_restarts_and_is_counted() {
-    let faulty = Arc::new(Faulty {
-        inner: source(),
-        calls: Default::default(),
-        panics: 1,
-        hang_after: usize::MAX,
-    });
+    let faulty = Arc::new(Scripted::new(1, usize::MAX));
     let server = start_with(loopback(), faulty).await;
     let mut client = ExternalScalerClient::connect(format!("http://{}", server.grpc))
         .await
@@ -432,12 +454,7 @@ async fn a_wedged_worker_answers_unavailable_not_its_old_decision() {
     let mut options = loopback();
     options.runtime.decision_interval = Duration::from_secs(1);
     // The live read hangs from the third call on: decisions stop.
-    let faulty = Arc::new(Faulty {
-        inner: source(),
-        calls: Default::default(),
-        panics: 0,
-        hang_after: 2,
-    });
+    let faulty = Arc::new(Scripted::new(0, 2));
     let server = start_with(options, faulty).await;
     let mut client = ExternalScalerClient::connect(format!("http://{}", server.grpc))
         .await
@@ -514,52 +531,10 @@ async fn the_api_can_require_a_token_and_follows_its_rotation() {
     server.stop().await;
 }
 
-/// A Prometheus that counts its concurrent history reads (each takes a few milliseconds).
-struct CountingReads {
-    inner: Arc<MemorySource>,
-    in_flight: std::sync::atomic::AtomicUsize,
-    most: std::sync::atomic::AtomicUsize,
-    reads: std::sync::atomic::AtomicUsize,
-}
-
-impl DemandSource for CountingReads {
-    fn instant<'a>(
-        &'a self,
-        query: &'a str,
-        at: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Option<f64>, SourceError>> {
-        self.inner.instant(query, at)
-    }
-
-    fn range<'a>(
-        &'a self,
-        query: &'a str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        step: Duration,
-    ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
-        use std::sync::atomic::Ordering::SeqCst;
-        Box::pin(async move {
-            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
-            self.most.fetch_max(now, SeqCst);
-            self.reads.fetch_add(1, SeqCst);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            let r = self.inner.range(query, start, end, step).await;
-            self.in_flight.fetch_sub(1, SeqCst);
-            r
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_backfills_a_few_objects_at_a_time() {
     use std::sync::atomic::Ordering::SeqCst;
-    let counting = Arc::new(CountingReads {
-        inner: source(),
-        in_flight: Default::default(),
-        most: Default::default(),
-        reads: Default::default(),
-    });
+    let counting = Arc::new(Scripted::new(0, usize::MAX));
     let mut options = loopback();
     options.runtime.history_reads = 3;
     // 200 ScaledObjects known at start and no saved history: every one backfills.

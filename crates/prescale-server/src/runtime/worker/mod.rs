@@ -134,19 +134,14 @@ impl Worker {
         self.decide(now, live).await;
     }
 
-    /// A forecast thread (see [`Worker::deciding_meanwhile`]).
+    /// A forecast thread. While every one is busy (a thousand ScaledObjects refreshing), the
+    /// worker goes on deciding on live data and the forecast it has, once per decision
+    /// interval, so that KEDA's answer never goes stale behind the queue. (Two replicas of the
+    /// server decide alike again once both have refreshed.)
     async fn compute_permit(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let acquire = self.shared.compute.clone().acquire_owned();
-        self.deciding_meanwhile(acquire).await.ok()
-    }
-
-    /// Awaits `work` (a forecast thread while every one is busy with a thousand ScaledObjects'
-    /// refreshes), going on deciding on live data and the forecast it has once per decision
-    /// interval meanwhile, so that KEDA's answer never goes stale behind the queue. (Two
-    /// replicas of the server decide alike again once both have refreshed.)
-    async fn deciding_meanwhile<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
+        let work = self.shared.compute.clone().acquire_owned();
         if !self.on_clock {
-            return work.await;
+            return work.await.ok();
         }
         tokio::pin!(work);
         let time = self.shared.config.time;
@@ -154,7 +149,7 @@ impl Worker {
             let next = self.ctl.grids().next_tick(time.now());
             tokio::select! {
                 biased;
-                done = &mut work => return done,
+                permit = &mut work => return permit.ok(),
                 () = time.sleep_until(next) => {
                     let live = self.live(next).await;
                     self.decide(next, live).await;
