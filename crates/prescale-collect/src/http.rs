@@ -4,11 +4,13 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Certificate, Client, Identity, Url};
 
 use crate::error::{CollectError, SourceKind};
+use crate::secret::{FileStamp, SecretFile};
 
 /// Credentials sent with every request.
 #[derive(Clone, PartialEq, Eq)]
@@ -22,6 +24,16 @@ pub enum Auth {
     },
     /// `Authorization: Bearer <token>`.
     Bearer(String),
+    /// HTTP basic authentication with the password in a file, read again when it changes.
+    BasicFile {
+        /// User name.
+        user: String,
+        /// The password file.
+        password: SecretFile,
+    },
+    /// `Authorization: Bearer <token>` with the token in a file, read again when it changes
+    /// (a rotated ServiceAccount token needs no restart).
+    BearerFile(SecretFile),
 }
 
 impl fmt::Debug for Auth {
@@ -33,6 +45,12 @@ impl fmt::Debug for Auth {
                 .field("password", &"<redacted>")
                 .finish(),
             Self::Bearer(_) => f.debug_tuple("Bearer").field(&"<redacted>").finish(),
+            Self::BasicFile { user, password } => f
+                .debug_struct("BasicFile")
+                .field("user", user)
+                .field("password", &password.path())
+                .finish(),
+            Self::BearerFile(token) => f.debug_tuple("BearerFile").field(&token.path()).finish(),
         }
     }
 }
@@ -69,12 +87,35 @@ const BODY_EXCERPT: usize = 300;
 /// it is held in memory, whatever the source claims in its headers.
 pub const MAX_BODY_BYTES: usize = 32 << 20;
 
-/// An HTTP client bound to one source kind, with retries.
+/// An HTTP client bound to one source kind, with retries. When its TLS files change (a
+/// renewed client certificate or CA), the next request builds a new client from them; files
+/// that cannot be used keep the last good client, with a warning.
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
     source: SourceKind,
-    client: Client,
+    client: Arc<Mutex<Built>>,
     settings: HttpSettings,
+}
+
+/// A client and the stamps of the TLS files it was built from.
+#[derive(Debug)]
+struct Built {
+    client: Client,
+    stamps: Vec<Option<FileStamp>>,
+}
+
+impl TlsOptions {
+    fn stamps(&self) -> Vec<Option<FileStamp>> {
+        FileStamp::of_all([
+            self.ca_cert.as_ref(),
+            self.client_cert.as_ref(),
+            self.client_key.as_ref(),
+        ])
+    }
+
+    fn has_files(&self) -> bool {
+        self.ca_cert.is_some() || self.client_cert.is_some() || self.client_key.is_some()
+    }
 }
 
 /// A raw answer: status and body.
@@ -93,56 +134,87 @@ impl HttpClient {
                 "must be > 0",
             ));
         }
-        let mut builder = Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .user_agent(concat!("prescale/", env!("CARGO_PKG_VERSION")));
-        let tls = &settings.tls;
-        if let Some(path) = &tls.ca_cert {
-            let pem = read(path, "tls.ca_cert")?;
-            let certs = Certificate::from_pem_bundle(&pem)
-                .map_err(|e| CollectError::config(place(path, "tls.ca_cert"), e.to_string()))?;
-            if certs.is_empty() {
-                return Err(CollectError::config(
-                    place(path, "tls.ca_cert"),
-                    "no PEM certificate in the file",
-                ));
-            }
-            builder = builder.tls_certs_merge(certs);
-        }
-        match (&tls.client_cert, &tls.client_key) {
-            (Some(cert), Some(key)) => {
-                let mut pem = read(cert, "tls.client_cert")?;
-                pem.push(b'\n');
-                pem.extend(read(key, "tls.client_key")?);
-                let identity = Identity::from_pem(&pem).map_err(|e| {
-                    CollectError::config(place(cert, "tls.client_cert"), e.to_string())
-                })?;
-                builder = builder.identity(identity);
-            }
-            (None, None) => {}
-            _ => {
-                return Err(CollectError::config(
-                    "tls",
-                    "client_cert and client_key must be given together",
-                ));
-            }
-        }
-        if tls.insecure_skip_verify {
-            builder = builder
-                .tls_danger_accept_invalid_certs(true)
-                .tls_danger_accept_invalid_hostnames(true);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| CollectError::config(format!("{source} http client"), chain(&e)))?;
+        let stamps = settings.tls.stamps();
+        let client = build_client(source, &settings)?;
         Ok(Self {
             source,
-            client,
+            client: Arc::new(Mutex::new(Built { client, stamps })),
             settings,
         })
     }
 
+    /// The client to use now: rebuilt first when a TLS file changed since it was built.
+    fn client(&self) -> Client {
+        let mut built = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if self.settings.tls.has_files() {
+            let stamps = self.settings.tls.stamps();
+            if stamps != built.stamps {
+                // Tried once per change: a broken file is not re-read on every request.
+                built.stamps = stamps;
+                match build_client(self.source, &self.settings) {
+                    Ok(client) => {
+                        tracing::info!(source = %self.source, "TLS files changed: reloaded.");
+                        built.client = client;
+                    }
+                    Err(e) => tracing::warn!(
+                        source = %self.source,
+                        error = %e,
+                        "TLS files changed but cannot be used: keeping the last good ones."
+                    ),
+                }
+            }
+        }
+        built.client.clone()
+    }
+}
+
+/// A reqwest client from `settings` (reading its TLS files).
+fn build_client(source: SourceKind, settings: &HttpSettings) -> Result<Client, CollectError> {
+    let mut builder = Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        .user_agent(concat!("prescale/", env!("CARGO_PKG_VERSION")));
+    let tls = &settings.tls;
+    if let Some(path) = &tls.ca_cert {
+        let pem = read(path, "tls.ca_cert")?;
+        let certs = Certificate::from_pem_bundle(&pem)
+            .map_err(|e| CollectError::config(place(path, "tls.ca_cert"), e.to_string()))?;
+        if certs.is_empty() {
+            return Err(CollectError::config(
+                place(path, "tls.ca_cert"),
+                "no PEM certificate in the file",
+            ));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => {
+            let mut pem = read(cert, "tls.client_cert")?;
+            pem.push(b'\n');
+            pem.extend(read(key, "tls.client_key")?);
+            let identity = Identity::from_pem(&pem)
+                .map_err(|e| CollectError::config(place(cert, "tls.client_cert"), e.to_string()))?;
+            builder = builder.identity(identity);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(CollectError::config(
+                "tls",
+                "client_cert and client_key must be given together",
+            ));
+        }
+    }
+    if tls.insecure_skip_verify {
+        builder = builder
+            .tls_danger_accept_invalid_certs(true)
+            .tls_danger_accept_invalid_hostnames(true);
+    }
+    builder
+        .build()
+        .map_err(|e| CollectError::config(format!("{source} http client"), chain(&e)))
+}
+
+impl HttpClient {
     /// GETs `url`, retrying transport failures and 5xx answers with exponential backoff, and
     /// returns the last answer whatever its status.
     pub(crate) async fn get_raw(&self, url: &Url) -> Result<RawResponse, CollectError> {
@@ -212,10 +284,14 @@ impl HttpClient {
     }
 
     async fn attempt(&self, url: &Url) -> Result<RawResponse, CollectError> {
-        let mut req = self.client.get(url.clone());
+        let mut req = self.client().get(url.clone());
         match &self.settings.auth {
             Some(Auth::Basic { user, password }) => req = req.basic_auth(user, Some(password)),
             Some(Auth::Bearer(token)) => req = req.bearer_auth(token),
+            Some(Auth::BasicFile { user, password }) => {
+                req = req.basic_auth(user, Some(password.current()?));
+            }
+            Some(Auth::BearerFile(token)) => req = req.bearer_auth(token.current()?),
             None => {}
         }
         let mut resp = req.send().await.map_err(|e| self.transport(url, &e))?;

@@ -36,6 +36,7 @@ pub mod rabbitmq;
 pub mod record;
 pub mod redis;
 pub mod scrape;
+pub mod secret;
 pub mod series;
 
 use std::future::Future;
@@ -43,6 +44,7 @@ use std::future::Future;
 pub use error::{CollectError, Result, SourceKind};
 pub use http::{Auth, MAX_BODY_BYTES, TlsOptions};
 pub use metrics::CollectorMetrics;
+pub use secret::{FileStamp, SecretFile};
 pub use series::{Gap, Labels, LabelsDisplay, Sample, Series};
 
 /// A place metrics are read from.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use prescale_collect::prometheus::{PrometheusClient, PrometheusConfig};
-use prescale_collect::{Auth, CollectError, TlsOptions};
+use prescale_collect::{Auth, CollectError, SecretFile, TlsOptions};
 use prescale_testkit::{PrometheusSetup, TestPki, TestPrometheus, require_prometheus};
 
 const USER: &str = "prescale";
@@ -105,4 +105,47 @@ async fn https_with_a_client_certificate_and_basic_auth() {
     plain.url = prom.url().replace("https://", "http://");
     let e = one(plain).await.expect_err("plain http");
     assert_ne!(e.kind(), "config", "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotated_password_and_client_certificate_are_used_without_a_new_client() {
+    if !require_prometheus() {
+        return;
+    }
+    let pki = TestPki::new().expect("pki");
+    let other = TestPki::new().expect("a second, untrusted pki");
+    let prom = secured(&pki);
+    // The client's files, as mounted Secrets: replaced in place on rotation.
+    let dir = tempfile::tempdir().expect("dir");
+    let put = |name: &str, text: &str| {
+        let staged = dir.path().join(format!("{name}.new"));
+        std::fs::write(&staged, text).expect("write");
+        std::fs::rename(&staged, dir.path().join(name)).expect("rename");
+    };
+    put("password", "an-old-password");
+    put("client.crt", &other.read("client.crt"));
+    put("client.key", &other.read("client.key"));
+    let mut cfg = config(&prom, &pki);
+    cfg.auth = Some(Auth::BasicFile {
+        user: USER.into(),
+        password: SecretFile::load(&dir.path().join("password"), "basic_auth.password_file")
+            .expect("password file"),
+    });
+    cfg.tls.client_cert = Some(dir.path().join("client.crt"));
+    cfg.tls.client_key = Some(dir.path().join("client.key"));
+    let client = PrometheusClient::new(cfg).expect("client");
+    let query = || client.query("vector(7)", None);
+    // A client certificate from a CA Prometheus does not trust: refused.
+    let e = query().await.expect_err("untrusted client certificate");
+    assert_ne!(e.kind(), "config", "{e}");
+    // The certificate is renewed by the trusted CA: the same client now passes TLS, and the
+    // old password is refused.
+    put("client.crt", &pki.read("client.crt"));
+    put("client.key", &pki.read("client.key"));
+    let e = query().await.expect_err("old password");
+    assert_eq!(e.kind(), "unauthorized", "{e}");
+    // The password is rotated: answered.
+    put("password", PASSWORD);
+    let r = query().await.expect("rotated credentials");
+    assert_eq!(r.values().map(|(_, v)| v).collect::<Vec<_>>(), vec![7.0]);
 }

@@ -17,7 +17,6 @@ use prescale_kube::cost::CostConfig;
 use prescale_kube::{KubeReplicaSource, ReplicaSource};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::ServerTlsConfig;
 
 use crate::api::grpc::ScalerService;
 use crate::api::http::{CostReport, HttpState, router};
@@ -31,7 +30,7 @@ use crate::registry::{ObjectKey, Registry};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::state::persist::{PersistError, StateStore, load_registrations};
 use crate::state::store::EmbeddedStore;
-use crate::tls::{TlsError, TlsFiles};
+use crate::tls::{ReloadingTls, TlsError, TlsFiles};
 
 /// Default gRPC address.
 pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:6000";
@@ -158,7 +157,7 @@ pub enum ServerError {
 pub struct Server {
     grpc: TcpListener,
     http: TcpListener,
-    tls: Option<ServerTlsConfig>,
+    tls: Option<Arc<ReloadingTls>>,
     registry: Arc<Registry>,
     telemetry: Arc<Telemetry>,
     store: Option<Arc<EmbeddedStore>>,
@@ -196,7 +195,12 @@ impl Server {
         // Several rustls crypto providers are linked in (ring, and aws-lc-rs through the HTTP
         // client): pick ring for the process. An error means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let tls = options.tls.as_ref().map(TlsFiles::load).transpose()?;
+        let tls = options
+            .tls
+            .clone()
+            .map(ReloadingTls::new)
+            .transpose()?
+            .map(Arc::new);
         let store = match &options.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
@@ -399,23 +403,27 @@ impl Server {
         svc.first_answer_wait = self.first_answer_wait;
         let decide_every = self.runtime.config().decision_interval;
         svc.max_answer_age = Some(time.real_duration(decide_every * STALE_DECISIONS));
-        let mut builder = tonic::transport::Server::builder();
-        if let Some(tls) = self.tls {
-            builder = builder.tls_config(tls).map_err(|e| ServerError::Serve {
-                what: "gRPC",
-                reason: e.to_string(),
-            })?;
-        }
-        let grpc = builder
+        let router = tonic::transport::Server::builder()
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(ExternalScalerServer::new(svc))
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(self.grpc)
-                    // Small answers go out at once (no Nagle delay behind KEDA's next call).
-                    .with_nodelay(Some(true)),
+            .add_service(ExternalScalerServer::new(svc));
+        let grpc = match self.tls {
+            Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
+                crate::tls::incoming(self.grpc, tls, stopped.clone()),
                 wait(stopped.clone()),
-            );
+            ))
+                as std::pin::Pin<
+                    Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
+                >,
+            None => Box::pin(
+                router.serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(self.grpc)
+                        // Small answers go out at once (no Nagle delay behind KEDA's next call).
+                        .with_nodelay(Some(true)),
+                    wait(stopped.clone()),
+                ),
+            ),
+        };
         self.ready.store(true, Ordering::Release);
         tracing::info!(scaled_objects = self.registry.len(), "Serving.");
         let grpc = grpc.await.map_err(|e| ServerError::Serve {

@@ -7,9 +7,18 @@
 //! refused during the handshake.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use prescale_collect::FileStamp;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
 use serde::Deserialize;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 /// PEM files of the gRPC listener's TLS.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -48,19 +57,171 @@ fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {
     Ok(bytes)
 }
 
-impl TlsFiles {
-    /// Reads the files into tonic's TLS configuration (the handshake itself checks that the
-    /// key matches the certificate).
-    pub fn load(&self) -> Result<ServerTlsConfig, TlsError> {
-        let cert = read_pem(&self.cert_file, "server certificate")?;
-        let key = read_pem(&self.key_file, "server private key")?;
-        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
-        if let Some(ca) = &self.client_ca_file {
-            let ca = read_pem(ca, "client CA certificate")?;
-            tls = tls.client_ca_root(Certificate::from_pem(ca));
-        }
-        Ok(tls)
+fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read_pem(path, what)?;
+    let bad = |reason: String| TlsError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("the {what} cannot be parsed: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad(format!("no certificate in the {what}")));
     }
+    Ok(certs)
+}
+
+impl TlsFiles {
+    fn paths(&self) -> [Option<&PathBuf>; 3] {
+        [
+            Some(&self.cert_file),
+            Some(&self.key_file),
+            self.client_ca_file.as_ref(),
+        ]
+    }
+
+    /// Reads the files into a rustls configuration speaking HTTP/2 (gRPC), with client
+    /// certificates required and verified against `client_ca_file` when it is set.
+    pub fn load(&self) -> Result<rustls::ServerConfig, TlsError> {
+        let certs = certificates(&self.cert_file, "server certificate")?;
+        let key_pem = read_pem(&self.key_file, "server private key")?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError {
+            path: self.key_file.clone(),
+            reason: format!("the server private key cannot be parsed: {e}"),
+        })?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError {
+                path: self.cert_file.clone(),
+                reason: e.to_string(),
+            })?;
+        let builder = match &self.client_ca_file {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in certificates(ca, "client CA certificate")? {
+                    roots.add(cert).map_err(|e| TlsError {
+                        path: ca.clone(),
+                        reason: format!("the client CA certificate is not usable: {e}"),
+                    })?;
+                }
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .map_err(|e| TlsError {
+                        path: ca.clone(),
+                        reason: e.to_string(),
+                    })?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_single_cert(certs, key).map_err(|e| TlsError {
+            path: self.key_file.clone(),
+            reason: format!("the key does not fit the certificate: {e}"),
+        })?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(config)
+    }
+}
+
+/// The listener's TLS, read again from its files when they change (a renewed certificate, a
+/// rotated client CA): each new connection is checked against the files' stamps, and a change
+/// that cannot be used keeps the last good configuration, with a warning. Connections already
+/// open keep the certificate they were made with.
+#[derive(Debug)]
+pub struct ReloadingTls {
+    files: TlsFiles,
+    current: Mutex<(Vec<Option<FileStamp>>, Arc<rustls::ServerConfig>)>,
+}
+
+impl ReloadingTls {
+    /// Loads the files now (errors name the file).
+    pub fn new(files: TlsFiles) -> Result<Self, TlsError> {
+        let stamps = FileStamp::of_all(files.paths());
+        let config = Arc::new(files.load()?);
+        Ok(Self {
+            files,
+            current: Mutex::new((stamps, config)),
+        })
+    }
+
+    /// The configuration for a new connection.
+    pub fn config(&self) -> Arc<rustls::ServerConfig> {
+        let stamps = FileStamp::of_all(self.files.paths());
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if stamps != current.0 {
+            // Tried once per change, not on every connection.
+            current.0 = stamps;
+            match self.files.load() {
+                Ok(config) => {
+                    tracing::info!("TLS files changed: reloaded.");
+                    current.1 = Arc::new(config);
+                }
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "TLS files changed but cannot be used: keeping the last good ones."
+                ),
+            }
+        }
+        current.1.clone()
+    }
+}
+
+/// The longest a TLS handshake may take before the connection is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most handshakes in progress at once; further connections wait to be accepted.
+pub const MAX_HANDSHAKES: usize = 256;
+
+/// Accepts TCP connections on `listener` and yields those whose TLS handshake (with the
+/// configuration current at accept time) completes within [`HANDSHAKE_TIMEOUT`], at most
+/// [`MAX_HANDSHAKES`] in progress at once, until `stopped` turns true.
+pub fn incoming(
+    listener: TcpListener,
+    tls: Arc<ReloadingTls>,
+    mut stopped: watch::Receiver<bool>,
+) -> tokio_stream::wrappers::ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        loop {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = stopped.wait_for(|s| *s) => return,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gRPC accept failed.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            // Small answers go out at once (no Nagle delay behind KEDA's next call).
+            let _ = tcp.set_nodelay(true);
+            let acceptor = TlsAcceptor::from(tls.config());
+            let sender = tx.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = sender.send(Ok(stream)).await;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed.");
+                    }
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
+                }
+            });
+            if tx.is_closed() {
+                return;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
 #[cfg(test)]

@@ -313,6 +313,76 @@ async fn mutual_tls_as_keda_trigger_authentication_expects() {
     server.stop().await;
 }
 
+/// KEDA's client as its TriggerAuthentication configures it from `pki`'s files.
+fn keda_tls(pki: &TestPki) -> ClientTlsConfig {
+    ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(pki.read("ca.crt")))
+        .identity(Identity::from_pem(
+            pki.read("client.crt"),
+            pki.read("client.key"),
+        ))
+        .domain_name("localhost")
+}
+
+/// Whether a new connection with `tls` is served.
+async fn served(addr: &str, tls: ClientTlsConfig) -> bool {
+    match tls_client(addr, Some(tls)).await {
+        Err(_) => false,
+        Ok(mut c) => c.get_metric_spec(object()).await.is_ok(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewed_certificates_are_served_without_a_restart() {
+    let old = TestPki::new().unwrap();
+    let new = TestPki::new().unwrap();
+    // The server's files, as a mounted Secret: replaced in place on renewal.
+    let dir = tempfile::tempdir().unwrap();
+    let install = |pki: &TestPki| {
+        for (from, to) in [
+            ("server.crt", "tls.crt"),
+            ("server.key", "tls.key"),
+            ("ca.crt", "ca.crt"),
+        ] {
+            let staged = dir.path().join(format!("{to}.new"));
+            std::fs::copy(pki.path(from), &staged).unwrap();
+            std::fs::rename(&staged, dir.path().join(to)).unwrap();
+        }
+    };
+    install(&old);
+    let mut options = loopback();
+    options.tls = Some(TlsFiles {
+        cert_file: dir.path().join("tls.crt"),
+        key_file: dir.path().join("tls.key"),
+        client_ca_file: Some(dir.path().join("ca.crt")),
+    });
+    let server = start(options, source()).await;
+    // Idle connections that never finish a handshake do not hold others up.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(tokio::net::TcpStream::connect(&server.grpc).await.unwrap());
+    }
+    let mut kept = tls_client(&server.grpc, Some(keda_tls(&old)))
+        .await
+        .unwrap();
+    poll(&mut kept).await;
+    assert!(!served(&server.grpc, keda_tls(&new)).await);
+    install(&new);
+    // New connections get the new certificate and CA; the old client is refused.
+    assert!(
+        served(&server.grpc, keda_tls(&new)).await,
+        "renewal not picked up"
+    );
+    assert!(!served(&server.grpc, keda_tls(&old)).await);
+    // A broken renewal keeps the last good files.
+    std::fs::write(dir.path().join("tls.crt"), "garbage").unwrap();
+    assert!(served(&server.grpc, keda_tls(&new)).await);
+    // A connection made before the renewal goes on.
+    poll(&mut kept).await;
+    drop(idle);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scaled_object_keda_stopped_asking_about_expires() {
     let mut options = loopback();

@@ -157,35 +157,27 @@ fn options(args: &Args) -> Result<ServerOptions> {
     })
 }
 
-/// Credentials from a bearer token file or basic auth with a password file, read now; errors
-/// name `place` (e.g. `prometheus.servers[1]`) and the key.
+/// Credentials from a bearer token file or basic auth with a password file, read now (and
+/// again whenever the file changes: rotation needs no restart); errors name `place` (e.g.
+/// `prometheus.servers[1]`) and the key.
 fn prometheus_auth(
     place: &str,
     bearer_token_file: Option<&std::path::Path>,
     basic_auth: Option<&prescale_server::config::BasicAuthFiles>,
 ) -> Result<Option<prescale_collect::Auth>> {
-    let read = |path: &std::path::Path, what: &str| -> Result<String> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{place}.{what}: cannot read {}", path.display()))?;
-        let text = text.trim_end_matches(['\n', '\r']).to_string();
-        anyhow::ensure!(
-            !text.is_empty(),
-            "{place}.{what}: {} is empty",
-            path.display()
-        );
-        Ok(text)
-    };
+    use prescale_collect::{Auth, SecretFile};
     match (bearer_token_file, basic_auth) {
         (Some(_), Some(_)) => {
             anyhow::bail!("{place}: give either bearer_token_file or basic_auth, not both")
         }
-        (Some(path), None) => Ok(Some(prescale_collect::Auth::Bearer(read(
-            path,
-            "bearer_token_file",
-        )?))),
-        (None, Some(b)) => Ok(Some(prescale_collect::Auth::Basic {
+        (Some(path), None) => Ok(Some(Auth::BearerFile(
+            SecretFile::load(path, "bearer_token_file")
+                .map_err(|e| anyhow::anyhow!("{place}.{e}"))?,
+        ))),
+        (None, Some(b)) => Ok(Some(Auth::BasicFile {
             user: b.username.clone(),
-            password: read(&b.password_file, "basic_auth.password_file")?,
+            password: SecretFile::load(&b.password_file, "basic_auth.password_file")
+                .map_err(|e| anyhow::anyhow!("{place}.{e}"))?,
         })),
         (None, None) => Ok(None),
     }
