@@ -254,11 +254,11 @@ impl PrescalePolicy {
             return;
         };
         let history = self.controller.history();
-        if !tuner.due(now, history.start()) {
+        let Some(at) = tuner.due_at(now, history.start()) else {
             return;
-        }
+        };
         let points = history.points();
-        let keep_from = now - Duration::seconds(tuner.config().window_secs + 7_200);
+        let keep_from = at - Duration::seconds(tuner.config().window_secs + 7_200);
         let tape = match &mut self.tape {
             Tape::Record(t) => {
                 t.retain(|(at, _)| *at >= keep_from);
@@ -266,7 +266,7 @@ impl PrescalePolicy {
             }
             _ => None,
         };
-        if let Some(t) = tuner.retune(now, &points, setup, tape) {
+        if let Some(t) = tuner.retune(at, &points, setup, tape) {
             tracing::debug!(
                 at = %t.at,
                 quantile = t.headroom.quantile,

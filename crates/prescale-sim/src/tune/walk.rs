@@ -140,17 +140,28 @@ impl Tuner {
             .map_or(Headroom::CONSERVATIVE, |t| t.headroom)
     }
 
-    /// Whether a re-tune is due at `now` given the history's first point.
-    pub fn due(&self, now: DateTime<Utc>, history_start: Option<DateTime<Utc>>) -> bool {
-        let Some(start) = history_start.or(self.first_seen) else {
-            return false;
-        };
-        if now - start < Duration::seconds(self.config.min_history_secs) {
-            return false;
+    /// The instant a re-tune is due as of at `now`, given the history's first point, or
+    /// `None`. Re-tunes fall on the grid of [`TunerConfig::every_secs`] from the Unix epoch
+    /// (midnight UTC when daily), as of the latest grid instant not after `now`, on the history
+    /// before it: two server replicas started at different times tune as of the same instants
+    /// on the same data. The first tuning is as of that grid instant when enough history
+    /// ([`TunerConfig::min_history_secs`]) precedes it, else as of `now` once enough has built
+    /// up; the next one is on the grid.
+    pub fn due_at(
+        &self,
+        now: DateTime<Utc>,
+        history_start: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        let start = history_start.or(self.first_seen)?;
+        let every = self.config.every_secs.max(60);
+        let grid = DateTime::from_timestamp(now.timestamp().div_euclid(every) * every, 0)?;
+        let enough =
+            |t: DateTime<Utc>| t - start >= Duration::seconds(self.config.min_history_secs);
+        match &self.last {
+            Some(last) => (grid > last.at && enough(grid)).then_some(grid),
+            None if enough(grid) => Some(grid),
+            None => enough(now).then_some(now),
         }
-        self.last
-            .as_ref()
-            .is_none_or(|t| now - t.at >= Duration::seconds(self.config.every_secs))
     }
 
     /// Re-tunes at `now` on `history` (one-minute points before `now`, oldest first); returns
@@ -162,10 +173,16 @@ impl Tuner {
         setup: &TuneSetup,
         tape: Option<Arc<ForecastTape>>,
     ) -> Option<&Tuning> {
-        let start = history.first()?.0;
-        self.first_seen.get_or_insert(start);
+        let first = history.first()?.0;
+        self.first_seen.get_or_insert(first);
+        // Whole days of history before `now` (whole hours under a day): two replicas whose
+        // histories begin at different minutes of a day replay the same points.
+        let held = (now - first).num_seconds();
+        let unit = if held >= 86_400 { 86_400 } else { 3_600 };
+        let start = now - Duration::seconds(held.div_euclid(unit) * unit);
+        let begin = history.partition_point(|p| p.0 < start);
         let end = history.partition_point(|p| p.0 <= now);
-        let history = &history[..end];
+        let history = history.get(begin..end)?;
         // Whole hours (so that the replay's refresh points are the live loop's), an hour of
         // the history kept as lead-in.
         let span = ((now - start).num_seconds() - 3_600).min(self.config.window_secs);
@@ -248,6 +265,36 @@ mod tests {
 
     fn day(d: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(d * 86_400, 0).unwrap()
+    }
+
+    #[test]
+    fn re_tunes_fall_on_the_grid_whenever_the_tuner_started() {
+        let t = Tuner::new(TunerConfig::default());
+        let at = |d: i64, h: i64, m: i64| day(d) + Duration::minutes(60 * h + m);
+        // History from day 0 09:30: not enough at midnight of day 1, enough at 09:30 of day 1
+        // (the first tuning, as of then); with history from day 0 00:00, as of midnight.
+        assert_eq!(t.due_at(at(1, 9, 0), Some(at(0, 9, 30))), None);
+        assert_eq!(
+            t.due_at(at(1, 9, 30), Some(at(0, 9, 30))),
+            Some(at(1, 9, 30))
+        );
+        assert_eq!(t.due_at(at(3, 9, 30), Some(at(0, 9, 30))), Some(day(3)));
+        assert_eq!(t.due_at(at(3, 9, 50), Some(at(0, 9, 50))), Some(day(3)));
+        // After a tuning, the next is as of the next grid instant.
+        let mut tuned = t.clone();
+        tuned.last = Some(Tuning {
+            at: day(3),
+            headroom: Headroom::CONSERVATIVE,
+            predicted_sla: 0.99,
+            predicted_gpu_hours: 1.0,
+            target: 0.99,
+            margin: 0.0,
+            days: 2.0,
+            attainment: 1.0,
+            catch_up: 0.0,
+        });
+        assert_eq!(tuned.due_at(at(3, 23, 59), Some(day(0))), None);
+        assert_eq!(tuned.due_at(at(4, 0, 10), Some(day(0))), Some(day(4)));
     }
 
     #[test]

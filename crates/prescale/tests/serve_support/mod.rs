@@ -305,10 +305,6 @@ impl Replay {
                 ("threshold", "10"),
                 ("history", "3d"),
                 ("ignoreNullValues", "false"),
-                // A fixed headroom: in SLO mode two replicas started at different times tune
-                // on windows ending at different times and may pick different headrooms until
-                // the next re-tune (docs/slo.md, a known gap).
-                ("quantile", "0.9"),
             ],
         )
     }

@@ -82,8 +82,8 @@ impl Worker {
         }
     }
 
-    /// SLO mode: re-tunes at the refresh point `at` when due, on the history before it, and
-    /// decides with the chosen headroom from then on.
+    /// SLO mode: re-tunes at the refresh point `at` when due (as of the tuner's grid instant,
+    /// on the history before it), and decides with the chosen headroom from then on.
     pub(super) async fn retune(&mut self, at: DateTime<Utc>) {
         let history = self.ctl.history();
         let Some(state) = &mut self.slo else {
@@ -92,10 +92,11 @@ impl Worker {
         let (Some(tuner), Some(start)) = (state.tuner.take(), history.start()) else {
             return;
         };
-        if !tuner.due(at, Some(start)) {
+        // As of the tuner's grid instant (the same for every replica), not this refresh.
+        let Some(at) = tuner.due_at(at, Some(start)) else {
             state.tuner = Some(tuner);
             return;
-        }
+        };
         let per_min = state.per_min;
         let setup = state.setup.clone();
         let config = state.config.clone();
