@@ -1,8 +1,9 @@
 //! The Helm chart: `helm lint --strict`, `helm template` with the default values, every
 //! `charts/prescale/ci/*-values.yaml` and every example spec as values, each rendered object
 //! validated (built-in kinds against the strict Kubernetes v1.33 schemas, KEDA resources
-//! against the KEDA CRDs and rules); the server runs non-root on a read-only root filesystem;
-//! RBAC grants only the reads of crates/prescale-kube; the optional resources.
+//! against the KEDA CRDs and rules, cert-manager Certificates structurally); the server runs
+//! non-root on a read-only root filesystem; RBAC grants only the reads of crates/prescale-kube;
+//! the optional resources.
 //!
 //! Needs helm (see tests/common/mod.rs for the skip-or-fail rule).
 
@@ -42,6 +43,10 @@ fn validate_all(name: &str, rendered: &str, schemas: &KubeSchemas) -> BTreeSet<S
             assert!(d["spec"]["selector"]["matchLabels"].is_object(), "{id}");
             assert_eq!(d["spec"]["endpoints"][0]["port"], "http", "{id}");
             assert_eq!(d["spec"]["endpoints"][0]["path"], "/metrics", "{id}");
+        } else if kind == "Certificate" {
+            // No schema of cert-manager's CRD here: its fields and rules, structurally.
+            let problems = common::certificate_problems(d);
+            assert!(problems.is_empty(), "{id}:\n{}", problems.join("\n"));
         } else {
             panic!("{id}: no schema to check this kind against");
         }
@@ -107,6 +112,7 @@ fn every_values_file_renders_valid_objects() {
         "ClusterRoleBinding",
         "Service",
         "Deployment",
+        "NetworkPolicy",
         "Pod",
     ]
     .map(String::from)
@@ -136,6 +142,7 @@ fn every_values_file_renders_valid_objects() {
         "Role",
         "RoleBinding",
         "ClusterTriggerAuthentication",
+        "Certificate",
         "TriggerAuthentication",
         "ScaledObject",
         "ScaledJob",
@@ -532,6 +539,13 @@ fn notes_name_the_scaler_address_and_enabled_services() {
     }
     assert!(
         notes.contains("helm test prescale -n prescale-system"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(
+            "NetworkPolicy: gRPC only from KEDA's operator (pods app=keda-operator in namespace \
+             keda); HTTP from anywhere."
+        ),
         "{notes}"
     );
 }

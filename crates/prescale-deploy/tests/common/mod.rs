@@ -154,3 +154,178 @@ pub fn example_specs() -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The fields of cert-manager's `Certificate` spec (cert-manager.io/v1).
+const CERTIFICATE_SPEC_FIELDS: &[&str] = &[
+    "subject",
+    "literalSubject",
+    "commonName",
+    "duration",
+    "renewBefore",
+    "renewBeforePercentage",
+    "dnsNames",
+    "ipAddresses",
+    "uris",
+    "otherNames",
+    "emailAddresses",
+    "secretName",
+    "secretTemplate",
+    "keystores",
+    "issuerRef",
+    "isCA",
+    "usages",
+    "privateKey",
+    "encodeUsagesInRequest",
+    "revisionHistoryLimit",
+    "additionalOutputFormats",
+    "nameConstraints",
+];
+
+/// The key usages cert-manager accepts.
+const CERTIFICATE_USAGES: &[&str] = &[
+    "signing",
+    "digital signature",
+    "content commitment",
+    "key encipherment",
+    "key agreement",
+    "data encipherment",
+    "cert sign",
+    "crl sign",
+    "encipher only",
+    "decipher only",
+    "any",
+    "server auth",
+    "client auth",
+    "code signing",
+    "email protection",
+    "s/mime",
+    "ipsec end system",
+    "ipsec tunnel",
+    "ipsec user",
+    "timestamping",
+    "ocsp signing",
+    "microsoft sgc",
+    "netscape sgc",
+];
+
+/// Whether `s` is a Go duration as cert-manager parses it (`2160h`, `1h30m`).
+fn is_go_duration(s: &str) -> bool {
+    let mut rest = s;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let Some(unit) = ["ns", "us", "µs", "ms", "h", "m", "s"]
+            .into_iter()
+            .find(|u| rest.starts_with(u))
+        else {
+            return false;
+        };
+        rest = &rest[unit.len()..];
+    }
+    true
+}
+
+/// Whether `v` is a non-empty string.
+fn non_empty(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| !s.is_empty())
+}
+
+/// Problems of a cert-manager `Certificate` (no schema of its CRD here: the fields and rules
+/// of cert-manager.io/v1 that the chart uses, checked structurally). Empty when it is valid.
+pub fn certificate_problems(doc: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    if doc["apiVersion"] != "cert-manager.io/v1" {
+        problems.push(format!("apiVersion {}", doc["apiVersion"]));
+    }
+    for field in ["name", "namespace"] {
+        if !non_empty(&doc["metadata"][field]) {
+            problems.push(format!("metadata.{field} missing"));
+        }
+    }
+    let Some(spec) = doc["spec"].as_object() else {
+        problems.push("no spec".into());
+        return problems;
+    };
+    for key in spec.keys() {
+        if !CERTIFICATE_SPEC_FIELDS.contains(&key.as_str()) {
+            problems.push(format!("spec.{key}: unknown field"));
+        }
+    }
+    if !non_empty(&doc["spec"]["secretName"]) {
+        problems.push("spec.secretName missing".into());
+    }
+    let issuer = &doc["spec"]["issuerRef"];
+    if !non_empty(&issuer["name"]) {
+        problems.push("spec.issuerRef.name missing".into());
+    }
+    if let Some(map) = issuer.as_object() {
+        for key in map.keys() {
+            if !["name", "kind", "group"].contains(&key.as_str()) {
+                problems.push(format!("spec.issuerRef.{key}: unknown field"));
+            }
+        }
+    }
+    let has_name = [
+        "commonName",
+        "dnsNames",
+        "uris",
+        "emailAddresses",
+        "ipAddresses",
+    ]
+    .iter()
+    .any(|f| spec.get(*f).is_some_and(|v| !v.is_null()));
+    if !has_name {
+        problems.push("spec: no commonName, dnsNames, uris, emailAddresses or ipAddresses".into());
+    }
+    if let Some(names) = spec.get("dnsNames") {
+        let ok = names
+            .as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(non_empty));
+        if !ok {
+            problems.push(format!("spec.dnsNames: {names}"));
+        }
+    }
+    for usage in spec
+        .get("usages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if !usage
+            .as_str()
+            .is_some_and(|u| CERTIFICATE_USAGES.contains(&u))
+        {
+            problems.push(format!("spec.usages: {usage} is not a key usage"));
+        }
+    }
+    for field in ["duration", "renewBefore"] {
+        if let Some(v) = spec.get(field)
+            && !v.as_str().is_some_and(is_go_duration)
+        {
+            problems.push(format!("spec.{field}: {v} is not a duration"));
+        }
+    }
+    if let Some(key) = spec.get("privateKey") {
+        let alg = &key["algorithm"];
+        if !alg.is_null() && !["RSA", "ECDSA", "Ed25519"].iter().any(|a| alg == *a) {
+            problems.push(format!("spec.privateKey.algorithm: {alg}"));
+        }
+        let enc = &key["encoding"];
+        if !enc.is_null() && enc != "PKCS1" && enc != "PKCS8" {
+            problems.push(format!("spec.privateKey.encoding: {enc}"));
+        }
+        let rot = &key["rotationPolicy"];
+        if !rot.is_null() && rot != "Always" && rot != "Never" {
+            problems.push(format!("spec.privateKey.rotationPolicy: {rot}"));
+        }
+    }
+    problems
+}
