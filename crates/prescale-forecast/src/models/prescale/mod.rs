@@ -371,7 +371,7 @@ impl Model for Prescale {
         };
         if !cold {
             fitted.offsets = median_offsets(raw, h, cal_first, |o, t| fitted.raw(o, t));
-            for o in cal_first..n {
+            for o in (cal_first..n).step_by(origin_stride(h)) {
                 for (k, t) in (o..(o + h).min(n)).enumerate() {
                     fitted.calibration.push(k, raw[t], fitted.point(o, t));
                 }
@@ -404,6 +404,18 @@ impl Model for Prescale {
     }
 }
 
+/// Horizon steps up to which every origin of the calibration window is used.
+pub const CALIBRATION_STEPS: usize = 64;
+
+/// The stride between calibration origins for a horizon of `h` steps: 1 up to
+/// [`CALIBRATION_STEPS`], then so that origins × steps stays within about twice the window ×
+/// [`CALIBRATION_STEPS`]: the residuals kept (and the work of collecting them) do not grow with
+/// the horizon (a 6-hour cold start at 1-minute steps keeps ~200 residuals per step instead of
+/// 4,320).
+fn origin_stride(h: usize) -> usize {
+    h.div_ceil(CALIBRATION_STEPS).max(1)
+}
+
 /// The per-step median of the normalized residuals (the pooled median where a step has too
 /// few), computed through a [`Calibration`] so that the same pooling rule applies.
 fn median_offsets(
@@ -414,7 +426,7 @@ fn median_offsets(
 ) -> Vec<f64> {
     let n = y.len();
     let mut cal = Calibration::new(h);
-    for o in first..n {
+    for o in (first..n).step_by(origin_stride(h)) {
         for (k, t) in (o..(o + h).min(n)).enumerate() {
             cal.push(k, y[t], forecast(o, t));
         }
@@ -504,9 +516,28 @@ impl Fitted for FittedPrescale {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conformal::MIN_PER_STEP;
     use crate::model::predict;
     use chrono::DateTime;
     use prescale_core::synth::{SyntheticSpec, generate};
+
+    #[test]
+    fn calibration_residuals_do_not_grow_with_the_horizon() {
+        let window: usize = 3 * 1440;
+        let kept = |h: usize| window.div_ceil(origin_stride(h)) * h;
+        // Every origin up to 64 steps (the 30- and 60-minute horizons are unchanged) ...
+        assert_eq!(kept(30), window * 30);
+        assert_eq!(kept(CALIBRATION_STEPS), window * CALIBRATION_STEPS);
+        // ... then a bound whatever the horizon, with enough residuals for every step.
+        for h in [65, 128, 360, 1000, 4320] {
+            assert!(
+                kept(h) <= 2 * window * CALIBRATION_STEPS,
+                "{h}: {}",
+                kept(h)
+            );
+            assert!(window / origin_stride(h) >= MIN_PER_STEP, "{h}");
+        }
+    }
 
     #[test]
     fn cold_series_falls_back_to_a_level() {
