@@ -28,8 +28,9 @@ use crate::keda::metadata::Settings;
 use crate::keda::proto::external_scaler_server::ExternalScalerServer;
 use crate::registry::{ObjectKey, Registry};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::state::metrics::StoreMetrics;
 use crate::state::persist::{PersistError, StateStore, load_registrations};
-use crate::state::store::EmbeddedStore;
+use crate::state::store::{EmbeddedStore, maintain};
 use crate::tls::{ReloadingTls, TlsError, TlsFiles};
 
 /// Default gRPC address.
@@ -201,6 +202,7 @@ impl Server {
             .map(ReloadingTls::new)
             .transpose()?
             .map(Arc::new);
+        let store_metrics = StoreMetrics::new();
         let store = match &options.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| ServerError::DataDir {
@@ -208,8 +210,9 @@ impl Server {
                     source,
                 })?;
                 let path = dir.join(STORE_FILE);
+                let metrics = store_metrics.clone();
                 Some(Arc::new(
-                    tokio::task::spawn_blocking(move || EmbeddedStore::open(&path))
+                    tokio::task::spawn_blocking(move || EmbeddedStore::open(&path, metrics))
                         .await
                         .map_err(|e| PersistError(e.to_string()))??,
                 ))
@@ -217,6 +220,9 @@ impl Server {
             None => None,
         };
         let mut telemetry = Telemetry::new();
+        if store.is_some() {
+            store_metrics.register(telemetry.registry_mut());
+        }
         let collector = CollectorMetrics::new();
         collector.register(telemetry.registry_mut());
         let sources = sources.unwrap_or_else(|| {
@@ -371,7 +377,7 @@ impl Server {
             background.push(tokio::spawn(task));
         }
         if let Some(store) = self.store.clone() {
-            background.push(tokio::spawn(retention(store, time, stopped.clone())));
+            background.push(tokio::spawn(maintain(store, time, stopped.clone())));
         }
         if let Some(ttl) = self.registration_ttl {
             background.push(tokio::spawn(expire(
@@ -489,27 +495,6 @@ async fn expire(
         if !gone.is_empty() {
             telemetry.registrations_expired(gone.len());
             telemetry.set_scaled_objects(registry.len());
-        }
-    }
-}
-
-/// Drops history past the retention once an hour.
-async fn retention(
-    store: Arc<EmbeddedStore>,
-    time: crate::timebase::TimeBase,
-    mut stopped: watch::Receiver<bool>,
-) {
-    loop {
-        let s = store.clone();
-        let now = time.now();
-        match tokio::task::spawn_blocking(move || s.enforce_retention(now)).await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "Retention failed."),
-            Err(e) => tracing::warn!(error = %e, "Retention task failed."),
-            Ok(Ok(_)) => {}
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            _ = stopped.wait_for(|s| *s) => break,
         }
     }
 }

@@ -57,13 +57,16 @@ fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {
     Ok(bytes)
 }
 
-fn certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = read_pem(path, what)?;
+fn certificates(
+    path: &Path,
+    pem: &[u8],
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bad = |reason: String| TlsError {
         path: path.to_path_buf(),
         reason,
     };
-    let certs = CertificateDer::pem_slice_iter(&pem)
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| bad(format!("the {what} cannot be parsed: {e}")))?;
     if certs.is_empty() {
@@ -84,8 +87,14 @@ impl TlsFiles {
     /// Reads the files into a rustls configuration speaking HTTP/2 (gRPC), with client
     /// certificates required and verified against `client_ca_file` when it is set.
     pub fn load(&self) -> Result<rustls::ServerConfig, TlsError> {
-        let certs = certificates(&self.cert_file, "server certificate")?;
+        // Every file is read before any is parsed: a missing one is named first.
+        let cert_pem = read_pem(&self.cert_file, "server certificate")?;
         let key_pem = read_pem(&self.key_file, "server private key")?;
+        let ca_pem = match &self.client_ca_file {
+            Some(ca) => Some((ca, read_pem(ca, "client CA certificate")?)),
+            None => None,
+        };
+        let certs = certificates(&self.cert_file, &cert_pem, "server certificate")?;
         let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError {
             path: self.key_file.clone(),
             reason: format!("the server private key cannot be parsed: {e}"),
@@ -97,10 +106,10 @@ impl TlsFiles {
                 path: self.cert_file.clone(),
                 reason: e.to_string(),
             })?;
-        let builder = match &self.client_ca_file {
-            Some(ca) => {
+        let builder = match ca_pem {
+            Some((ca, pem)) => {
                 let mut roots = rustls::RootCertStore::empty();
-                for cert in certificates(ca, "client CA certificate")? {
+                for cert in certificates(ca, &pem, "client CA certificate")? {
                     roots.add(cert).map_err(|e| TlsError {
                         path: ca.clone(),
                         reason: format!("the client CA certificate is not usable: {e}"),

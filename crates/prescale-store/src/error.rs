@@ -162,6 +162,35 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the file itself is damaged or is not a store: [`StoreError::Corrupt`] or
+    /// [`StoreError::NotAStore`]. Opening such a file again fails the same way; a caller that
+    /// can rebuild the data moves the file aside and starts a new one. Locks, permissions,
+    /// versions and configuration mismatches are not damage.
+    pub fn is_damaged(&self) -> bool {
+        matches!(self, Self::Corrupt { .. } | Self::NotAStore { .. })
+    }
+
+    /// Whether the engine failed on I/O (a full disk, a failing device) or was left unusable by
+    /// an earlier failure. After one I/O error the open [`Store`](crate::Store) fails every later
+    /// write (reads answer from its cache or fail too): drop it and open the file again once
+    /// the cause is gone (what was committed before is intact; the failed transaction left
+    /// nothing behind).
+    pub fn needs_reopen(&self) -> bool {
+        matches!(
+            self,
+            Self::Storage {
+                source: redb::Error::Io(_)
+                    | redb::Error::PreviousIo
+                    | redb::Error::DatabaseClosed
+                    | redb::Error::LockPoisoned(_)
+                    | redb::Error::TransactionPoisoned,
+                ..
+            }
+        )
+    }
+}
+
 /// Result with [`StoreError`] as the default error.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -179,5 +208,27 @@ mod tests {
             "/data/history.redb: store is locked: another process or Store has it open"
         );
         assert_eq!(err.metric_label(), "locked");
+        assert!(!err.is_damaged());
+        assert!(!err.needs_reopen());
+    }
+
+    #[test]
+    fn damage_and_io_failures_are_told_apart() {
+        let path = PathBuf::from("/data/history.redb");
+        let corrupt = StoreError::Corrupt {
+            path: path.clone(),
+            reason: "truncated".into(),
+        };
+        assert!(corrupt.is_damaged() && !corrupt.needs_reopen());
+        let io = StoreError::Storage {
+            path: path.clone(),
+            source: redb::Error::Io(std::io::Error::from_raw_os_error(28)),
+        };
+        assert!(io.needs_reopen() && !io.is_damaged());
+        let latched = StoreError::Storage {
+            path,
+            source: redb::Error::PreviousIo,
+        };
+        assert!(latched.needs_reopen());
     }
 }

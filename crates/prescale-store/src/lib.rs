@@ -30,6 +30,15 @@
 //! Appending reads, updates and rewrites each touched chunk once per transaction; batch
 //! samples ([`Store::append_batch`]) to spread the `fsync` over many.
 //!
+//! ## Faults
+//!
+//! - A damaged file ([`StoreError::is_damaged`]: truncated, overwritten, not a store) fails
+//!   [`Store::open`]; [`Store::verify`] reads every page against its checksum, so damage is
+//!   found at once rather than by the read that meets it.
+//! - After an I/O error (a full disk) the engine fails every later write
+//!   ([`StoreError::needs_reopen`]) until the `Store` is dropped and the file opened again;
+//!   what was committed before is intact.
+//!
 //! ```
 //! use chrono::{TimeZone, Utc};
 //! use prescale_store::{Store, StoreConfig};

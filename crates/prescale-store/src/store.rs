@@ -101,6 +101,17 @@ impl Store {
         self.db.close().map_err(|e| db_error(&path, e))
     }
 
+    /// Checks every page of the file against its checksum (reading the whole file), repairing
+    /// what the engine can (rolling back to the last intact commit). Returns `true` when the
+    /// file was intact, `false` when it was repaired.
+    ///
+    /// Errors: [`StoreError::Corrupt`] when the file is damaged beyond repair,
+    /// [`StoreError::Storage`] for I/O errors.
+    pub fn verify(&mut self) -> Result<bool> {
+        let path = self.path.clone();
+        self.db.check_integrity().map_err(|e| db_error(&path, e))
+    }
+
     /// The file of this store.
     pub fn path(&self) -> &Path {
         &self.path

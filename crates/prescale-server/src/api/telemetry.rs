@@ -680,7 +680,14 @@ mod tests {
     /// their crates, which check them against the same document.
     #[test]
     fn exports_the_documented_names() {
-        let t = Telemetry::new();
+        let mut t = Telemetry::new();
+        // The store's metrics are registered beside these when there is a data directory.
+        let store = crate::state::metrics::StoreMetrics::new();
+        store.register(t.registry_mut());
+        store.set_up(true);
+        store.set_pending(0);
+        store.error("storage");
+        store.recovered(crate::state::metrics::Recovery::Reopen);
         let key = ObjectKey::new("ns", "svc");
         let m = t.service(&key);
         m.observed(3.0, 10.0);
@@ -747,7 +754,7 @@ mod tests {
             );
             checked += 1;
         }
-        assert_eq!(checked, 31, "{text}");
+        assert_eq!(checked, 35, "{text}");
         t.forget(&key, 0.9);
         assert!(!t.encode().contains("service=\"svc\""), "{}", t.encode());
     }
