@@ -15,6 +15,13 @@
 //! and `history` the server accepts, on series of huge values with bursts and drop-outs), and
 //! the memory target is 512 MiB.
 //!
+//! After the load, a churn: as many more ScaledObjects as the run has (1,000) are registered by
+//! KEDA-like calls, then deleted (the calls stop): once they have expired (a 10-second
+//! `registration_ttl`; 3 s in test mode), resident memory must be back within 10% of its level before the churn.
+//! Every history read passes a metered source that answers after 10 ms, as a Prometheus
+//! would, and reports how many ran at once (the cold start is a restart without saved
+//! history; `runtime.history_reads` bounds it).
+//!
 //! Demand comes from an in-process source holding 20 distinct synthetic series shared by the
 //! ScaledObjects (as Prometheus would hold them, outside the server); the server holds its own
 //! copy of every history. The load generator runs in the same process, on the same cores.
@@ -24,10 +31,19 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prescale_core::synth::{SyntheticSpec, generate};
-use prescale_server::demand::source::{MemorySource, SameSource};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use prescale_server::demand::source::{
+    BoxFuture, DemandSource, MemorySource, Point, SameSource, SourceError,
+};
 use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
 use prescale_server::keda::proto::{GetMetricsRequest, ScaledObjectRef};
 use prescale_server::server::{Server, ServerOptions};
+
+/// The allocator of the `prescale` binary.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 struct Scale {
     objects: usize,
@@ -60,6 +76,43 @@ fn hostile(i: usize) -> ScaledObjectRef {
         name: format!("hostile-{i:02}"),
         namespace: "bench".into(),
         scaler_metadata: md,
+    }
+}
+
+/// A source whose history reads take 10 ms (a Prometheus on the network), counting how many
+/// run at once.
+struct Metered {
+    inner: Arc<MemorySource>,
+    reads: AtomicUsize,
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl DemandSource for Metered {
+    fn instant<'a>(
+        &'a self,
+        query: &'a str,
+        at: chrono::DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<f64>, SourceError>> {
+        self.inner.instant(query, at)
+    }
+
+    fn range<'a>(
+        &'a self,
+        query: &'a str,
+        start: chrono::DateTime<Utc>,
+        end: chrono::DateTime<Utc>,
+        step: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
+        Box::pin(async move {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let r = self.inner.range(query, start, end, step).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            r
+        })
     }
 }
 
@@ -239,9 +292,21 @@ async fn run(scale: Scale) -> bool {
         source.set(&format!("hostile{i}"), start, 60, values);
     }
     let rss_before = rss_kib("VmRSS:");
+    let metered = Arc::new(Metered {
+        inner: source,
+        reads: AtomicUsize::new(0),
+        in_flight: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+    });
     let options = ServerOptions {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
+        // Short, so that the churn's ScaledObjects expire within the run.
+        registration_ttl: Some(Duration::from_secs(if scale.objects > 100 {
+            10
+        } else {
+            3
+        })),
         preregistered: (0..scale.objects)
             .map(|i| {
                 let so = object(i, peaks[i % 20], scale.days, scale.slo);
@@ -261,8 +326,9 @@ async fn run(scale: Scale) -> bool {
         ..ServerOptions::default()
     };
     let threads = options.runtime.forecast_threads;
+    let history_reads = options.runtime.history_reads;
     let started = Instant::now();
-    let server = Server::bind(options, Some(Arc::new(SameSource(source))))
+    let server = Server::bind(options, Some(Arc::new(SameSource(metered.clone()))))
         .await
         .unwrap();
     let registry = server.registry();
@@ -313,6 +379,10 @@ async fn run(scale: Scale) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let refresh = started.elapsed().as_secs_f64();
+    let backfill = (
+        metered.reads.load(Ordering::Relaxed),
+        metered.most.load(Ordering::SeqCst),
+    );
     let rss_loaded = rss_kib("VmRSS:");
     let history: usize = registry
         .slots()
@@ -346,6 +416,15 @@ async fn run(scale: Scale) -> bool {
     let server_side = histogram(&metrics, "GetMetrics");
     let rss_after = rss_kib("VmRSS:");
     let peak = rss_kib("VmHWM:");
+    let churned = churn(
+        grpc,
+        &registry,
+        scale.objects,
+        scale.days,
+        &peaks,
+        scale.slo,
+    )
+    .await;
     let _ = stop.send(());
     let _ = done.await;
 
@@ -406,13 +485,30 @@ async fn run(scale: Scale) -> bool {
         mib(rss_after),
         mib(peak)
     );
+    println!(
+        "history reads (cold start, each answered after 10 ms): {} range queries, at most {} at once (runtime.history_reads {history_reads})",
+        backfill.0, backfill.1
+    );
+    let churn_ratio = churned.after as f64 / churned.before.max(1) as f64;
+    println!(
+        "churn: {} ScaledObjects registered then expired in {:.1} s: RSS {:.0} MiB before, {:.0} MiB with them, {:.0} MiB after ({:+.1}%)",
+        churned.objects,
+        churned.secs,
+        mib(churned.before),
+        mib(churned.with),
+        mib(churned.after),
+        (churn_ratio - 1.0) * 100.0
+    );
     let ok = errors == 0
         && ms(0.99) < 2.0
         && mib(peak) < memory_target
         && (scale.slo || refresh < 300.0)
-        && (!scale.slo || tuned_after > tuned_before);
+        && (!scale.slo || tuned_after > tuned_before)
+        && backfill.1 <= history_reads
+        && churned.expired
+        && churn_ratio <= 1.10;
     println!(
-        "targets (p99 < 2 ms, memory < {memory_target:.0} MiB, {}): {}",
+        "targets (p99 < 2 ms, memory < {memory_target:.0} MiB, history reads within the bound, RSS after the churn within 10%, {}): {}",
         if scale.slo {
             "tunings made during the load"
         } else {
@@ -421,6 +517,77 @@ async fn run(scale: Scale) -> bool {
         if ok { "met" } else { "MISSED" }
     );
     ok
+}
+
+struct Churn {
+    objects: usize,
+    secs: f64,
+    before: u64,
+    with: u64,
+    after: u64,
+    expired: bool,
+}
+
+/// Registers `n` more ScaledObjects through GetMetricSpec (as KEDA does for new ones), waits
+/// for their forecasts, stops calling, and waits for them to expire.
+async fn churn(
+    grpc: std::net::SocketAddr,
+    registry: &prescale_server::registry::Registry,
+    n: usize,
+    days: f64,
+    peaks: &[f64],
+    slo: bool,
+) -> Churn {
+    let started = Instant::now();
+    let base = registry.len();
+    let before = rss_kib("VmRSS:");
+    let mut client = ExternalScalerClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    for i in 0..n {
+        let mut so = object(i, peaks[i % peaks.len()], days, slo);
+        so.name = format!("churn-{i:04}");
+        let _ = client.get_metric_spec(so).await;
+    }
+    drop(client);
+    let forecast = || {
+        registry
+            .slots()
+            .iter()
+            .filter(|s| s.key.name.starts_with("churn-"))
+            .filter(|s| {
+                s.registration()
+                    .status
+                    .lock()
+                    .map(|st| st.forecast.is_some())
+                    .unwrap_or(false)
+            })
+            .count()
+    };
+    while forecast() < n && started.elapsed() < Duration::from_secs(600) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let with = rss_kib("VmRSS:");
+    while registry.len() > base && started.elapsed() < Duration::from_secs(900) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let expired = registry.len() == base;
+    // The expired workers finish their last step, and the allocator returns the memory they
+    // freed (jemalloc's decay: about ten seconds).
+    let settled = Instant::now();
+    let mut after = rss_kib("VmRSS:");
+    while after as f64 > 1.10 * before as f64 && settled.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        after = rss_kib("VmRSS:");
+    }
+    Churn {
+        objects: n,
+        secs: started.elapsed().as_secs_f64(),
+        before,
+        with,
+        after,
+        expired,
+    }
 }
 
 fn main() {

@@ -75,6 +75,12 @@ enum Command {
     Serve(serve::Args),
 }
 
+/// jemalloc: memory freed by deleted ScaledObjects goes back to the system (glibc's malloc
+/// keeps it in per-thread arenas, and the server's RSS would stay at its high-water mark).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
