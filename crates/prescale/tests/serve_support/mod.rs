@@ -115,6 +115,24 @@ impl Serve {
         }
     }
 
+    /// A field of the process' `/proc/<pid>/status` in KiB (`VmRSS:`, `VmHWM:`), 0 when gone.
+    pub(crate) fn memory_kib(&self, field: &str) -> u64 {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return 0;
+        };
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The whole log of the server.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// GET `path` on the HTTP API as JSON (`Null` when not 200).
     pub(crate) fn api(&self, path: &str) -> serde_json::Value {
         match http::get(&format!("{}{path}", self.http)) {
