@@ -100,6 +100,13 @@ impl Runtime {
                 cache: Mutex::new(HashMap::new()),
                 telemetry,
                 compute: Arc::new(Semaphore::new(permits)),
+                tune_pool: rayon::ThreadPoolBuilder::new()
+                    .num_threads(permits)
+                    .thread_name(|i| format!("prescale-tune-{i}"))
+                    .build()
+                    .map(Arc::new)
+                    .inspect_err(|e| tracing::warn!(error = %e, "No tuning threads: SLO mode's replays use the default pool."))
+                    .ok(),
                 store: std::sync::RwLock::new(store),
                 signals,
             }),

@@ -19,6 +19,10 @@ pub(crate) struct Shared {
     pub(crate) cache: Mutex<HashMap<String, Arc<dyn DemandSource>>>,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) compute: Arc<Semaphore>,
+    /// The threads SLO mode's replays run their candidates on (`forecast_threads` of them, so
+    /// that tuning never takes the cores KEDA's calls are answered on); `None` if they could
+    /// not be started (the replays then run on the calling thread's pool).
+    pub(crate) tune_pool: Option<Arc<rayon::ThreadPool>>,
     pub(crate) store: std::sync::RwLock<Option<Arc<dyn StateStore>>>,
     pub(crate) signals: Arc<Signals>,
 }

@@ -105,9 +105,15 @@ impl Worker {
         let permit = self.compute_permit().await;
         let mut points = self.ctl.history().points();
         points.iter_mut().for_each(|p| p.1 *= per_min);
+        let pool = self.shared.tune_pool.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut tuner = tuner;
-            let tuning = tuner.retune(at, &points, &setup, None).cloned();
+            let mut run = || tuner.retune(at, &points, &setup, None).cloned();
+            // The candidates replay in parallel on the tuning threads only.
+            let tuning = match &pool {
+                Some(pool) => pool.install(run),
+                None => run(),
+            };
             (tuner, tuning)
         })
         .await;
