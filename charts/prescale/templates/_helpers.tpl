@@ -60,6 +60,16 @@ app.kubernetes.io/part-of: prescale
 {{/* The server's config: `config` as given, with `prometheus.allowed` (the Prometheus a
      serverAddress may name) set, unless given, to the Prometheus of every enabled service
      (the default one when none is). */}}
+{{/*
+"true" when the server reads the Kubernetes API: `kubernetes` (the config's, or `--kubernetes`
+among server.extraArgs) together with a `cost` section, the only reader of running replicas.
+Empty otherwise: no RBAC, no service account token.
+*/}}
+{{- define "prescale.readsKubernetes" -}}
+{{- $cfg := default dict .Values.config }}
+{{- if and $cfg.cost (or $cfg.kubernetes (has "--kubernetes" .Values.server.extraArgs)) }}true{{ end }}
+{{- end }}
+
 {{- define "prescale.serverConfig" -}}
 {{- $cfg := deepCopy (default dict .Values.config) }}
 {{- $prom := deepCopy (default dict $cfg.prometheus) }}

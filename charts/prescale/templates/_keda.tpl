@@ -88,6 +88,7 @@ namespace="{{ .s.namespace }}",pod=~"{{ $target }}-.*"
   {{- $_ := set $md "listLength" (include "prescale.num" (ternary $t.threshold 5 (hasKey $t "threshold"))) }}
   {{- if hasKey $t "activationThreshold" }}{{ $_ := set $md "activationListLength" (include "prescale.num" $t.activationThreshold) }}{{ end }}
 {{- else if eq $t.type "predictive" }}
+  {{- if and $t.metricType (ne $t.metricType "AverageValue") }}{{ fail (printf "services %s/%s: a predictive trigger takes metricType AverageValue only (prescale answers replicas x threshold; under %s the HPA would multiply by the current replicas)" $s.namespace $s.name $t.metricType) }}{{ end }}
   {{- $kind = ternary "external-push" "external" (default false $t.push) }}
   {{- $_ := set $md "scalerAddress" (default (include "prescale.scalerAddress" $root) $t.address) }}
   {{- $_ := set $md "serverAddress" $prom }}
@@ -128,7 +129,9 @@ namespace="{{ .s.namespace }}",pod=~"{{ $target }}-.*"
   {{- else if eq $t.type "vllm-request-rate" }}
     {{- $query = printf "sum(rate(vllm:request_success_total{%s}[1m]))" $sel }}{{ $threshold = 5 }}
   {{- else if eq $t.type "gpu-utilization" }}
-    {{- $query = printf "avg(DCGM_FI_DEV_GPU_UTIL{namespace=\"%s\",pod=~\"%s-.*\"})" $s.namespace $target }}{{ $threshold = 80 }}{{ $metricType = "Value" }}
+    {{- /* As gpu_utilization_query of crates/prescale-manifests: the profiling metric where present, else GPU_UTIL; exported_ and honored labels alike. */}}
+    {{- $both := "%[1]s{exported_namespace=\"%[2]s\",exported_pod=~\"%[3]s-.*\"} or %[1]s{namespace=\"%[2]s\",pod=~\"%[3]s-.*\",exported_namespace=\"\"}" }}
+    {{- $query = printf "avg(100 * (%s)) or avg(%s)" (printf $both "DCGM_FI_PROF_GR_ENGINE_ACTIVE" $s.namespace $target) (printf $both "DCGM_FI_DEV_GPU_UTIL" $s.namespace $target) }}{{ $threshold = 80 }}{{ $metricType = "Value" }}
   {{- else }}
     {{- $query = default "" $t.query }}
   {{- end }}

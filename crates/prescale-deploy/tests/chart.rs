@@ -108,8 +108,6 @@ fn every_values_file_renders_valid_objects() {
     let expected: BTreeSet<String> = [
         "ServiceAccount",
         "ConfigMap",
-        "ClusterRole",
-        "ClusterRoleBinding",
         "Service",
         "Deployment",
         "NetworkPolicy",
@@ -272,12 +270,74 @@ fn expected_rules() -> Value {
     ])
 }
 
+/// Values under which the server reads the Kubernetes API: `kubernetes` with cost tracking.
+const READS_KUBERNETES: [&str; 4] = [
+    "--set",
+    "config.kubernetes=true",
+    "--set",
+    "config.cost.defaults.price_per_hour=3",
+];
+
+fn no_rbac(docs: &[serde_json::Value]) -> bool {
+    ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+        .iter()
+        .all(|k| of_kind(docs, k).is_empty())
+}
+
+fn token_mounted(docs: &[serde_json::Value]) -> &serde_json::Value {
+    &one(docs, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"]
+}
+
+#[test]
+fn rbac_only_where_the_server_reads_the_kubernetes_api() {
+    let Some(helm) = helm() else { return };
+    // The defaults, and `kubernetes` without cost (running replicas are read only for cost):
+    // no RBAC, no token.
+    for extra in [
+        &[][..],
+        &["--set", "config.kubernetes=true"][..],
+        &["--set", "config.cost.defaults.price_per_hour=3"][..],
+        &[
+            "--set",
+            "config.cost.defaults.price_per_hour=3",
+            "--set",
+            "rbac.namespaces={inference}",
+        ][..],
+    ] {
+        let docs = documents(
+            &template(&helm, "prescale", "prescale-system", extra)
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert!(no_rbac(&docs), "RBAC rendered with {extra:?}");
+        assert_eq!(token_mounted(&docs), false, "{extra:?}");
+    }
+    // `--kubernetes` as an extra argument counts like the config's `kubernetes`.
+    let docs = documents(
+        &template(
+            &helm,
+            "prescale",
+            "prescale-system",
+            &[
+                "--set",
+                "config.cost.defaults.price_per_hour=3",
+                "--set",
+                "server.extraArgs={--kubernetes}",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(of_kind(&docs, "ClusterRole").len(), 1);
+    assert_eq!(token_mounted(&docs), true);
+}
+
 #[test]
 fn rbac_grants_only_what_the_server_reads() {
     let Some(helm) = helm() else { return };
     let docs = documents(
-        &template(&helm, "prescale", "prescale-system", &[]).unwrap_or_else(|e| panic!("{e}")),
+        &template(&helm, "prescale", "prescale-system", &READS_KUBERNETES)
+            .unwrap_or_else(|e| panic!("{e}")),
     );
+    assert_eq!(token_mounted(&docs), true);
     let role = one(&docs, "ClusterRole");
     assert_eq!(role["rules"], expected_rules());
     for rule in role["rules"].as_array().expect("rules") {
@@ -307,7 +367,11 @@ fn rbac_grants_only_what_the_server_reads() {
             &helm,
             "prescale",
             "prescale-system",
-            &["--set", "rbac.namespaces={inference,workers}"],
+            &[
+                &READS_KUBERNETES[..],
+                &["--set", "rbac.namespaces={inference,workers}"],
+            ]
+            .concat(),
         )
         .unwrap_or_else(|e| panic!("{e}")),
     );
@@ -329,11 +393,11 @@ fn rbac_grants_only_what_the_server_reads() {
             &helm,
             "prescale",
             "prescale-system",
-            &["--set", "rbac.create=false"],
+            &[&READS_KUBERNETES[..], &["--set", "rbac.create=false"]].concat(),
         )
         .unwrap_or_else(|e| panic!("{e}")),
     );
-    assert!(of_kind(&docs, "ClusterRole").is_empty() && of_kind(&docs, "Role").is_empty());
+    assert!(no_rbac(&docs));
 }
 
 #[test]
@@ -431,8 +495,17 @@ fn optional_resources_follow_their_values() {
     // (no service enabled here: the default one).
     assert_eq!(
         cm["data"]["config.yaml"],
-        "log_format: json\nprometheus:\n  allowed:\n  - http://prometheus-operated.monitoring.svc:9090\n"
+        "cost:\n  defaults:\n    price_per_hour: 3\nkubernetes: true\nprometheus:\n  allowed:\n  - \
+         http://prometheus-operated.monitoring.svc:9090\nruntime:\n  max_scaled_objects: 200\n"
     );
+    // The server reads the Kubernetes API (cost with `kubernetes`): the token is mounted and
+    // a Role per listed namespace is rendered, no ClusterRole.
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        true
+    );
+    assert!(of_kind(&docs, "ClusterRole").is_empty());
+    assert_eq!(of_kind(&docs, "Role").len(), 2);
     assert!(
         deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"].is_string()
     );

@@ -234,6 +234,12 @@ fn cross_field_rules_fail_with_the_value_path() {
         ),
         (
             service(
+                json!({"predictive": {"enabled": true, "query": "sum(rate(gateway_requests_total[1m]))", "threshold": 2, "metricType": "Value"}}),
+            ),
+            "a predictive trigger takes metricType AverageValue only",
+        ),
+        (
+            service(
                 json!({"kind": "training", "triggers": [{"type": "redis", "address": "r:6379"}]}),
             ),
             "services.w: kind `training` needs `job`",

@@ -340,12 +340,11 @@ fn promql(s: &Service, t: &Trigger) -> (String, f64, MetricType) {
             MetricType::AverageValue,
         ),
         T::GpuUtilization => (
-            format!(
-                "avg(DCGM_FI_DEV_GPU_UTIL{{namespace=\"{}\",pod=~\"{}-.*\"}})",
-                s.namespace,
+            gpu_utilization_query(
+                &s.namespace,
                 s.target
                     .as_ref()
-                    .map_or(s.name.as_str(), |t| t.name.as_str())
+                    .map_or(s.name.as_str(), |t| t.name.as_str()),
             ),
             80.0,
             MetricType::Value,
@@ -484,4 +483,25 @@ fn trigger(s: &Service, t: &Trigger) -> Value {
         out.insert("authenticationRef".into(), json!({"name": auth_name(s, t)}));
     }
     Value::Object(out)
+}
+
+/// The `gpu-utilization` trigger's query: GPU utilization in percent of the pods
+/// `<target>-*` in `namespace`, from the DCGM exporter. The graphics engines' active time
+/// (`DCGM_FI_PROF_GR_ENGINE_ACTIVE`, a ratio) where the exporter has profiling metrics, else
+/// `DCGM_FI_DEV_GPU_UTIL`. The pod's `namespace` and `pod` labels are read under both names:
+/// `exported_namespace`/`exported_pod` when the exporter is scraped with `honor_labels:
+/// false` (dcgm-exporter's ServiceMonitor default), `namespace`/`pod` when honored. The chart
+/// writes the same query (charts/prescale/templates/_keda.tpl).
+fn gpu_utilization_query(namespace: &str, target: &str) -> String {
+    let both = |metric: &str| {
+        format!(
+            "{metric}{{exported_namespace=\"{namespace}\",exported_pod=~\"{target}-.*\"}} or \
+             {metric}{{namespace=\"{namespace}\",pod=~\"{target}-.*\",exported_namespace=\"\"}}"
+        )
+    };
+    format!(
+        "avg(100 * ({})) or avg({})",
+        both("DCGM_FI_PROF_GR_ENGINE_ACTIVE"),
+        both("DCGM_FI_DEV_GPU_UTIL")
+    )
 }

@@ -25,7 +25,7 @@
 //!       - type: vllm-waiting
 //!         threshold: 8
 //!       - type: predictive
-//!         query: sum(rate(vllm:request_success_total{namespace="inference"}[1m]))
+//!         query: sum(rate(gateway_requests_total{route="/v1/chat/completions"}[1m]))
 //!         threshold: 2
 //! "#;
 //! let resources = prescale_manifests::generate(spec, "services.yaml").expect("a valid spec");
@@ -98,6 +98,74 @@ pub fn parse_spec(text: &str, file: &str) -> Result<SpecFile> {
 pub fn generate(text: &str, file: &str) -> Result<Vec<Value>> {
     let spec = parse_spec(text, file)?;
     Ok(build::build(&spec.services))
+}
+
+/// What a spec or a manifest file holds that is valid but likely wrong (a trigger that a
+/// `scalingModifiers` formula ignores), one line each: `file:line:column: path: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The file name as given by the caller.
+    pub file: String,
+    /// Where the field is (or its closest written parent).
+    pub position: Position,
+    /// The field path.
+    pub path: String,
+    /// What is likely wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file, self.position, self.path, self.message
+        )
+    }
+}
+
+/// The warnings of a spec (checked first, like [`parse_spec`]).
+pub fn spec_warnings(text: &str, file: &str) -> Result<Vec<Warning>> {
+    let spec = parse_spec(text, file)?;
+    let locator = Locator::new(text);
+    Ok(check::warnings(&spec)
+        .into_iter()
+        .map(|f| Warning {
+            file: file.to_string(),
+            position: locator.find(0, &f.path),
+            path: f.path,
+            message: f.message,
+        })
+        .collect())
+}
+
+/// The warnings of a manifest file ([`rules::warnings`] of each resource, `List` items
+/// included).
+pub fn manifest_warnings(text: &str, file: &str) -> Result<Vec<Warning>> {
+    let locator = Locator::new(text);
+    let mut out = Vec::new();
+    for (i, doc) in parse_manifests(text, file)?.iter().enumerate() {
+        let items: Vec<(String, &Value)> = match doc.get("items").and_then(Value::as_array) {
+            Some(items) if doc.get("kind").and_then(Value::as_str) == Some("List") => items
+                .iter()
+                .enumerate()
+                .map(|(j, item)| (format!("items[{j}]."), item))
+                .collect(),
+            _ => vec![(String::new(), doc)],
+        };
+        for (prefix, resource) in items {
+            for v in rules::warnings(resource) {
+                let path = format!("{prefix}{}", v.path);
+                out.push(Warning {
+                    file: file.to_string(),
+                    position: locator.find(i, &path),
+                    path,
+                    message: v.message,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Writes resources as YAML documents separated by `---`, ready for `kubectl apply -f`.

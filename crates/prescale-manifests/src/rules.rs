@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use prescale_policy::Formula;
+use prescale_policy::metadata::is_supply_side_query;
 use serde_json::Value;
 
 use crate::schema::{KNOWN_TRIGGER_TYPES, Violation};
@@ -40,6 +41,28 @@ fn is_demand_side(trigger: &Value) -> bool {
     true
 }
 
+/// Whether a trigger is prescale's predictive trigger: KEDA's `external` (or
+/// `external-push`) trigger carrying prescale's metadata (a Prometheus `serverAddress` and a
+/// `threshold`, or their `*FromEnv` forms).
+fn is_prescale(trigger: &Value) -> bool {
+    let ty = str_at(trigger, "type").unwrap_or_default();
+    let has = |key: &str| {
+        trigger.pointer(&format!("/metadata/{key}")).is_some()
+            || trigger
+                .pointer(&format!("/metadata/{key}FromEnv"))
+                .is_some()
+    };
+    (ty == "external" || ty == "external-push") && has("serverAddress") && has("threshold")
+}
+
+/// A prescale trigger's demand query, if it reads series the service's pods emit.
+fn supply_side_query(trigger: &Value) -> Option<&str> {
+    trigger
+        .pointer("/metadata/query")
+        .and_then(Value::as_str)
+        .filter(|q| is_prescale(trigger) && is_supply_side_query(q))
+}
+
 /// Metadata keys KEDA requires in the trigger itself for the trigger types prescale generates
 /// (keys that may come from a TriggerAuthentication, such as the RabbitMQ `host`, are not
 /// listed).
@@ -68,9 +91,31 @@ pub fn check_resource(doc: &Value) -> Vec<Violation> {
         .and_then(Value::as_array)
         .unwrap_or(&empty);
     let mut names = BTreeSet::new();
+    let mut prescale = None;
     for (i, t) in triggers.iter().enumerate() {
         let path = format!("spec.triggers[{i}]");
         let ty = str_at(t, "type").unwrap_or_default();
+        if is_prescale(t) {
+            if let Some(first) = prescale {
+                out.push(violation(
+                    format!("{path}.type"),
+                    format!(
+                        "one prescale trigger per {kind} (spec.triggers[{first}] is one): KEDA \
+                         names the {kind}, not the trigger, to the prescale server, so two would \
+                         be refused or replace each other"
+                    ),
+                ));
+            }
+            prescale = Some(i);
+            if str_at(t, "metricType").is_some_and(|m| m != "AverageValue") {
+                out.push(violation(
+                    format!("{path}.metricType"),
+                    "a prescale trigger takes `AverageValue` only: its value is replicas × \
+                     threshold, which the HPA divides by the replicas; under `Value` it \
+                     multiplies the replicas again",
+                ));
+            }
+        }
         if !KNOWN_TRIGGER_TYPES.contains(&ty) {
             out.push(violation(
                 format!("{path}.type"),
@@ -146,6 +191,21 @@ fn check_scaled_object(spec: &Value, triggers: &[Value], out: &mut Vec<Violation
         .iter()
         .map(|t| str_at(t, "type").unwrap_or_default())
         .collect();
+    if let Some((i, query)) = triggers
+        .iter()
+        .enumerate()
+        .find_map(|(i, t)| supply_side_query(t).map(|q| (i, q)))
+        .filter(|_| to_zero)
+    {
+        out.push(violation(
+            format!("spec.triggers[{i}].metadata.query"),
+            format!(
+                "with scale-to-zero the prescale query must measure demand, not supply: `{query}` \
+                 reads series the pods emit, which vanish at zero replicas (the forecast learns \
+                 censored demand and cannot wake the service); query a gateway or ingress"
+            ),
+        ));
+    }
     if to_zero && !types.is_empty() && types.iter().all(|t| is_resource(t)) {
         out.push(violation(
             field,
@@ -198,6 +258,42 @@ fn check_scaled_object(spec: &Value, triggers: &[Value], out: &mut Vec<Violation
     }
 }
 
+/// What KEDA accepts but is likely wrong, for one resource: with `scalingModifiers`, a
+/// trigger the formula does not refer to is still queried at every poll and its errors still
+/// mark the ScaledObject as failing, while its value is never used.
+pub fn warnings(doc: &Value) -> Vec<Violation> {
+    let Some(formula) = doc
+        .pointer("/spec/advanced/scalingModifiers/formula")
+        .and_then(Value::as_str)
+        .and_then(|f| Formula::parse(f).ok())
+    else {
+        return Vec::new();
+    };
+    let variables = formula.variables();
+    let empty = Vec::new();
+    let triggers = doc
+        .pointer("/spec/triggers")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    triggers
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !is_resource(str_at(t, "type").unwrap_or_default()))
+        .filter(|(_, t)| str_at(t, "name").is_none_or(|n| !variables.iter().any(|v| v == n)))
+        .map(|(i, t)| {
+            violation(
+                format!("spec.triggers[{i}]"),
+                format!(
+                    "trigger `{}` is not in scalingModifiers.formula: KEDA still queries it, \
+                     and its errors mark the ScaledObject as failing, but its value is never \
+                     used (refer to it, or remove it)",
+                    str_at(t, "name").unwrap_or("(unnamed)")
+                ),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -246,6 +342,74 @@ mod tests {
         );
         let queue = json!([{"type": "redis", "metadata": {"listName": "q", "address": "r:6379"}}]);
         assert!(check_resource(&so(0, queue)).is_empty());
+    }
+
+    fn prescale(name: &str, query: &str, metric_type: Option<&str>) -> Value {
+        let mut t = json!({"type": "external", "name": name, "metadata": {
+            "scalerAddress": "prescale:6000", "serverAddress": "http://p", "query": query,
+            "threshold": "2"}});
+        if let Some(m) = metric_type {
+            t["metricType"] = json!(m);
+        }
+        t
+    }
+
+    const GATEWAY: &str = "sum(rate(gateway_requests_total[1m]))";
+
+    #[test]
+    fn one_prescale_trigger_per_scaled_object() {
+        let one = json!([prescale("a", GATEWAY, None)]);
+        assert!(check_resource(&so(1, one)).is_empty());
+        let two = json!([prescale("a", GATEWAY, None), prescale("b", GATEWAY, None)]);
+        let v = check_resource(&so(1, two));
+        assert_eq!(paths(&v), ["spec.triggers[1].type"]);
+        assert!(
+            v[0].message.contains("one prescale trigger"),
+            "{}",
+            v[0].message
+        );
+    }
+
+    #[test]
+    fn a_prescale_trigger_takes_average_value_only() {
+        let t = json!([prescale("a", GATEWAY, Some("Value"))]);
+        assert_eq!(
+            paths(&check_resource(&so(1, t))),
+            ["spec.triggers[0].metricType"]
+        );
+        let t = json!([prescale("a", GATEWAY, Some("AverageValue"))]);
+        assert!(check_resource(&so(1, t)).is_empty());
+    }
+
+    #[test]
+    fn supply_side_demand_with_scale_to_zero_is_flagged() {
+        let vllm = json!([prescale(
+            "a",
+            "sum(rate(vllm:request_success_total[1m]))",
+            None
+        )]);
+        assert!(check_resource(&so(1, vllm.clone())).is_empty());
+        assert_eq!(
+            paths(&check_resource(&so(0, vllm))),
+            ["spec.triggers[0].metadata.query"]
+        );
+        assert!(check_resource(&so(0, json!([prescale("a", GATEWAY, None)]))).is_empty());
+    }
+
+    #[test]
+    fn triggers_a_formula_ignores_are_warned_about() {
+        let doc = json!({"kind": "ScaledObject", "spec": {
+        "advanced": {"scalingModifiers": {"formula": "max(a, b / 2)", "target": "1"}},
+        "triggers": [
+            prescale("a", GATEWAY, None),
+            {"type": "prometheus", "name": "b", "metadata": {}},
+            {"type": "prometheus", "name": "kv_cache", "metadata": {}},
+            {"type": "cpu", "name": "cpu", "metadata": {"value": "50"}},
+        ]}});
+        let w = warnings(&doc);
+        assert_eq!(paths(&w), ["spec.triggers[2]"]);
+        assert!(w[0].message.contains("`kv_cache`"), "{}", w[0].message);
+        assert!(warnings(&so(0, json!([prescale("a", GATEWAY, None)]))).is_empty());
     }
 
     #[test]

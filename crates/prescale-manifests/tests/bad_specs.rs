@@ -232,6 +232,24 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "services.yaml:13:9: services[0].triggers[1].sla: only with `slo` (SLO mode)",
     ),
     (
+        "two predictive triggers",
+        "      - type: vllm-waiting\n        threshold: 8\n",
+        "      - type: predictive\n        name: batch\n        query: sum(rate(batch[1m]))\n        threshold: 8\n",
+        "services.yaml:12:9: services[0].triggers[1].type: one predictive trigger per service (triggers[0] is one)",
+    ),
+    (
+        "predictive under metricType Value",
+        "        threshold: 5\n",
+        "        threshold: 5\n        metricType: Value\n",
+        "services.yaml:13:9: services[0].triggers[1].metricType: a predictive trigger takes `AverageValue` only",
+    ),
+    (
+        "supply-side predictive query with scale-to-zero",
+        "query: sum(rate(gw[1m]))",
+        "query: sum(rate(vllm:request_success_total[1m]))",
+        "services.yaml:11:9: services[0].triggers[1].query: with scale-to-zero the predictive query must measure demand, not supply",
+    ),
+    (
         "not YAML",
         "kind: vllm",
         "kind: \"vllm",

@@ -86,11 +86,12 @@ prop_compose! {
         let mut triggers: Vec<Trigger> = types
             .iter()
             .zip(&picks)
-            .filter(|(_, p)| **p)
+            .filter(|(t, p)| **p && **t != TriggerType::Predictive)
             .enumerate()
             .map(|(j, (t, _))| trigger(*t, j, thresholds[j], text.clone()))
             .collect();
-        // Always one demand-side trigger, so that any minReplicas is valid.
+        // Always one demand-side trigger, so that any minReplicas is valid (one predictive
+        // trigger per service at most).
         triggers.push(trigger(TriggerType::Predictive, triggers.len(), thresholds[9], text.clone()));
         let job = (kind == Kind::Training).then(|| {
             yaml_serde::from_str(&format!("image: 'img:{i}'\ngpus: {min}\n")).expect("a job")

@@ -19,6 +19,8 @@
 //! - [`decision`]: the [`Decision`] and its [`Reason`], explainable in one line.
 //! - [`metadata`]: the predictive trigger's `scalerMetadata` contract, read by the server and
 //!   written by the generator.
+//! - [`quantity`]: how KEDA turns the external scaler's floats into milli quantities (2.19
+//!   truncates, 2.20 rounds), and the floats that read the same under both.
 //! - [`cost`]: prices, the [`CostMeter`] shared by the simulator and the server, and the
 //!   monthly [`BudgetState`].
 //!
@@ -59,6 +61,7 @@ pub mod formula;
 pub mod hpa;
 pub mod keda;
 pub mod metadata;
+pub mod quantity;
 pub mod spec;
 pub mod trigger;
 mod util;

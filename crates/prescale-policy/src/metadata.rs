@@ -37,9 +37,13 @@
 //! At most [`MAX_KEYS`] keys, each value at most [`MAX_VALUE_BYTES`] bytes.
 //!
 //! `scalerAddress`, `enableTLS` and `unsafeSsl` (KEDA's own keys, sent along) are accepted
-//! and ignored; `serverAddressFromEnv` and `queryFromEnv` (resolved by KEDA from the
-//! workload's environment) stand for `serverAddress` and `query`. Any other key, and any bad
-//! value, is an error naming the key: the gRPC answer is `INVALID_ARGUMENT`.
+//! and ignored. `<key>FromEnv` (resolved by KEDA from the workload's environment) stands for
+//! `<key>` when `<key>` is not set (`serverAddressFromEnv`, `queryFromEnv`, ...). Keys KEDA
+//! documents for its external and Prometheus triggers that prescale does not use
+//! ([`IGNORED_KEDA_KEYS`]: `caCert`, `tlsClientCert`, `tlsClientKey`, `namespace`,
+//! `customHeaders`, ...) and other `*FromEnv` keys are accepted and ignored with a warning
+//! ([`ignored_keys`]). Any other key, and any bad value, is an error naming the key: the gRPC
+//! answer is `INVALID_ARGUMENT`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -61,8 +65,64 @@ pub const MAX_VALUE_BYTES: usize = 8_192;
 /// The smallest threshold: KEDA passes quantities with milli precision.
 pub const MIN_THRESHOLD: f64 = 0.001;
 
-/// Keys KEDA itself sends along (accepted, not used).
+/// Keys of KEDA's external trigger, sent along with every call (accepted, not used).
 const KEDA_KEYS: [&str; 3] = ["scalerAddress", "enableTLS", "unsafeSsl"];
+
+/// Keys KEDA documents for its external and Prometheus triggers that prescale does not use:
+/// accepted and ignored, with a warning ([`ignored_keys`]). `caCert`, `tlsClientCert` and
+/// `tlsClientKey` are KEDA's TLS settings towards this server (read from a
+/// TriggerAuthentication); the others are Prometheus-trigger options prescale's own
+/// Prometheus client does not take (its TLS, headers and timeouts are server settings).
+pub const IGNORED_KEDA_KEYS: [&str; 10] = [
+    "caCert",
+    "tlsClientCert",
+    "tlsClientKey",
+    "namespace",
+    "customHeaders",
+    "queryParameters",
+    "timeout",
+    "authModes",
+    "awsRegion",
+    "identityOwner",
+];
+
+/// The suffix of the keys KEDA resolves from the workload's environment: `<key>FromEnv`
+/// arrives with the variable's value and stands for `<key>`.
+const FROM_ENV: &str = "FromEnv";
+
+/// Whether `key` is read: a known key, or `<known key>FromEnv`.
+fn is_read(key: &str) -> bool {
+    KNOWN_KEYS.contains(&key)
+        || key
+            .strip_suffix(FROM_ENV)
+            .is_some_and(|base| KNOWN_KEYS.contains(&base))
+}
+
+/// The keys of `metadata` that are accepted but ignored, sorted: KEDA's own trigger options
+/// prescale does not use ([`IGNORED_KEDA_KEYS`]), and `*FromEnv` keys whose base key prescale
+/// does not read. The server logs them with a warning when it registers a ScaledObject.
+pub fn ignored_keys(metadata: &HashMap<String, String>) -> Vec<String> {
+    let mut keys: Vec<String> = metadata
+        .keys()
+        .filter(|k| {
+            !is_read(k)
+                && !KEDA_KEYS.contains(&k.as_str())
+                && (IGNORED_KEDA_KEYS.contains(&k.as_str()) || k.ends_with(FROM_ENV))
+        })
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Whether a PromQL demand query reads series the service's own pods emit (vLLM's `vllm:`
+/// metrics, dcgm-exporter's `DCGM_` GPU metrics): supply-side series, which vanish when the
+/// service is at zero replicas. A forecast learnt from them sees no demand while the service
+/// is down (censored demand) and cannot wake it; scale-to-zero needs a demand-side query
+/// (a gateway or ingress counter, a queue).
+pub fn is_supply_side_query(query: &str) -> bool {
+    query.contains("vllm:") || query.contains("DCGM_")
+}
 
 /// A bad metadata key or value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,27 +242,33 @@ impl Settings {
             }
         }
         for key in md.keys() {
-            if !KNOWN_KEYS.contains(key) && !KEDA_KEYS.contains(key) {
+            if !is_read(key)
+                && !KEDA_KEYS.contains(key)
+                && !IGNORED_KEDA_KEYS.contains(key)
+                && !key.ends_with(FROM_ENV)
+            {
                 return Err(MetadataError::new(
                     key,
                     format!("unknown key (known keys: {})", KNOWN_KEYS.join(", ")),
                 ));
             }
         }
-        let get = |key: &str| md.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let either = |key: &'static str, alias: &'static str| {
-            get(key)
-                .or_else(|| get(alias))
-                .ok_or_else(|| MetadataError::new(key, "missing (required)"))
+        // A key, else `<key>FromEnv` (resolved by KEDA from the workload's environment).
+        let get = |key: &str| {
+            let value = |k: &str| md.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+            value(key).or_else(|| value(&format!("{key}{FROM_ENV}")))
         };
-        let server_address = either("serverAddress", "serverAddressFromEnv")?;
+        let either = |key: &'static str| {
+            get(key).ok_or_else(|| MetadataError::new(key, "missing (required)"))
+        };
+        let server_address = either("serverAddress")?;
         if !(server_address.starts_with("http://") || server_address.starts_with("https://")) {
             return Err(MetadataError::new(
                 "serverAddress",
                 format!("`{server_address}` is not an http:// or https:// URL"),
             ));
         }
-        let query = either("query", "queryFromEnv")?;
+        let query = either("query")?;
         let threshold = number(
             "threshold",
             get("threshold")
@@ -373,10 +439,23 @@ impl Settings {
         spec
     }
 
-    /// The metric target KEDA will use: the threshold at milli precision (KEDA formats
-    /// quantities with three decimals).
+    /// The threshold in whole thousandths (KEDA's milli precision), rounded.
+    pub fn threshold_milli(&self) -> i64 {
+        crate::quantity::to_milli(self.threshold)
+    }
+
+    /// The metric target sent to KEDA (`targetSizeFloat`): the threshold at milli precision,
+    /// as the float that KEDA ≤ 2.19 (truncating) and ≥ 2.20 (rounding) both read as
+    /// [`Settings::threshold_milli`] thousandths (see [`crate::quantity`]).
     pub fn target(&self) -> f64 {
-        milli(self.threshold)
+        crate::quantity::keda_float(self.threshold_milli())
+    }
+
+    /// The metric value sent to KEDA (`metricValueFloat`) for `replicas`: `replicas ×
+    /// threshold` in thousandths, as a float every KEDA version reads exactly, so that the
+    /// HPA's `AverageValue` maths, `ceil(value / target)`, gives `replicas`.
+    pub fn metric_value(&self, replicas: u32) -> f64 {
+        crate::quantity::keda_float(i64::from(replicas).saturating_mul(self.threshold_milli()))
     }
 
     /// The target in the deprecated int64 field: the threshold rounded, at least 1.
@@ -698,6 +777,69 @@ mod tests {
         .unwrap();
         assert_eq!(s.server_address, "http://prom:9090");
         assert_eq!(s.query, "up");
+    }
+
+    #[test]
+    fn keys_keda_documents_are_accepted_and_ignored_with_a_warning() {
+        let metadata = with(&[
+            ("scalerAddress", "prescale:6000"),
+            ("caCert", "-----BEGIN CERTIFICATE-----"),
+            ("tlsClientCert", "-----BEGIN CERTIFICATE-----"),
+            ("tlsClientKey", "-----BEGIN PRIVATE KEY-----"),
+            ("namespace", "inference"),
+            ("customHeaders", "X-Scope-OrgID=ml"),
+            ("queryParameters", "dedup=true"),
+            ("timeout", "1000"),
+            ("authModes", "bearer"),
+            ("customTokenFromEnv", "secret-value"),
+        ]);
+        let s = Settings::from_metadata(&metadata).unwrap();
+        assert_eq!(s.threshold, 10.0);
+        assert_eq!(
+            ignored_keys(&metadata),
+            [
+                "authModes",
+                "caCert",
+                "customHeaders",
+                "customTokenFromEnv",
+                "namespace",
+                "queryParameters",
+                "timeout",
+                "tlsClientCert",
+                "tlsClientKey"
+            ]
+        );
+        // KEDA's external-trigger keys and the keys prescale reads are no warning.
+        assert!(
+            ignored_keys(&with(&[("scalerAddress", "p:6000"), ("enableTLS", "true")])).is_empty()
+        );
+    }
+
+    #[test]
+    fn any_from_env_key_stands_for_its_base_key() {
+        let mut metadata = md(&[
+            ("serverAddress", "http://prom:9090"),
+            ("query", "up"),
+            ("thresholdFromEnv", "2.5"),
+            ("coldStartFromEnv", "4m"),
+        ]);
+        let s = Settings::from_metadata(&metadata).unwrap();
+        assert_eq!((s.threshold, s.cold_start_secs), (2.5, 240));
+        assert!(ignored_keys(&metadata).is_empty());
+        // The key itself wins over its environment form.
+        metadata.insert("threshold".into(), "3".into());
+        assert_eq!(Settings::from_metadata(&metadata).unwrap().threshold, 3.0);
+    }
+
+    #[test]
+    fn supply_side_queries_are_recognised() {
+        assert!(is_supply_side_query(
+            "sum(rate(vllm:request_success_total[1m]))"
+        ));
+        assert!(is_supply_side_query("avg(DCGM_FI_DEV_GPU_UTIL)"));
+        assert!(!is_supply_side_query(
+            "sum(rate(gateway_requests_total{route=\"/v1/chat/completions\"}[1m]))"
+        ));
     }
 
     #[test]

@@ -133,7 +133,7 @@ pub struct ServerConfig {
     /// Shadow mode for every service.
     pub dry_run: Option<bool>,
     /// Read running replicas from the Kubernetes API (in-cluster service account or
-    /// kubeconfig).
+    /// kubeconfig) for cost tracking; without `cost` it is not called.
     pub kubernetes: Option<bool>,
     /// A file holding the bearer token the HTTP API (`/api`) requires, read at every call (a
     /// rotated token takes effect at once); `/metrics` and the health checks stay open.

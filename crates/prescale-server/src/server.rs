@@ -79,7 +79,8 @@ pub struct ServerOptions {
     pub api_token_file: Option<std::path::PathBuf>,
     /// Cost tracking.
     pub cost: Option<CostConfig>,
-    /// Read running replicas from the Kubernetes API.
+    /// Read running replicas from the Kubernetes API, for the cost loop (ignored without
+    /// `cost`).
     pub kubernetes: bool,
 }
 
@@ -235,14 +236,23 @@ impl Server {
             p.allowed.clone_from(&options.prometheus_allowed);
             Arc::new(p)
         });
-        let replicas: Option<Arc<dyn ReplicaSource>> = if options.kubernetes {
-            let k = KubeReplicaSource::try_default()
-                .await
-                .map_err(|e| ServerError::Kubernetes(e.to_string()))?;
-            Some(Arc::new(k))
-        } else {
-            None
-        };
+        // Running replicas feed the cost loop only: without `cost` the API is not called (and
+        // a server without a kubeconfig or service account token still starts).
+        let replicas: Option<Arc<dyn ReplicaSource>> =
+            if options.kubernetes && options.cost.is_none() {
+                tracing::warn!(
+                    "kubernetes is on but cost is not configured: running replicas are read only \
+                 for cost tracking, so the Kubernetes API will not be called."
+                );
+                None
+            } else if options.kubernetes {
+                let k = KubeReplicaSource::try_default()
+                    .await
+                    .map_err(|e| ServerError::Kubernetes(e.to_string()))?;
+                Some(Arc::new(k))
+            } else {
+                None
+            };
         let time = options.runtime.time;
         let signals = Arc::new(crate::cost::Signals::default());
         let cost = options.cost.clone().map(|c| {

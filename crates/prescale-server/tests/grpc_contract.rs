@@ -204,3 +204,92 @@ async fn streams_send_the_current_state_then_changes() {
     let end = tokio::time::timeout(Duration::from_secs(5), active.message()).await;
     assert!(matches!(end, Ok(Ok(None)) | Ok(Err(_))), "{end:?}");
 }
+
+/// Spec, value and activity of `so`, as KEDA asks at each poll.
+async fn poll(
+    client: &mut ExternalScalerClient<Channel>,
+    so: &ScaledObjectRef,
+) -> Result<(f64, f64), tonic::Status> {
+    let spec = client.get_metric_spec(so.clone()).await?.into_inner();
+    let name = spec.metric_specs[0].metric_name.clone();
+    let values = client
+        .get_metrics(GetMetricsRequest {
+            scaled_object_ref: Some(so.clone()),
+            metric_name: name,
+        })
+        .await?
+        .into_inner();
+    client.is_active(so.clone()).await?;
+    Ok((
+        spec.metric_specs[0].target_size_float,
+        values.metric_values[0].metric_value_float,
+    ))
+}
+
+#[tokio::test]
+async fn two_prescale_triggers_in_one_scaled_object_do_not_take_turns() {
+    let (mut client, _stop) = serve(Arc::new(Fixed)).await;
+    let first = object("llama", &[("metricName", "chat")]);
+    let second = object("llama", &[("metricName", "batch"), ("threshold", "2.01")]);
+    // KEDA polls trigger 0 then trigger 1 of the same ScaledObject, again and again.
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        for so in [&first, &second] {
+            answers.push(poll(&mut client, so).await);
+        }
+    }
+    // The first round registers each in turn; from then on one is served and the other
+    // refused, naming the rule: never the other trigger's target.
+    for (i, a) in answers.iter().enumerate().skip(2) {
+        match (i % 2, a) {
+            // 2.01 as the float KEDA reads as 2010 milli whether it truncates or rounds.
+            (1, Ok((target, _))) => {
+                assert_eq!(prescale_policy::quantity::keda_milli_v2_19(*target), 2010)
+            }
+            (0, Err(e)) => {
+                assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+                assert!(
+                    e.message()
+                        .contains("one prescale trigger per ScaledObject"),
+                    "{e:?}"
+                );
+            }
+            other => panic!("call {i}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn keys_keda_documents_for_its_triggers_are_accepted() {
+    let (mut client, _stop) = serve(Arc::new(Fixed)).await;
+    let so = object(
+        "llama",
+        &[
+            ("caCert", "-----BEGIN CERTIFICATE-----"),
+            ("tlsClientCert", "-----BEGIN CERTIFICATE-----"),
+            ("tlsClientKey", "-----BEGIN PRIVATE KEY-----"),
+            ("namespace", "inference"),
+            ("customHeaders", "X-Scope-OrgID=ml"),
+            ("bearerTokenFromEnv", "token"),
+        ],
+    );
+    assert_eq!(poll(&mut client, &so).await.unwrap().0, 2.5);
+}
+
+#[tokio::test]
+async fn a_non_integer_threshold_reads_right_under_keda_2_19_and_2_20() {
+    use prescale_policy::quantity::{hpa_replicas, keda_milli_v2_19, keda_milli_v2_20};
+    let (mut client, _stop) = serve(Arc::new(Fixed)).await;
+    for max in ["2", "6", "8", "14"] {
+        let so = object(
+            &format!("llama-{max}"),
+            &[("threshold", "2.01"), ("maxReplicas", max)],
+        );
+        let (target, value) = poll(&mut client, &so).await.unwrap();
+        let replicas = max.parse::<i64>().unwrap() / 2;
+        for read in [keda_milli_v2_19, keda_milli_v2_20] {
+            assert_eq!(read(target), 2010);
+            assert_eq!(hpa_replicas(read(value), read(target)), replicas, "{max}");
+        }
+    }
+}

@@ -56,7 +56,7 @@ use std::time::Duration;
 pub use loadgen::{E2E_BUCKETS, Fault, LoadGenerator, LoadProfile, Shape, TTFT_BUCKETS};
 pub use pki::TestPki;
 pub use prometheus::{
-    BackfillSeries, PrometheusSetup, ScrapeTarget, TestPrometheus, free_port, openmetrics,
+    BackfillSeries, Labels, PrometheusSetup, ScrapeTarget, TestPrometheus, free_port, openmetrics,
 };
 pub use services::{
     AMQP_URL_VAR, RABBITMQ_URL_VAR, REDIS_URL_VAR, amqp_url, env_file, rabbitmq_declare,

@@ -32,6 +32,9 @@ use crate::{TestkitError, find_binary};
 /// How long Prometheus may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The labels of a series.
+pub type Labels = BTreeMap<String, String>;
+
 /// One scrape target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScrapeTarget {
@@ -43,6 +46,10 @@ pub struct ScrapeTarget {
     pub metrics_path: String,
     /// Extra target labels (e.g. `service`).
     pub labels: BTreeMap<String, String>,
+    /// Prometheus' `honor_labels`: when false (the default, as in a ServiceMonitor without
+    /// `honorLabels`), a scraped label that clashes with a target label is renamed
+    /// `exported_<name>`; when true, the scraped one wins.
+    pub honor_labels: bool,
 }
 
 impl ScrapeTarget {
@@ -54,6 +61,7 @@ impl ScrapeTarget {
             address: address.into(),
             metrics_path: "/metrics".into(),
             labels: BTreeMap::new(),
+            honor_labels: false,
         }
     }
 
@@ -61,6 +69,20 @@ impl ScrapeTarget {
     #[must_use]
     pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.insert(name.into(), value.into());
+        self
+    }
+
+    /// Scrapes `path` instead of `/metrics`.
+    #[must_use]
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.metrics_path = path.into();
+        self
+    }
+
+    /// Sets `honor_labels` (see the field).
+    #[must_use]
+    pub fn honor_labels(mut self, honor: bool) -> Self {
+        self.honor_labels = honor;
         self
     }
 }
@@ -268,6 +290,15 @@ impl TestPrometheus {
 
     /// The values of an instant query (one per series).
     pub fn query(&self, promql: &str) -> Result<Vec<f64>, TestkitError> {
+        Ok(self
+            .query_series(promql)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    /// The series of an instant query: each one's labels and value.
+    pub fn query_series(&self, promql: &str) -> Result<Vec<(Labels, f64)>, TestkitError> {
         let url = format!("{}/api/v1/query?query={}", self.url(), encode(promql));
         let resp = get(&url)?;
         let json: serde_json::Value =
@@ -281,16 +312,29 @@ impl TestPrometheus {
                 reason: resp.body,
             });
         }
-        let values = json["data"]["result"]
+        let series = json["data"]["result"]
             .as_array()
             .map(|items| {
                 items
                     .iter()
-                    .filter_map(|item| item["value"][1].as_str()?.parse::<f64>().ok())
+                    .filter_map(|item| {
+                        let value = item["value"][1].as_str()?.parse::<f64>().ok()?;
+                        let labels = item["metric"]
+                            .as_object()
+                            .map(|m| {
+                                m.iter()
+                                    .map(|(k, v)| {
+                                        (k.clone(), v.as_str().unwrap_or_default().into())
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        Some((labels, value))
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        Ok(values)
+        Ok(series)
     }
 
     /// Polls `promql` until `done` accepts its values; returns them.
@@ -364,6 +408,7 @@ fn config(setup: &PrometheusSetup) -> String {
     for t in &setup.targets {
         let _ = writeln!(yml, "  - job_name: {}", quote(&t.job));
         let _ = writeln!(yml, "    metrics_path: {}", quote(&t.metrics_path));
+        let _ = writeln!(yml, "    honor_labels: {}", t.honor_labels);
         let _ = writeln!(
             yml,
             "    static_configs:\n      - targets: [{}]",

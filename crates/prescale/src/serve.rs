@@ -78,9 +78,16 @@ pub(crate) struct Args {
     tls_client_ca: Option<PathBuf>,
 
     /// Read running replicas from the Kubernetes API (in-cluster service account or
-    /// kubeconfig), for cost tracking and as the policy's current replicas.
+    /// kubeconfig) for cost tracking; without `cost` in the config nothing reads them and the
+    /// API is not called.
     #[arg(long, env = "PRESCALE_KUBERNETES")]
     kubernetes: bool,
+
+    /// Check the configuration (config file, flags, environment, and the credential files
+    /// they name) as `serve` reads it, then exit: 0 when it would start, otherwise the
+    /// problem. Binds nothing, opens no store, calls no API.
+    #[arg(long)]
+    check_config: bool,
 }
 
 /// The options from flags, environment and the config file.
@@ -260,6 +267,21 @@ async fn terminated() {
 /// Runs `prescale serve`.
 pub(crate) fn run(args: Args) -> Result<()> {
     let options = options(&args)?;
+    if args.check_config {
+        if options.kubernetes && options.cost.is_none() {
+            tracing::warn!(
+                "kubernetes is on but cost is not configured: running replicas are read only for \
+                 cost tracking, so the Kubernetes API will not be called."
+            );
+        }
+        println!(
+            "prescale serve: configuration OK ({})",
+            args.config
+                .as_ref()
+                .map_or_else(|| "no config file".to_string(), |p| p.display().to_string())
+        );
+        return Ok(());
+    }
     if options.data_dir.is_none() {
         tracing::warn!("No --data-dir: history and decisions will not survive a restart.");
     }

@@ -36,6 +36,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         let (text, name) = read_input(&path)?;
         let n = prescale_manifests::validate_manifests(&text, &name, &schemas)?;
         anyhow::ensure!(n > 0, "{name}: no resources to validate");
+        warn(&prescale_manifests::manifest_warnings(&text, &name)?);
         return emit(&format!(
             "{name}: {n} resource(s) valid (KEDA v2.20 CRD schemas and runtime rules)\n"
         ));
@@ -48,8 +49,17 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let resources = prescale_manifests::generate(&text, &name)?;
     let yaml = prescale_manifests::render(&resources)?;
     let n = prescale_manifests::validate_manifests(&yaml, "<generated>", &schemas)?;
+    warn(&prescale_manifests::spec_warnings(&text, &name)?);
     emit(&format!(
         "{name}: {} service(s) valid; {n} generated resource(s) pass the KEDA CRD schemas\n",
         spec.services.len()
     ))
+}
+
+/// Prints each warning on standard error (`warning: file:line:column: path: message`); they
+/// do not change the exit status.
+fn warn(warnings: &[prescale_manifests::Warning]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }

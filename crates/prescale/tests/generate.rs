@@ -151,6 +151,91 @@ fn validate_accepts_every_example_and_its_generated_manifests() {
 }
 
 #[test]
+fn validate_warns_about_triggers_a_formula_ignores() {
+    let dir = TempDir::new().expect("temp dir");
+    let spec = write(
+        &dir,
+        "s.yaml",
+        "services:\n  - name: chat\n    kind: vllm\n    scalingModifiers: {formula: 'waiting / 10', target: 1}\n    triggers:\n      - type: vllm-waiting\n      - type: vllm-kv-cache\n        threshold: 0.85\n",
+    );
+    let out = prescale()
+        .args(["validate", "-f"])
+        .arg(&spec)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).expect("UTF-8");
+    assert!(
+        err.starts_with(&format!(
+            "warning: {}:7:9: services[0].triggers[1]: trigger `kv_cache` is not in scalingModifiers.formula",
+            spec.display()
+        )),
+        "{err}"
+    );
+    let generated = prescale()
+        .args(["generate", "-f"])
+        .arg(&spec)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let manifests = write(
+        &dir,
+        "m.yaml",
+        &String::from_utf8(generated).expect("UTF-8"),
+    );
+    prescale()
+        .args(["validate", "--manifests"])
+        .arg(&manifests)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "spec.triggers[1]: trigger `kv_cache` is not in scalingModifiers.formula",
+        ));
+    // The examples have none.
+    for name in ["vllm.yaml", "vllm-slo.yaml"] {
+        prescale()
+            .args(["validate", "-f"])
+            .arg(example(name))
+            .assert()
+            .success()
+            .stderr(predicate::str::is_empty());
+    }
+}
+
+#[test]
+fn validate_rejects_a_second_prescale_trigger_and_metric_type_value() {
+    let dir = TempDir::new().expect("temp dir");
+    let trigger = |name: &str, extra: &str| {
+        format!(
+            "  - type: external\n    name: {name}\n{extra}    metadata: {{scalerAddress: 'prescale:6000', serverAddress: 'http://p:9090', query: 'sum(rate(gw[1m]))', threshold: '2.01'}}\n"
+        )
+    };
+    let head = "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: w}\nspec:\n  scaleTargetRef: {name: w}\n  minReplicaCount: 1\n  triggers:\n";
+    let cases = [
+        (
+            format!("{head}{}{}", trigger("a", ""), trigger("b", "")),
+            ":11:5: spec.triggers[1].type: one prescale trigger per ScaledObject",
+        ),
+        (
+            format!("{head}{}", trigger("a", "    metricType: Value\n")),
+            ":10:5: spec.triggers[0].metricType: a prescale trigger takes `AverageValue` only",
+        ),
+    ];
+    for (text, expected) in cases {
+        let file = write(&dir, "m.yaml", &text);
+        prescale()
+            .args(["validate", "--manifests"])
+            .arg(&file)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(expected));
+    }
+}
+
+#[test]
 fn validate_rejects_manifests_keda_would_reject() {
     let dir = TempDir::new().expect("temp dir");
     let cases = [

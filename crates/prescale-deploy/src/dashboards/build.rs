@@ -11,6 +11,39 @@ pub(super) fn datasource() -> Value {
     json!({"type": "prometheus", "uid": "${datasource}"})
 }
 
+/// An expression over series another component exports with a workload's `namespace` (and,
+/// with `pod`, its `pod`) as labels — KEDA's `keda_*`, the DCGM exporter's `DCGM_*` — read
+/// whichever way they were scraped, filtered by `$namespace` and with `namespace` (and `pod`)
+/// naming the workload's.
+///
+/// Scraped with `honor_labels: false` (Prometheus Operator's default, and what the KEDA and
+/// dcgm-exporter charts' ServiceMonitors use) those labels clash with the target's own and
+/// arrive as `exported_namespace` and `exported_pod`, while `namespace` and `pod` name the
+/// exporter; with `honor_labels: true` they keep their names. `expr` receives the label
+/// matchers of one case (`extra` appended, e.g. `metric=~"..."`) and writes the expression
+/// over them. The exported case has `label_join` copy `exported_namespace` (and
+/// `exported_pod`) to `namespace` (and `pod`); the honored case is the series without
+/// `exported_namespace`; `or` joins them. (`label_join`, not `label_replace`: its `$1` would
+/// read as a Grafana variable.)
+pub(super) fn upstream(extra: &str, pod: bool, expr: impl Fn(&str) -> String) -> String {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(", {extra}")
+    };
+    let mut exported = format!(
+        "label_join({}, \"namespace\", \"\", \"exported_namespace\")",
+        expr(&format!("exported_namespace=~\"$namespace\"{extra}"))
+    );
+    if pod {
+        exported = format!("label_join({exported}, \"pod\", \"\", \"exported_pod\")");
+    }
+    let honored = expr(&format!(
+        "namespace=~\"$namespace\", exported_namespace=\"\"{extra}"
+    ));
+    format!("({exported} or {honored})")
+}
+
 /// A dashboard under construction.
 pub(super) struct Board {
     uid: &'static str,

@@ -3,11 +3,12 @@
 
 use serde_json::Value;
 
-use super::build::{Board, Panel};
+use super::build::{Board, Panel, upstream};
 
 /// The label filter of the dashboard's variables.
 const SEL: &str = r#"namespace=~"$namespace", service=~"$service""#;
-/// The label filter of upstream metrics (no `service` label).
+/// The label filter of upstream metrics without a workload `namespace` of their own (no
+/// `service` label): vLLM, kube-state-metrics. KEDA's and DCGM's go through [`upstream`].
 const NS: &str = r#"namespace=~"$namespace""#;
 
 pub(super) fn dashboard() -> Value {
@@ -154,7 +155,10 @@ pub(super) fn dashboard() -> Value {
         )
         .target(
             &format!(
-                "sum by (namespace, scaledObject) (rate(keda_scaled_object_errors_total{{{NS}}}[$__rate_interval]))"
+                "sum by (namespace, scaledObject) ({})",
+                upstream("", false, |m| format!(
+                    "rate(keda_scaled_object_errors_total{{{m}}}[$__rate_interval])"
+                ))
             ),
             "{{namespace}}/{{scaledObject}}",
         ),
@@ -179,27 +183,41 @@ pub(super) fn dashboard() -> Value {
         7,
         Panel::timeseries(
             "GPU utilization",
-            "DCGM GPU utilization per pod.",
+            "GPU utilization per pod (DCGM exporter): the graphics engines' active time \
+             (DCGM_FI_PROF_GR_ENGINE_ACTIVE) where the exporter has profiling metrics, else \
+             DCGM_FI_DEV_GPU_UTIL.",
             "percent",
         )
         .range(0.0, Some(100.0))
         .target(
-            &format!("avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL{{{NS}}})"),
+            &format!(
+                "avg by (namespace, pod) (100 * {}) or avg by (namespace, pod) ({})",
+                upstream("", true, |m| format!(
+                    "DCGM_FI_PROF_GR_ENGINE_ACTIVE{{{m}}}"
+                )),
+                upstream("", true, |m| format!("DCGM_FI_DEV_GPU_UTIL{{{m}}}"))
+            ),
             "{{namespace}}/{{pod}}",
         ),
     );
     b.add(
         6,
         7,
-        Panel::timeseries("GPU memory used", "Frame buffer in use per pod.", "percentunit")
-            .range(0.0, Some(1.0))
-            .target(
-                &format!(
-                    "sum by (namespace, pod) (DCGM_FI_DEV_FB_USED{{{NS}}}) / (sum by (namespace, pod) \
-                     (DCGM_FI_DEV_FB_USED{{{NS}}}) + sum by (namespace, pod) (DCGM_FI_DEV_FB_FREE{{{NS}}}))"
-                ),
-                "{{namespace}}/{{pod}}",
+        Panel::timeseries(
+            "GPU memory used",
+            "Frame buffer in use per pod.",
+            "percentunit",
+        )
+        .range(0.0, Some(1.0))
+        .target(
+            &format!(
+                "sum by (namespace, pod) ({used}) / (sum by (namespace, pod) ({used}) + \
+                     sum by (namespace, pod) ({free}))",
+                used = upstream("", true, |m| format!("DCGM_FI_DEV_FB_USED{{{m}}}")),
+                free = upstream("", true, |m| format!("DCGM_FI_DEV_FB_FREE{{{m}}}")),
             ),
+            "{{namespace}}/{{pod}}",
+        ),
     );
     b.add(
         6,
@@ -208,7 +226,10 @@ pub(super) fn dashboard() -> Value {
             .thresholds(&[(80.0, "orange"), (90.0, "red")])
             .threshold_lines()
             .target(
-                &format!("max by (namespace, pod) (DCGM_FI_DEV_GPU_TEMP{{{NS}}})"),
+                &format!(
+                    "max by (namespace, pod) ({})",
+                    upstream("", true, |m| format!("DCGM_FI_DEV_GPU_TEMP{{{m}}}"))
+                ),
                 "{{namespace}}/{{pod}}",
             ),
     );
@@ -252,8 +273,12 @@ pub(super) fn dashboard() -> Value {
         )
         .target(
             &format!(
-                "sum by (namespace, scaledObject, metric) (keda_scaler_metrics_value{{{NS}, \
-                 metric=~\"s[0-9]+-(rabbitmq|redis)-.*\"}})"
+                "sum by (namespace, scaledObject, metric) ({})",
+                upstream(
+                    "metric=~\"s[0-9]+-(rabbitmq|redis)-.*\"",
+                    false,
+                    |m| format!("keda_scaler_metrics_value{{{m}}}")
+                )
             ),
             "{{namespace}}/{{scaledObject}} {{metric}}",
         ),

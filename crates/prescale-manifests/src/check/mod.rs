@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use prescale_core::calendar::BusinessCalendar;
 use prescale_policy::Formula;
+use prescale_policy::metadata::is_supply_side_query;
 
 mod trigger;
 
@@ -164,9 +165,24 @@ fn check_service(s: &Service, path: &str) -> Check {
         return fail(format!("{path}.triggers"), "must list at least one trigger");
     }
     let mut names = BTreeSet::new();
+    let mut predictive = None;
     for (j, t) in s.triggers.iter().enumerate() {
         let tpath = format!("{path}.triggers[{j}]");
         check_trigger(s.kind, t, &tpath)?;
+        if t.kind == TriggerType::Predictive {
+            if let Some(first) = predictive {
+                return fail(
+                    format!("{tpath}.type"),
+                    format!(
+                        "one predictive trigger per service (triggers[{first}] is one): KEDA \
+                         names the ScaledObject, not the trigger, to the prescale server, which \
+                         serves one prescale trigger per ScaledObject; combine the demand in \
+                         one query, or use a prometheus trigger for the second signal"
+                    ),
+                );
+            }
+            predictive = Some(j);
+        }
         if !names.insert(trigger_name(t)) || trigger_name(t) == BUSINESS_HOURS {
             return fail(
                 format!("{tpath}.name"),
@@ -326,6 +342,20 @@ fn check_scale_to_zero(s: &Service, path: &str) -> Check {
     if s.kind == Kind::Training || (s.min_replicas > 0 && s.idle_replicas != Some(0)) {
         return Ok(());
     }
+    if let Some((j, t)) = s.triggers.iter().enumerate().find(|(_, t)| {
+        t.kind == TriggerType::Predictive && t.query.as_deref().is_some_and(is_supply_side_query)
+    }) {
+        return fail(
+            format!("{path}.triggers[{j}].query"),
+            format!(
+                "with scale-to-zero the predictive query must measure demand, not supply: \
+                 `{}` reads series the service's pods emit, which vanish at zero replicas, so \
+                 the forecast learns censored demand and cannot wake the service; query a \
+                 gateway or ingress (e.g. sum(rate(gateway_requests_total[1m])))",
+                t.query.as_deref().unwrap_or_default()
+            ),
+        );
+    }
     if s.triggers.iter().any(|t| t.kind.is_demand_side()) {
         return Ok(());
     }
@@ -339,6 +369,38 @@ fn check_scale_to_zero(s: &Service, path: &str) -> Check {
         "scaling to zero needs a demand-side trigger (predictive, rabbitmq, redis or prometheus): \
          vLLM, GPU, cpu and memory metrics vanish with the pods and cannot wake the service",
     )
+}
+
+/// What is valid but likely wrong, as failures (path and message): with
+/// `scalingModifiers`, a trigger the formula does not refer to is still queried at every poll,
+/// and its errors still mark the ScaledObject as failing, while its value is never used.
+pub(crate) fn warnings(spec: &SpecFile) -> Vec<Failure> {
+    let mut out = Vec::new();
+    for (i, s) in spec.services.iter().enumerate() {
+        let Some(m) = &s.scaling_modifiers else {
+            continue;
+        };
+        let Ok(formula) = Formula::parse(&m.formula) else {
+            continue;
+        };
+        let variables = formula.variables();
+        for (j, t) in s.triggers.iter().enumerate() {
+            let name = trigger_name(t);
+            if matches!(t.kind, TriggerType::Cpu | TriggerType::Memory) || variables.contains(&name)
+            {
+                continue;
+            }
+            out.push(Failure {
+                path: format!("services[{i}].triggers[{j}]"),
+                message: format!(
+                    "trigger `{name}` is not in scalingModifiers.formula: KEDA still queries \
+                     it, and its errors mark the ScaledObject as failing, but its value is \
+                     never used (refer to it, or remove it)"
+                ),
+            });
+        }
+    }
+    out
 }
 
 fn check_modifiers(s: &Service, path: &str) -> Check {

@@ -187,6 +187,18 @@ fn check_numbers(t: &Trigger, path: &str) -> Check {
 
 fn check_trigger_values(kind: Kind, t: &Trigger, path: &str) -> Check {
     use TriggerType as T;
+    if t.kind == T::Predictive
+        && let Some(m) = t.metric_type
+        && m != MetricType::AverageValue
+    {
+        // The server answers replicas × threshold: right only when the HPA divides by the
+        // replicas (AverageValue); under Value it multiplies by them and runs away.
+        return fail(
+            format!("{path}.metricType"),
+            "a predictive trigger takes `AverageValue` only: its value is replicas × threshold, \
+             which the HPA divides by the replicas; under `Value` it multiplies the replicas again",
+        );
+    }
     if let Some(m) = t.metric_type {
         let resource = matches!(t.kind, T::Cpu | T::Memory);
         if m == MetricType::Utilization && !resource {

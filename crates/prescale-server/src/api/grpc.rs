@@ -7,7 +7,11 @@
 //! - `GetMetricSpec` / `StreamMetricSpec`: one spec, `metricName` (default `prescale`) with
 //!   target `threshold` (`targetSizeFloat` at milli precision, `targetSize` rounded).
 //! - `GetMetrics`: one value, `replicas × target`, so that the HPA's `AverageValue` maths
-//!   (`ceil(value / target)`) gives the decided replicas.
+//!   (`ceil(value / target)`) gives the decided replicas. Target and value are sent as floats
+//!   that KEDA ≤ 2.19 (truncating to milli) and ≥ 2.20 (rounding) read alike
+//!   ([`prescale_policy::quantity`]).
+//! - One prescale trigger per ScaledObject: a second one's calls are `INVALID_ARGUMENT`
+//!   ([`crate::registry`]); KEDA's `ScaledObjectRef` carries no trigger index.
 //! - `IsActive` / `StreamIsActive`: the decision's activity; the stream sends the current
 //!   state when it opens and then every change, and ends when the client goes or the server
 //!   stops (KEDA reconnects and gets the current state again).
@@ -87,7 +91,8 @@ impl ScalerService {
             .map_err(|e| match e {
                 RegisterError::Metadata(_)
                 | RegisterError::MissingName(_)
-                | RegisterError::BadName { .. } => Status::invalid_argument(e.to_string()),
+                | RegisterError::BadName { .. }
+                | RegisterError::SecondTrigger { .. } => Status::invalid_argument(e.to_string()),
                 RegisterError::TooMany(_) => Status::resource_exhausted(e.to_string()),
             })?;
         self.telemetry.set_scaled_objects(self.registry.len());

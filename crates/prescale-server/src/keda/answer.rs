@@ -38,8 +38,10 @@ pub struct Answer {
     pub replicas: u32,
     /// `IsActive`.
     pub active: bool,
-    /// `metricValueFloat`: `replicas × target` (the target at milli precision), so that the
-    /// HPA's `ceil(value / target)` is exactly `replicas`.
+    /// `metricValueFloat`: `replicas × target` (the target at milli precision), sent as a
+    /// float KEDA reads exactly whether it truncates (≤ 2.19) or rounds (≥ 2.20), so that the
+    /// HPA's `ceil(value / target)` is exactly `replicas` (see
+    /// [`prescale_policy::quantity`]).
     pub metric_value: f64,
     /// `metricValue` (deprecated int64): `replicas × targetSize`.
     pub metric_value_int: i64,
@@ -53,7 +55,7 @@ impl Answer {
         Self {
             replicas,
             active,
-            metric_value: crate::keda::metadata::milli(f64::from(replicas) * settings.target()),
+            metric_value: settings.metric_value(replicas),
             metric_value_int: i64::from(replicas).saturating_mul(settings.target_int()),
             decided_at: at,
         }
@@ -65,7 +67,8 @@ impl Answer {
 pub struct MetricTarget {
     /// `metricName`.
     pub metric_name: String,
-    /// `targetSizeFloat`: the threshold at milli precision.
+    /// `targetSizeFloat`: the threshold at milli precision (a float every KEDA version reads
+    /// exactly).
     pub target: f64,
     /// `targetSize` (deprecated int64).
     pub target_int: i64,
@@ -96,6 +99,26 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+    }
+
+    #[test]
+    fn a_non_integer_threshold_gives_exact_replicas_under_keda_2_19_and_2_20() {
+        use prescale_policy::quantity::{hpa_replicas, keda_milli_v2_19, keda_milli_v2_20};
+        for threshold in ["2.01", "0.7", "4.35", "0.001", "120"] {
+            let s = Settings::from_metadata(&md(threshold)).unwrap();
+            let target = MetricTarget::of(&s).target;
+            for replicas in 0..=200 {
+                let a = Answer::new(&s, replicas, true, DateTime::from_timestamp(0, 0).unwrap());
+                // KEDA ≤ 2.19 truncates the floats to milli values, 2.20 rounds them.
+                for read in [keda_milli_v2_19, keda_milli_v2_20] {
+                    assert_eq!(
+                        hpa_replicas(read(a.metric_value), read(target)),
+                        i64::from(replicas),
+                        "{replicas} replicas at threshold {threshold}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

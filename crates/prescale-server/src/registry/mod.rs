@@ -8,6 +8,15 @@
 //! of the settings with its background worker; new metadata for the same ScaledObject
 //! replaces it (the old worker stops) while the slot, and open streams, stay.
 //!
+//! KEDA's `ScaledObjectRef` names the ScaledObject, not the trigger: two prescale triggers in
+//! one ScaledObject would arrive as one object whose metadata keeps changing, each call
+//! replacing the other's registration (restarting its worker and history read). So a
+//! ScaledObject has one prescale trigger: metadata that a registration replaced less than
+//! [`SECOND_TRIGGER_WINDOW`] ago, while the current metadata is still being asked about, is a
+//! second trigger and refused ([`RegisterError::SecondTrigger`], `INVALID_ARGUMENT`) instead of
+//! replacing the current registration. An edited ScaledObject (the old metadata no longer
+//! asked about) replaces its registration as before.
+//!
 //! [`status`]: what is known of each registration (what the HTTP API shows).
 
 pub mod status;
@@ -93,7 +102,29 @@ pub struct Slot {
     seen: Mutex<(tokio::time::Instant, bool)>,
     /// When its worker last published an answer (real time).
     published: Mutex<Option<tokio::time::Instant>>,
+    /// Other triggers' metadata (see [`SECOND_TRIGGER_WINDOW`]).
+    others: Mutex<Others>,
 }
+
+/// What a slot remembers to tell a second trigger from an edit.
+#[derive(Debug)]
+struct Others {
+    /// When a call last named the current metadata.
+    current_asked: tokio::time::Instant,
+    /// Metadata replaced (or refused) lately, with when it was last seen; at most
+    /// [`MAX_DISPLACED`].
+    displaced: Vec<(HashMap<String, String>, tokio::time::Instant)>,
+}
+
+/// How long metadata that was replaced stays a candidate second trigger: a call naming it
+/// within this time, while the current metadata was asked about within it too, is refused.
+/// KEDA asks about every trigger of a ScaledObject at each `pollingInterval` and each HPA sync
+/// (15 s), one right after the other; an edit stops the old metadata's calls, so reverting an
+/// edit takes effect at most this long after the reverted metadata was last asked about.
+pub const SECOND_TRIGGER_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The most displaced metadata a slot remembers.
+const MAX_DISPLACED: usize = 8;
 
 impl Slot {
     /// KEDA asked about it now.
@@ -151,6 +182,61 @@ impl Slot {
     pub fn targets(&self) -> watch::Receiver<MetricTarget> {
         self.target.subscribe()
     }
+
+    fn lock_others(&self) -> std::sync::MutexGuard<'_, Others> {
+        self.others.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `metadata` (not the current one) is a second trigger's: replaced within
+    /// [`SECOND_TRIGGER_WINDOW`] while the current metadata is still asked about. Notes the
+    /// call either way.
+    fn is_second_trigger(&self, metadata: &HashMap<String, String>) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut others = self.lock_others();
+        others
+            .displaced
+            .retain(|(_, seen)| now.duration_since(*seen) < SECOND_TRIGGER_WINDOW);
+        let current_live = now.duration_since(others.current_asked) < SECOND_TRIGGER_WINDOW;
+        match others.displaced.iter_mut().find(|(m, _)| m == metadata) {
+            Some((_, seen)) if current_live => {
+                *seen = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `old` was replaced by `new`: remember `old` as a candidate second trigger.
+    fn displace(&self, old: HashMap<String, String>, new: &HashMap<String, String>) {
+        let now = tokio::time::Instant::now();
+        let mut others = self.lock_others();
+        others.current_asked = now;
+        others.displaced.retain(|(m, _)| m != new && *m != old);
+        if others.displaced.len() >= MAX_DISPLACED {
+            others.displaced.remove(0);
+        }
+        others.displaced.push((old, now));
+    }
+}
+
+/// Logs what a new registration's metadata asks that prescale ignores or advises against.
+fn warn_about(key: &ObjectKey, reg: &Registration) {
+    let ignored = crate::keda::metadata::ignored_keys(&reg.metadata);
+    if !ignored.is_empty() {
+        tracing::warn!(
+            scaled_object = %key,
+            keys = %ignored.join(", "),
+            "Ignoring metadata keys prescale does not use (KEDA trigger options)."
+        );
+    }
+    let s = &reg.settings;
+    if s.scale_to_zero && crate::keda::metadata::is_supply_side_query(&s.query) {
+        tracing::warn!(
+            scaled_object = %key,
+            "The demand query reads series the service's pods emit (vllm:, DCGM_): they vanish \
+             at zero replicas, so the forecast learns censored demand; query a gateway or ingress."
+        );
+    }
 }
 
 /// Starts the background work of a registration.
@@ -180,6 +266,22 @@ pub enum RegisterError {
         field: &'static str,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A second prescale trigger in one ScaledObject (its metadata differs from the
+    /// registered trigger's, which KEDA keeps asking about).
+    #[error(
+        "ScaledObject {key} already has a prescale trigger (metricName `{current}`); this one \
+         (metricName `{other}`) is refused: one prescale trigger per ScaledObject (KEDA sends no \
+         trigger index, so two would keep replacing each other); merge them, or scale on the \
+         second signal with a prometheus trigger or in another ScaledObject"
+    )]
+    SecondTrigger {
+        /// The ScaledObject.
+        key: ObjectKey,
+        /// The registered trigger's `metricName`.
+        current: String,
+        /// The refused trigger's `metricName`.
+        other: String,
     },
     /// The server already serves as many ScaledObjects as it may.
     #[error("this server already serves {0} ScaledObjects, its limit (runtime.max_scaled_objects)")]
@@ -307,7 +409,21 @@ impl Registry {
             let reg = slot.registration();
             if &reg.metadata == metadata {
                 slot.touch();
+                slot.lock_others().current_asked = tokio::time::Instant::now();
                 return Ok((slot.clone(), reg));
+            }
+            if slot.is_second_trigger(metadata) {
+                slot.touch();
+                let other = metadata
+                    .get("metricName")
+                    .map_or("prescale", String::as_str);
+                let err = RegisterError::SecondTrigger {
+                    key: slot.key.clone(),
+                    current: reg.settings.metric_name.clone(),
+                    other: other.to_string(),
+                };
+                tracing::warn!(scaled_object = %slot.key, error = %err, "Refused a second prescale trigger.");
+                return Err(err);
             }
         }
         if namespace.is_empty() {
@@ -347,8 +463,9 @@ impl Registry {
                     return (slot.clone(), current.clone());
                 }
                 current.stop();
-                *current = reg.clone();
+                let old = std::mem::replace(&mut *current, reg.clone());
                 drop(current);
+                slot.displace(old.metadata.clone(), &reg.metadata);
                 slot.target.send_if_modified(|t| {
                     let changed = *t != target;
                     *t = target;
@@ -364,6 +481,10 @@ impl Registry {
                     target: watch::channel(target).0,
                     seen: Mutex::new((tokio::time::Instant::now(), false)),
                     published: Mutex::new(None),
+                    others: Mutex::new(Others {
+                        current_asked: tokio::time::Instant::now(),
+                        displaced: Vec::new(),
+                    }),
                 });
                 slots.insert(key.clone(), slot.clone());
                 slot
@@ -371,6 +492,7 @@ impl Registry {
         };
         drop(slots);
         tracing::info!(scaled_object = %key, "Registered ScaledObject.");
+        warn_about(&key, &reg);
         self.starter.start(slot.clone(), reg.clone());
         (slot, reg)
     }
@@ -558,6 +680,76 @@ mod tests {
         );
         // Declared in the config: never.
         assert_eq!(registry.len(), 1);
+    }
+
+    fn trigger(metric_name: &str, threshold: &str) -> HashMap<String, String> {
+        let mut m = md(threshold);
+        m.insert("metricName".into(), metric_name.into());
+        m
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_prescale_trigger_in_one_scaled_object_is_refused_not_thrashed() {
+        let starter = Arc::new(Counting::default());
+        let registry = Registry::new(starter.clone());
+        let (a, b) = (trigger("chat", "10"), trigger("batch", "2.01"));
+        // KEDA asks about both triggers at every poll and HPA sync, one after the other.
+        registry.resolve("ns", "so", &a).unwrap();
+        registry.resolve("ns", "so", &b).unwrap();
+        let mut refused = 0;
+        for _ in 0..40 {
+            tokio::time::advance(std::time::Duration::from_secs(15)).await;
+            for m in [&a, &b] {
+                match registry.resolve("ns", "so", m) {
+                    Ok((_, reg)) => assert_eq!(&reg.metadata, &b),
+                    Err(e) => {
+                        assert!(
+                            matches!(&e, RegisterError::SecondTrigger { current, other, .. }
+                            if current == "batch" && other == "chat"),
+                            "{e}"
+                        );
+                        assert!(
+                            e.to_string()
+                                .contains("one prescale trigger per ScaledObject")
+                        );
+                        refused += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(refused, 40);
+        // One replacement when the second trigger first came, none after.
+        assert_eq!(starter.0.load(Ordering::SeqCst), 2);
+        // Three triggers settle too.
+        let c = trigger("third", "3");
+        registry.resolve("ns", "so", &c).unwrap();
+        for _ in 0..10 {
+            for m in [&a, &b, &c] {
+                let _ = registry.resolve("ns", "so", m);
+            }
+        }
+        assert_eq!(starter.0.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_edited_trigger_replaces_its_registration_and_a_revert_follows_the_window() {
+        let starter = Arc::new(Counting::default());
+        let registry = Registry::new(starter.clone());
+        let (a, b) = (trigger("chat", "10"), trigger("chat", "12"));
+        registry.resolve("ns", "so", &a).unwrap();
+        tokio::time::advance(std::time::Duration::from_secs(30)).await;
+        // The edit: KEDA asks with the new metadata only.
+        registry.resolve("ns", "so", &b).unwrap();
+        assert_eq!(starter.0.load(Ordering::SeqCst), 2);
+        tokio::time::advance(std::time::Duration::from_secs(30)).await;
+        registry.resolve("ns", "so", &b).unwrap();
+        // Reverted at once: refused while the edited metadata was asked about lately ...
+        assert!(registry.resolve("ns", "so", &a).is_err());
+        // ... and registered once it is no longer asked about.
+        tokio::time::advance(SECOND_TRIGGER_WINDOW).await;
+        let (_, reg) = registry.resolve("ns", "so", &a).unwrap();
+        assert_eq!(reg.metadata, a);
+        assert_eq!(starter.0.load(Ordering::SeqCst), 3);
     }
 
     #[test]
