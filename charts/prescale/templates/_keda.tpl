@@ -79,6 +79,9 @@ namespace="{{ .s.namespace }}",pod=~"{{ $target }}-.*"
   {{- $kind = "rabbitmq" }}
   {{- $_ := set $md "queueName" (default "celery" $t.queue) }}
   {{- $_ := set $md "mode" (default "QueueLength" $t.mode) }}
+  {{- /* As Trigger::rabbitmq_protocol: http (ready + unacked, via the management API) by default for celery. */}}
+  {{- $protocol := $t.protocol }}{{ if and (not $protocol) (eq $s.kind "celery") }}{{ $protocol = "http" }}{{ end }}
+  {{- with $protocol }}{{ $_ := set $md "protocol" . }}{{ end }}
   {{- $_ := set $md "value" (include "prescale.num" (ternary $t.threshold 20 (hasKey $t "threshold"))) }}
   {{- if hasKey $t "activationThreshold" }}{{ $_ := set $md "activationValue" (include "prescale.num" $t.activationThreshold) }}{{ end }}
 {{- else if eq $t.type "redis" }}

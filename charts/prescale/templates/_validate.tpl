@@ -41,9 +41,10 @@ its predictive trigger first).
   "quantile" (list "vllm-ttft" "vllm-e2e-latency" "predictive")
   "queue" (list "rabbitmq" "redis")
   "mode" (list "rabbitmq")
+  "protocol" (list "rabbitmq")
   "address" (list "redis" "predictive")
   "secret" (list "rabbitmq" "redis")
-  "authentication" (list "rabbitmq" "redis")
+  "authentication" (list "rabbitmq" "redis" "predictive")
   "coldStart" (list "predictive")
   "push" (list "predictive")
   "slo" (list "predictive")
@@ -70,6 +71,7 @@ its predictive trigger first).
 {{- if and (eq $t.type "predictive") (not (hasKey $t "threshold")) }}{{ fail (printf "%s.threshold: required for type `predictive`: the demand one replica serves, in the query's unit" $tp) }}{{ end }}
 {{- if and $t.secret $t.authentication }}{{ fail (printf "%s.authentication: give either `secret` or `authentication`, not both" $tp) }}{{ end }}
 {{- if and (eq $t.type "rabbitmq") (not $t.secret) (not $t.authentication) }}{{ fail (printf "%s.secret: required for type `rabbitmq`: the Secret holding the broker URL" $tp) }}{{ end }}
+{{- if and (eq $t.type "rabbitmq") (eq (default "" $t.mode) "MessageRate") (ne (default (ternary "http" "" (eq $s.kind "celery")) $t.protocol) "http") }}{{ fail (printf "%s.mode: `MessageRate` needs `protocol: http`: KEDA reads the publish rate from the RabbitMQ management API; over AMQP it has the ready messages only" $tp) }}{{ end }}
 {{- if and (eq $t.type "redis") (not $t.address) }}{{ fail (printf "%s.address: required for type `redis` (host:port)" $tp) }}{{ end }}
 {{- $resource := or (eq $t.type "cpu") (eq $t.type "memory") }}
 {{- if $t.metricType }}

@@ -43,6 +43,14 @@ fn validate_all(name: &str, rendered: &str, schemas: &KubeSchemas) -> BTreeSet<S
             assert!(d["spec"]["selector"]["matchLabels"].is_object(), "{id}");
             assert_eq!(d["spec"]["endpoints"][0]["port"], "http", "{id}");
             assert_eq!(d["spec"]["endpoints"][0]["path"], "/metrics", "{id}");
+        } else if kind == "PodDisruptionBudget" {
+            // Not in the trimmed Kubernetes schemas: its fields, structurally.
+            assert_eq!(d["apiVersion"], "policy/v1", "{id}");
+            assert!(d["spec"]["selector"]["matchLabels"].is_object(), "{id}");
+            assert!(
+                d["spec"]["minAvailable"].is_null() != d["spec"]["maxUnavailable"].is_null(),
+                "{id}: one of minAvailable and maxUnavailable"
+            );
         } else if kind == "Certificate" {
             // No schema of cert-manager's CRD here: its fields and rules, structurally.
             let problems = common::certificate_problems(d);
@@ -137,6 +145,7 @@ fn every_values_file_renders_valid_objects() {
         "PersistentVolumeClaim",
         "NetworkPolicy",
         "ServiceMonitor",
+        "PodDisruptionBudget",
         "Role",
         "RoleBinding",
         "ClusterTriggerAuthentication",

@@ -210,6 +210,12 @@ fn schema_rejects_bad_values_naming_the_field() {
             service(json!({"businessHours": {"timezone": "UTC", "replicas": 1, "open": "9am"}})),
             "services.w.businessHours.open: Does not match pattern",
         ),
+        (
+            service(
+                json!({"triggers": [{"type": "rabbitmq", "protocol": "amqps", "secret": {"name": "b"}}]}),
+            ),
+            "services.w.triggers.0.protocol: services.w.triggers.0.protocol must be one of the following",
+        ),
     ];
     for (values, expected) in cases {
         rejects(&helm, values, expected);
@@ -262,6 +268,26 @@ fn cross_field_rules_fail_with_the_value_path() {
         (
             service(json!({"triggers": [{"type": "rabbitmq"}]})),
             "services.w.triggers[0].secret: required for type `rabbitmq`",
+        ),
+        (
+            service(
+                json!({"triggers": [{"type": "rabbitmq", "mode": "MessageRate", "protocol": "amqp",
+                                     "secret": {"name": "b"}}]}),
+            ),
+            "services.w.triggers[0].mode: `MessageRate` needs `protocol: http`",
+        ),
+        (
+            service(
+                json!({"kind": "training", "job": {"image": "i"}, "triggers": [
+                    {"type": "rabbitmq", "mode": "MessageRate", "authentication": {"name": "a"}}]}),
+            ),
+            "services.w.triggers[0].mode: `MessageRate` needs `protocol: http`",
+        ),
+        (
+            service(
+                json!({"triggers": [{"type": "redis", "address": "r:6379", "protocol": "http"}]}),
+            ),
+            "services.w.triggers[0].protocol: not used by trigger type `redis`",
         ),
         (
             service(

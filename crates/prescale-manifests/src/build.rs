@@ -382,6 +382,9 @@ fn trigger(s: &Service, t: &Trigger) -> Value {
                 "mode",
                 t.mode.clone().unwrap_or_else(|| "QueueLength".into()),
             );
+            if let Some(p) = t.rabbitmq_protocol(s.kind) {
+                put("protocol", p.to_string());
+            }
             put("value", num(t.threshold.unwrap_or(20.0)));
             if let Some(a) = t.activation_threshold {
                 put("activationValue", num(a));

@@ -63,6 +63,25 @@ fn supply_side_query(trigger: &Value) -> Option<&str> {
         .filter(|q| is_prescale(trigger) && is_supply_side_query(q))
 }
 
+/// Whether a `rabbitmq` trigger in `MessageRate` mode reads the management API: `protocol:
+/// http`, or `auto` (the default) with an `http(s)://` host in the metadata. True for other
+/// modes, which AMQP serves too.
+fn rabbitmq_over_http(trigger: &Value) -> bool {
+    let md = |key: &str| {
+        trigger
+            .pointer(&format!("/metadata/{key}"))
+            .and_then(Value::as_str)
+    };
+    if md("mode") != Some("MessageRate") {
+        return true;
+    }
+    match md("protocol").unwrap_or("auto") {
+        "http" => true,
+        "auto" => md("host").is_some_and(|h| h.starts_with("http://") || h.starts_with("https://")),
+        _ => false,
+    }
+}
+
 /// Metadata keys KEDA requires in the trigger itself for the trigger types prescale generates
 /// (keys that may come from a TriggerAuthentication, such as the RabbitMQ `host`, are not
 /// listed).
@@ -133,6 +152,14 @@ pub fn check_resource(doc: &Value) -> Vec<Violation> {
                     format!("`{ty}` trigger needs metadata `{key}`"),
                 ));
             }
+        }
+        if ty == "rabbitmq" && !rabbitmq_over_http(t) {
+            out.push(violation(
+                format!("{path}.metadata.protocol"),
+                "`mode: MessageRate` needs `protocol: http`: KEDA reads the publish rate from the \
+                 RabbitMQ management API, and over AMQP has the ready messages only (with the \
+                 host in a TriggerAuthentication, `auto` cannot be checked here: set `http`)",
+            ));
         }
         if kind == "ScaledJob" && is_resource(ty) {
             out.push(violation(
@@ -410,6 +437,30 @@ mod tests {
         assert_eq!(paths(&w), ["spec.triggers[2]"]);
         assert!(w[0].message.contains("`kv_cache`"), "{}", w[0].message);
         assert!(warnings(&so(0, json!([prescale("a", GATEWAY, None)]))).is_empty());
+    }
+
+    #[test]
+    fn message_rate_needs_the_http_protocol() {
+        let rabbit = |md: Value| json!([{"type": "rabbitmq", "metadata": md}]);
+        for ok in [
+            json!({"queueName": "q", "mode": "MessageRate", "protocol": "http"}),
+            json!({"queueName": "q", "mode": "MessageRate", "host": "https://u:p@r:15672/v"}),
+            json!({"queueName": "q", "mode": "QueueLength", "protocol": "amqp"}),
+        ] {
+            assert!(
+                check_resource(&so(1, rabbit(ok.clone()))).is_empty(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            json!({"queueName": "q", "mode": "MessageRate", "protocol": "amqp"}),
+            json!({"queueName": "q", "mode": "MessageRate"}),
+            json!({"queueName": "q", "mode": "MessageRate", "host": "amqp://u:p@r:5672/v"}),
+        ] {
+            let v = check_resource(&so(1, rabbit(bad.clone())));
+            assert_eq!(paths(&v), ["spec.triggers[0].metadata.protocol"], "{bad}");
+            assert!(v[0].message.contains("protocol: http"), "{}", v[0].message);
+        }
     }
 
     #[test]

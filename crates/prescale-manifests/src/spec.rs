@@ -382,20 +382,30 @@ pub struct Trigger {
     /// Queue name (`rabbitmq`, `redis`; default `celery`).
     #[serde(default)]
     pub queue: Option<String>,
-    /// `QueueLength` (default) or `MessageRate` (`rabbitmq` only).
+    /// `QueueLength` (default) or `MessageRate` (`rabbitmq` only; `MessageRate` needs
+    /// `protocol: http`).
     #[serde(default)]
     pub mode: Option<String>,
+    /// How KEDA reads the queue (`rabbitmq` only): `http` (the management API, counting ready
+    /// plus unacknowledged messages; the Secret then holds the management URL
+    /// `http://user:pass@host:15672/vhost`) or `amqp` (ready messages only: tasks a Celery
+    /// worker has prefetched are not counted). Default `http` for `celery`; for `training`,
+    /// KEDA's `auto` (from the URL's scheme).
+    #[serde(default)]
+    pub protocol: Option<String>,
     /// Server address: Redis `host:port` (`redis`, required) or the prescale server
     /// `host:port` (`predictive`, default `prescale.prescale-system.svc:6000`). No
     /// credentials.
     #[serde(default)]
     pub address: Option<String>,
-    /// Secret holding the credentials: the broker URL for `rabbitmq` (required), the password
-    /// for `redis` (optional).
+    /// Secret holding the credentials: the broker URL for `rabbitmq` (required; the management
+    /// URL `http://user:pass@host:15672/vhost` with `protocol: http`, the default for
+    /// `celery`), the password for `redis` (optional).
     #[serde(default)]
     pub secret: Option<SecretRef>,
     /// An existing TriggerAuthentication or ClusterTriggerAuthentication to use instead of
-    /// `secret` (`rabbitmq`, `redis`).
+    /// `secret` (`rabbitmq`, `redis`), or (`predictive`) the one giving KEDA `caCert`,
+    /// `tlsClientCert` and `tlsClientKey` for a TLS connection to the prescale server.
     #[serde(default)]
     pub authentication: Option<AuthRef>,
     /// Cold start of a pod, a duration such as `3m` (`predictive`: how far ahead to warm
@@ -420,6 +430,23 @@ pub struct Trigger {
     /// Rejected: a broker URL carries credentials (use `secret`).
     #[serde(default, skip_serializing)]
     pub host: Option<String>,
+}
+
+impl Trigger {
+    /// The KEDA `protocol` of a `rabbitmq` trigger in a service of `kind`: the one set, else
+    /// `http` for `celery` (KEDA then counts ready plus unacknowledged messages, as prescale's
+    /// collector does, so that tasks a worker has prefetched keep it from scaling to zero),
+    /// else none (KEDA's `auto`: from the URL's scheme). `None` for other trigger types.
+    pub fn rabbitmq_protocol(&self, kind: Kind) -> Option<&str> {
+        if self.kind != TriggerType::Rabbitmq {
+            return None;
+        }
+        match (&self.protocol, kind) {
+            (Some(p), _) => Some(p.as_str()),
+            (None, Kind::Celery) => Some("http"),
+            (None, _) => None,
+        }
+    }
 }
 
 /// A reference to an authentication resource that exists already.

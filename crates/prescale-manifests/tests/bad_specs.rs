@@ -250,6 +250,24 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "services.yaml:11:9: services[0].triggers[1].query: with scale-to-zero the predictive query must measure demand, not supply",
     ),
     (
+        "MessageRate over AMQP",
+        "      - type: rabbitmq\n        secret:\n",
+        "      - type: rabbitmq\n        mode: MessageRate\n        protocol: amqp\n        secret:\n",
+        "services.yaml:17:9: services[1].triggers[0].mode: `MessageRate` needs `protocol: http`: KEDA reads the publish rate from the RabbitMQ management API",
+    ),
+    (
+        "unknown RabbitMQ protocol",
+        "      - type: rabbitmq\n        secret:\n",
+        "      - type: rabbitmq\n        protocol: amqps\n        secret:\n",
+        "services.yaml:17:9: services[1].triggers[0].protocol: must be http or amqp, got `amqps`",
+    ),
+    (
+        "protocol on a redis trigger",
+        "      - type: rabbitmq\n        secret:\n          name: broker\n",
+        "      - type: redis\n        address: redis:6379\n        protocol: http\n",
+        "services.yaml:18:9: services[1].triggers[0].protocol: not used by trigger type `redis`",
+    ),
+    (
         "not YAML",
         "kind: vllm",
         "kind: \"vllm",

@@ -29,6 +29,7 @@ fn trigger(kind: TriggerType, i: usize, threshold: f64, text: String) -> Trigger
         quantile: matches!(kind, T::VllmTtft | T::Predictive).then_some(0.9),
         queue: matches!(kind, T::Rabbitmq | T::Redis).then(|| format!("q{text}")),
         mode: None,
+        protocol: None,
         address: (kind == T::Redis).then(|| "redis.default.svc:6379".to_string()),
         secret: (kind == T::Rabbitmq).then(|| SecretRef {
             name: "broker".into(),

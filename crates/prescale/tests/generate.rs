@@ -206,6 +206,38 @@ fn validate_warns_about_triggers_a_formula_ignores() {
 }
 
 #[test]
+fn celery_reads_rabbitmq_over_http_and_is_warned_about_amqp() {
+    let dir = TempDir::new().expect("temp dir");
+    let spec = |protocol: &str| {
+        format!(
+            "services:\n  - name: w\n    kind: celery\n    triggers:\n      - type: rabbitmq\n{protocol}        secret: {{name: broker}}\n"
+        )
+    };
+    let http = write(&dir, "http.yaml", &spec(""));
+    prescale()
+        .args(["generate", "-f"])
+        .arg(&http)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("protocol: http"));
+    prescale()
+        .args(["validate", "-f"])
+        .arg(&http)
+        .assert()
+        .success()
+        .stderr(predicate::str::is_empty());
+    let amqp = write(&dir, "amqp.yaml", &spec("        protocol: amqp\n"));
+    prescale()
+        .args(["validate", "-f"])
+        .arg(&amqp)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            ":6:9: services[0].triggers[0].protocol: over AMQP KEDA counts ready messages only",
+        ));
+}
+
+#[test]
 fn validate_rejects_a_second_prescale_trigger_and_metric_type_value() {
     let dir = TempDir::new().expect("temp dir");
     let trigger = |name: &str, extra: &str| {
@@ -258,6 +290,11 @@ fn validate_rejects_manifests_keda_would_reject() {
             "vLLM metrics cannot wake from zero",
             "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: w}\nspec:\n  scaleTargetRef: {name: w}\n  triggers:\n  - type: prometheus\n    metadata: {serverAddress: 'http://p:9090', query: 'sum(vllm:num_requests_waiting)', threshold: '5'}\n",
             ":4:1: spec.minReplicaCount: scaling to zero needs an activation signal",
+        ),
+        (
+            "MessageRate over AMQP",
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: w}\nspec:\n  scaleTargetRef: {name: w}\n  minReplicaCount: 1\n  triggers:\n  - type: rabbitmq\n    metadata:\n      queueName: q\n      mode: MessageRate\n      protocol: amqp\n      value: '5'\n",
+            ":12:7: spec.triggers[0].metadata.protocol: `mode: MessageRate` needs `protocol: http`",
         ),
         (
             "schema: wrong type",

@@ -373,10 +373,23 @@ fn check_scale_to_zero(s: &Service, path: &str) -> Check {
 
 /// What is valid but likely wrong, as failures (path and message): with
 /// `scalingModifiers`, a trigger the formula does not refer to is still queried at every poll,
-/// and its errors still mark the ScaledObject as failing, while its value is never used.
+/// and its errors still mark the ScaledObject as failing, while its value is never used; a
+/// Celery RabbitMQ trigger over AMQP, which does not count the tasks workers have prefetched.
 pub(crate) fn warnings(spec: &SpecFile) -> Vec<Failure> {
     let mut out = Vec::new();
     for (i, s) in spec.services.iter().enumerate() {
+        for (j, t) in s.triggers.iter().enumerate() {
+            if s.kind == Kind::Celery && t.rabbitmq_protocol(s.kind) == Some("amqp") {
+                out.push(Failure {
+                    path: format!("services[{i}].triggers[{j}].protocol"),
+                    message: "over AMQP KEDA counts ready messages only: tasks Celery workers \
+                              have prefetched (unacknowledged) are not counted, so KEDA can \
+                              scale the workers to zero with work in flight; use `protocol: \
+                              http` (ready + unacknowledged, as prescale's collector counts)"
+                        .into(),
+                });
+            }
+        }
         let Some(m) = &s.scaling_modifiers else {
             continue;
         };

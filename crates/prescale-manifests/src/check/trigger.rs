@@ -76,9 +76,10 @@ pub(super) fn check_trigger(kind: Kind, t: &Trigger, path: &str) -> Check {
             "query" => matches!(t.kind, T::Prometheus | T::Predictive),
             "quantile" => matches!(t.kind, T::VllmTtft | T::VllmE2eLatency | T::Predictive),
             "queue" => matches!(t.kind, T::Rabbitmq | T::Redis),
-            "mode" => t.kind == T::Rabbitmq,
+            "mode" | "protocol" => t.kind == T::Rabbitmq,
             "address" => matches!(t.kind, T::Redis | T::Predictive),
-            "secret" | "authentication" => matches!(t.kind, T::Rabbitmq | T::Redis),
+            "secret" => matches!(t.kind, T::Rabbitmq | T::Redis),
+            "authentication" => matches!(t.kind, T::Rabbitmq | T::Redis | T::Predictive),
             "coldStart" | "push" | "slo" => t.kind == T::Predictive,
             "sla" => t.kind == T::Predictive && t.slo.is_some(),
             _ => true,
@@ -89,6 +90,7 @@ pub(super) fn check_trigger(kind: Kind, t: &Trigger, path: &str) -> Check {
         ("quantile", t.quantile.is_some()),
         ("queue", t.queue.is_some()),
         ("mode", t.mode.is_some()),
+        ("protocol", t.protocol.is_some()),
         ("address", t.address.is_some()),
         ("secret", t.secret.is_some()),
         ("authentication", t.authentication.is_some()),
@@ -227,6 +229,22 @@ fn check_trigger_values(kind: Kind, t: &Trigger, path: &str) -> Check {
         return fail(
             format!("{path}.mode"),
             format!("must be QueueLength or MessageRate, got `{mode}`"),
+        );
+    }
+    if let Some(p) = &t.protocol
+        && p != "http"
+        && p != "amqp"
+    {
+        return fail(
+            format!("{path}.protocol"),
+            format!("must be http or amqp, got `{p}`"),
+        );
+    }
+    if t.mode.as_deref() == Some("MessageRate") && t.rabbitmq_protocol(kind) != Some("http") {
+        return fail(
+            format!("{path}.mode"),
+            "`MessageRate` needs `protocol: http`: KEDA reads the publish rate from the RabbitMQ \
+             management API; over AMQP it has the ready messages only",
         );
     }
     if let Some(q) = &t.queue
