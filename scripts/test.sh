@@ -15,11 +15,36 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# Every step builds with --all-features: the optional `nvml` collector (prescale-collect) is
+# compiled, linted and tested too (its test passes without an NVIDIA driver, and reads the GPUs
+# where there is one), and every step shares one feature set, so nothing is built twice.
+echo "== cargo clippy (all targets and features, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 echo "== cargo doc (broken links are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked -q
+
+# Licenses, banned crates (aws-lc, OpenSSL), duplicate versions and sources (deny.toml), from
+# the lock file alone. RustSec advisories need the advisory database from GitHub: with
+# PRESCALE_DENY_ADVISORIES=1 (where GitHub is reachable) they are checked too. cargo-deny comes
+# from scripts/install-test-deps.sh; a developer machine without it skips the step with a
+# note, CI fails.
+echo "== cargo deny (licenses, bans, sources; advisories with PRESCALE_DENY_ADVISORIES=1)"
+deny=(--locked --offline check licenses bans sources)
+if [ "${PRESCALE_DENY_ADVISORIES:-0}" = 1 ]; then
+  deny=(--locked check licenses bans sources advisories)
+fi
+if command -v cargo-deny >/dev/null 2>&1; then
+  if ! cargo deny "${deny[@]}"; then
+    echo "error: cargo deny failed (see above)" >&2
+    exit 1
+  fi
+elif [ -n "${CI:-}" ]; then
+  echo "error: cargo-deny is not installed (scripts/install-test-deps.sh installs it)" >&2
+  exit 1
+else
+  echo "note: cargo-deny is not installed: skipped (cargo install --locked cargo-deny)" >&2
+fi
 
 echo "== test services (Redis, RabbitMQ) for the integration tests"
 # Started for the tests and stopped on exit (unless they were already running); Prometheus
@@ -34,7 +59,7 @@ set -a
 set +a
 
 echo "== cargo test (unit, integration and doc tests)"
-cargo test --workspace --locked
+cargo test --workspace --all-features --locked
 
 echo "== benches in test mode (each runs once)"
-cargo test --workspace --locked --benches
+cargo test --workspace --all-features --locked --benches

@@ -168,8 +168,21 @@ impl HttpClient {
     }
 }
 
+/// Installs ring as the process's rustls crypto provider unless one is installed already.
+///
+/// reqwest is built without a provider of its own (its default would link aws-lc-rs next to
+/// ring, which kube, tonic and the server's TLS use): it takes the process default, and panics
+/// when there is none. Idempotent and cheap; an already installed provider is kept.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // An error means another thread installed one first: that one is kept.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// A reqwest client from `settings` (reading its TLS files).
 fn build_client(source: SourceKind, settings: &HttpSettings) -> Result<Client, CollectError> {
+    install_crypto_provider();
     let mut builder = Client::builder()
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout)

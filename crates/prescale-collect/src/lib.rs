@@ -42,7 +42,7 @@ pub mod series;
 use std::future::Future;
 
 pub use error::{CollectError, Result, SourceKind};
-pub use http::{Auth, MAX_BODY_BYTES, TlsOptions};
+pub use http::{Auth, MAX_BODY_BYTES, TlsOptions, install_crypto_provider};
 pub use metrics::CollectorMetrics;
 pub use secret::{FileStamp, SecretFile};
 pub use series::{Gap, Labels, LabelsDisplay, Sample, Series};

@@ -43,6 +43,20 @@ fn validate_all(name: &str, rendered: &str, schemas: &KubeSchemas) -> BTreeSet<S
             assert!(d["spec"]["selector"]["matchLabels"].is_object(), "{id}");
             assert_eq!(d["spec"]["endpoints"][0]["port"], "http", "{id}");
             assert_eq!(d["spec"]["endpoints"][0]["path"], "/metrics", "{id}");
+        } else if kind == "PrometheusRule" {
+            // No schema of the Prometheus Operator CRD here: its shape (tests/chart_alerts.rs
+            // checks the alerts themselves).
+            assert_eq!(d["apiVersion"], "monitoring.coreos.com/v1", "{id}");
+            let groups = d["spec"]["groups"].as_array().expect("groups");
+            for rule in groups
+                .iter()
+                .flat_map(|g| g["rules"].as_array().expect("rules"))
+            {
+                assert!(
+                    rule["alert"].is_string() && rule["expr"].is_string(),
+                    "{id}"
+                );
+            }
         } else if kind == "PodDisruptionBudget" {
             // Not in the trimmed Kubernetes schemas: its fields, structurally.
             assert_eq!(d["apiVersion"], "policy/v1", "{id}");
@@ -145,6 +159,7 @@ fn every_values_file_renders_valid_objects() {
         "PersistentVolumeClaim",
         "NetworkPolicy",
         "ServiceMonitor",
+        "PrometheusRule",
         "PodDisruptionBudget",
         "Role",
         "RoleBinding",

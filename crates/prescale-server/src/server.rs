@@ -194,8 +194,8 @@ impl Server {
         options: ServerOptions,
         sources: Option<Arc<dyn SourceFactory>>,
     ) -> Result<Self, ServerError> {
-        // Several rustls crypto providers are linked in (ring, and aws-lc-rs through the HTTP
-        // client): pick ring for the process. An error means one is installed already.
+        // ring is the only rustls crypto provider linked in; make it the process default (the
+        // HTTP client has none of its own). An error means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tls = options
             .tls
