@@ -491,8 +491,9 @@ async fn run(scale: Scale) -> bool {
     );
     let churn_ratio = churned.after as f64 / churned.before.max(1) as f64;
     println!(
-        "churn: {} ScaledObjects registered then expired in {:.1} s: RSS {:.0} MiB before, {:.0} MiB with them, {:.0} MiB after ({:+.1}%)",
+        "churn: {} ScaledObjects registered ({} fitted) then expired in {:.1} s: RSS {:.0} MiB before, {:.0} MiB with them, {:.0} MiB after ({:+.1}%)",
         churned.objects,
+        churned.fitted,
         churned.secs,
         mib(churned.before),
         mib(churned.with),
@@ -521,6 +522,8 @@ async fn run(scale: Scale) -> bool {
 
 struct Churn {
     objects: usize,
+    /// How many of them had a forecast before they were left to expire.
+    fitted: usize,
     secs: f64,
     before: u64,
     with: u64,
@@ -564,9 +567,12 @@ async fn churn(
             })
             .count()
     };
-    while forecast() < n && started.elapsed() < Duration::from_secs(600) {
+    // At most four minutes: in SLO mode the churned objects' first fits wait behind the
+    // tunings on the one forecast thread.
+    while forecast() < n && started.elapsed() < Duration::from_secs(240) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let fitted = forecast();
     let with = rss_kib("VmRSS:");
     while registry.len() > base && started.elapsed() < Duration::from_secs(900) {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -582,6 +588,7 @@ async fn churn(
     }
     Churn {
         objects: n,
+        fitted,
         secs: started.elapsed().as_secs_f64(),
         before,
         with,
