@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{documents, helm, of_kind, one, template_with};
+use common::{assert_rejected, documents, helm, of_kind, one, template_with};
 use serde_json::{Value, json};
 
 fn render(helm: &Path, values: &Value) -> Vec<Value> {
@@ -18,10 +18,7 @@ fn render(helm: &Path, values: &Value) -> Vec<Value> {
 }
 
 fn rejects(helm: &Path, values: &Value, expected: &str) {
-    match template_with(helm, "ml", "autoscaling", values) {
-        Ok(_) => panic!("accepted {values}, expected an error with `{expected}`"),
-        Err(e) => assert!(e.contains(expected), "values {values}\nerror: {e}"),
-    }
+    assert_rejected(helm, "ml", "autoscaling", values, expected);
 }
 
 #[test]

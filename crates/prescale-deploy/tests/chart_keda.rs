@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{documents, helm, is_keda, template, template_with};
+use common::{assert_rejected, documents, helm, is_keda, template, template_with};
 use prescale_deploy::values::values_from_spec;
 use serde_json::{Value, json};
 
@@ -136,13 +136,7 @@ fn predictive_shorthand_is_a_first_predictive_trigger() {
 
 /// `helm template` with `values` must fail with a message containing `expected`.
 fn rejects(helm: &Path, values: Value, expected: &str) {
-    match template_with(helm, RELEASE, NAMESPACE, &values) {
-        Ok(_) => panic!("accepted {values}, expected an error with `{expected}`"),
-        Err(e) => assert!(
-            e.contains(expected),
-            "values {values}\nerror: {e}\nexpected: {expected}"
-        ),
-    }
+    assert_rejected(helm, RELEASE, NAMESPACE, &values, expected);
 }
 
 fn service(fields: Value) -> Value {

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{chart, documents, helm, of_kind, one, template, template_with};
+use common::{assert_rejected, chart, documents, helm, of_kind, one, template, template_with};
 use serde_json::{Map, Value, json};
 
 fn render(helm: &Path, release: &str, namespace: &str, args: &[&str]) -> Vec<Value> {
@@ -271,10 +271,7 @@ fn cert_manager_follows_release_names_and_options() {
 }
 
 fn rejects(helm: &Path, values: &Value, expected: &str) {
-    match template_with(helm, "prescale", "prescale-system", values) {
-        Ok(_) => panic!("accepted: {values}"),
-        Err(e) => assert!(e.contains(expected), "expected `{expected}` in:\n{e}"),
-    }
+    assert_rejected(helm, "prescale", "prescale-system", values, expected);
 }
 
 #[test]

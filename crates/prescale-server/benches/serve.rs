@@ -354,17 +354,7 @@ async fn run(scale: Scale) -> bool {
         if scale.slo {
             break;
         }
-        let ready = registry
-            .slots()
-            .iter()
-            .filter(|s| {
-                s.registration()
-                    .status
-                    .lock()
-                    .map(|st| st.forecast.is_some())
-                    .unwrap_or(false)
-            })
-            .count();
+        let ready = forecasting(&registry, "");
         if ready == scale.objects + scale.hostile {
             break;
         }
@@ -520,6 +510,22 @@ async fn run(scale: Scale) -> bool {
     ok
 }
 
+/// How many registered ScaledObjects whose name starts with `prefix` have a forecast.
+fn forecasting(registry: &prescale_server::registry::Registry, prefix: &str) -> usize {
+    registry
+        .slots()
+        .iter()
+        .filter(|s| s.key.name.starts_with(prefix))
+        .filter(|s| {
+            s.registration()
+                .status
+                .lock()
+                .map(|st| st.forecast.is_some())
+                .unwrap_or(false)
+        })
+        .count()
+}
+
 struct Churn {
     objects: usize,
     /// How many of them had a forecast before they were left to expire.
@@ -553,20 +559,7 @@ async fn churn(
         let _ = client.get_metric_spec(so).await;
     }
     drop(client);
-    let forecast = || {
-        registry
-            .slots()
-            .iter()
-            .filter(|s| s.key.name.starts_with("churn-"))
-            .filter(|s| {
-                s.registration()
-                    .status
-                    .lock()
-                    .map(|st| st.forecast.is_some())
-                    .unwrap_or(false)
-            })
-            .count()
-    };
+    let forecast = || forecasting(registry, "churn-");
     // At most four minutes: in SLO mode the churned objects' first fits wait behind the
     // tunings on the one forecast thread.
     while forecast() < n && started.elapsed() < Duration::from_secs(240) {

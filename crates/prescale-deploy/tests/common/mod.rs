@@ -98,6 +98,23 @@ pub fn template_with(
     template(helm, release, namespace, &["-f", &file.to_string_lossy()])
 }
 
+/// Asserts that rendering `values` fails with an error containing `expected`.
+pub fn assert_rejected(
+    helm: &Path,
+    release: &str,
+    namespace: &str,
+    values: &Value,
+    expected: &str,
+) {
+    match template_with(helm, release, namespace, values) {
+        Ok(_) => panic!("accepted {values}, expected an error with `{expected}`"),
+        Err(e) => assert!(
+            e.contains(expected),
+            "values {values}\nerror: {e}\nexpected: {expected}"
+        ),
+    }
+}
+
 /// The non-empty documents of rendered YAML.
 pub fn documents(rendered: &str) -> Vec<Value> {
     prescale_manifests::parse_manifests(rendered, "rendered.yaml")
