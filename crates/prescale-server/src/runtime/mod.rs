@@ -100,6 +100,7 @@ impl Runtime {
                 cache: Mutex::new(HashMap::new()),
                 telemetry,
                 compute: Arc::new(Semaphore::new(permits)),
+                tune_slots: Arc::new(Semaphore::new(permits)),
                 tune_pool: rayon::ThreadPoolBuilder::new()
                     .num_threads(permits)
                     .thread_name(|i| format!("prescale-tune-{i}"))

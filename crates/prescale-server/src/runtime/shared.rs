@@ -19,6 +19,9 @@ pub(crate) struct Shared {
     pub(crate) cache: Mutex<HashMap<String, Arc<dyn DemandSource>>>,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) compute: Arc<Semaphore>,
+    /// Re-tunes in progress at once (`forecast_threads`): each holds a copy of its history
+    /// while its pieces wait their turns at [`Shared::compute`].
+    pub(crate) tune_slots: Arc<Semaphore>,
     /// The threads SLO mode's replays run their candidates on (`forecast_threads` of them, so
     /// that tuning never takes the cores KEDA's calls are answered on); `None` if they could
     /// not be started (the replays then run on the calling thread's pool).

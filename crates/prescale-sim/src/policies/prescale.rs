@@ -33,7 +33,7 @@ use prescale_policy::ScalingSpec;
 use crate::autoscaler::{Autoscaler, ForecastSample, Observation};
 use crate::policies::PolicyOptions;
 use crate::policies::keda::KedaHpa;
-use crate::tune::{Headroom, QUANTILES, TuneSetup, Tuner, Tuning};
+use crate::tune::{Gate, GateGuard, Headroom, QUANTILES, TuneSetup, Tuner, Tuning};
 
 /// Which optional signals the replay assumes the trigger has (the backlog term's inputs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -132,6 +132,9 @@ pub struct PrescalePolicy {
     seed: Option<Vec<Point>>,
     /// SLO mode's tuner, the service it tunes for, and its tunings so far.
     slo: Option<(Tuner, TuneSetup, Vec<Tuning>)>,
+    /// Taken at each refresh point and held until the next ([`PrescalePolicy::gated`]).
+    gate: Option<Gate>,
+    held: Option<GateGuard>,
 }
 
 /// Each refresh's outcome by refresh point: what a replay with other headroom reuses.
@@ -218,6 +221,8 @@ impl PrescalePolicy {
             tape: Tape::Off,
             seed: None,
             slo: None,
+            gate: None,
+            held: None,
         }
     }
 
@@ -318,6 +323,14 @@ impl PrescalePolicy {
         self
     }
 
+    /// Takes `gate` at each refresh point and holds it until the next (a re-tune's fitting
+    /// replay sharing the server's forecast threads, see [`Gate`]).
+    #[must_use]
+    pub fn gated(mut self, gate: Option<Gate>) -> Self {
+        self.gate = gate;
+        self
+    }
+
     /// Records every refresh's forecast ([`PrescalePolicy::forecast_tape`]).
     #[must_use]
     pub fn recording_forecasts(mut self) -> Self {
@@ -367,6 +380,11 @@ impl PrescalePolicy {
         if self.controller.refresh_due(now).is_some() && self.controller.forecast().is_none() {
             // As the server: without a forecast, a decision on live data before the refresh.
             self.decide(now, obs, running);
+        }
+        if self.controller.refresh_due(now).is_some() && self.gate.is_some() {
+            // The last turn ends before the next is waited for.
+            self.held = None;
+            self.held = self.gate.as_ref().map(Gate::enter);
         }
         let ctl = &mut self.controller;
         if let Some(at) = ctl.refresh_due(now) {

@@ -18,8 +18,10 @@
 //!   replayed) against the SLO over [`TunerConfig::budget_window_secs`] raises the target
 //!   until it is made up. Settings chosen at `t` use only history before `t`.
 
+mod gate;
 mod walk;
 
+pub use gate::{Gate, GateGuard};
 pub use walk::{Tuner, TunerConfig, Tuning};
 
 use std::sync::Arc;
@@ -173,6 +175,7 @@ pub struct Replay {
     sim: SimConfig,
     skip: usize,
     setup: TuneSetup,
+    gate: Option<Gate>,
 }
 
 impl Replay {
@@ -200,7 +203,17 @@ impl Replay {
             sim,
             skip: usize::try_from((from - lead_in).num_seconds() / 3_600).unwrap_or(0),
             setup: setup.clone(),
+            gate: None,
         })
+    }
+
+    /// Shares the compute with others through `gate` ([`Gate`]): the fitting replay takes it
+    /// at each refresh point and holds it until the next, each candidate's replay holds it
+    /// while it runs.
+    #[must_use]
+    pub fn gated(mut self, gate: Option<Gate>) -> Self {
+        self.gate = gate;
+        self
     }
 
     fn policy(&self, h: &Headroom) -> PrescalePolicy {
@@ -251,7 +264,10 @@ impl Replay {
 
     /// `h` replayed, fitting the forecasts; returns them too.
     pub fn fit(&self, h: &Headroom) -> (Scored, Arc<ForecastTape>) {
-        let mut p = self.policy(h).recording_forecasts();
+        let mut p = self
+            .policy(h)
+            .recording_forecasts()
+            .gated(self.gate.clone());
         let (_, _, _, hourly) = simulate_hourly(&self.series, &self.sim, &mut p);
         let scored = self.score(h, &hourly);
         (scored, Arc::new(p.forecast_tape().unwrap_or_default()))
@@ -259,6 +275,7 @@ impl Replay {
 
     /// `h` replayed on recorded forecasts (refreshes the tape lacks are fitted).
     pub fn run(&self, h: &Headroom, tape: &Arc<ForecastTape>) -> Scored {
+        let _held = self.gate.as_ref().map(Gate::enter);
         let mut p = self.policy(h).replaying_forecasts(tape.clone());
         let (_, _, _, hourly) = simulate_hourly(&self.series, &self.sim, &mut p);
         self.score(h, &hourly)

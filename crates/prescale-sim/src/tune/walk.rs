@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use prescale_control::Point;
 use serde::{Deserialize, Serialize};
 
-use super::{Headroom, Replay, Scored, TuneSetup, pick};
+use super::{Gate, Headroom, Replay, Scored, TuneSetup, pick};
 use crate::policies::prescale::ForecastTape;
 
 /// When and how the tuner re-tunes.
@@ -173,6 +173,20 @@ impl Tuner {
         setup: &TuneSetup,
         tape: Option<Arc<ForecastTape>>,
     ) -> Option<&Tuning> {
+        self.retune_gated(now, history, setup, tape, None)
+    }
+
+    /// [`Tuner::retune`] sharing the compute through `gate` ([`Gate`]): the server's re-tunes
+    /// take a forecast thread one refresh's fit or one candidate's replay at a time, so that
+    /// the other services' refreshes run in between. The same tuning as without a gate.
+    pub fn retune_gated(
+        &mut self,
+        now: DateTime<Utc>,
+        history: &[Point],
+        setup: &TuneSetup,
+        tape: Option<Arc<ForecastTape>>,
+        gate: Option<Gate>,
+    ) -> Option<&Tuning> {
         let first = history.first()?.0;
         self.first_seen.get_or_insert(first);
         // Whole days of history before `now` (whole hours under a day): two replicas whose
@@ -187,7 +201,7 @@ impl Tuner {
         // the history kept as lead-in.
         let span = ((now - start).num_seconds() - 3_600).min(self.config.window_secs);
         let from = now - Duration::seconds(span.div_euclid(3_600) * 3_600);
-        let replay = Replay::new(history, from, setup)?;
+        let replay = Replay::new(history, from, setup)?.gated(gate);
         let tape = match tape {
             Some(t) => t,
             None => replay.fit(&Headroom::CONSERVATIVE).1,

@@ -140,8 +140,14 @@ impl Worker {
     /// server decide alike again once both have refreshed.)
     async fn compute_permit(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let work = self.shared.compute.clone().acquire_owned();
+        self.deciding_until(work).await.ok()
+    }
+
+    /// Awaits `work`, deciding on live data and the forecast it has once per decision interval
+    /// meanwhile (when on the clock), so that KEDA's answer does not go stale while it waits.
+    async fn deciding_until<F: std::future::Future>(&mut self, work: F) -> F::Output {
         if !self.on_clock {
-            return work.await.ok();
+            return work.await;
         }
         tokio::pin!(work);
         let time = self.shared.config.time;
@@ -149,7 +155,7 @@ impl Worker {
             let next = self.ctl.grids().next_tick(time.now());
             tokio::select! {
                 biased;
-                permit = &mut work => return permit.ok(),
+                done = &mut work => return done,
                 () = time.sleep_until(next) => {
                     let live = self.live(next).await;
                     self.decide(next, live).await;
@@ -482,6 +488,7 @@ impl Worker {
             s.safety = safety;
             s.decision = Some(view);
             s.reported = Some(answer);
+            s.note_recent(live.map(|l| l.0));
         });
     }
 }

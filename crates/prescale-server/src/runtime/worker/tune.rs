@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use prescale_sim::policies::PolicyOptions;
 use prescale_sim::policies::keda::KedaSettings;
-use prescale_sim::tune::{TuneSetup, Tuner, TunerConfig};
+use prescale_sim::tune::{Gate, GateGuard, TuneSetup, Tuner, TunerConfig};
 
 use super::Worker;
 use crate::keda::metadata::Settings;
@@ -100,24 +100,40 @@ impl Worker {
         let per_min = state.per_min;
         let setup = state.setup.clone();
         let config = state.config.clone();
-        // The copy of the history is made once a forecast thread is free: a thousand
-        // ScaledObjects waiting for one do not each hold a copy.
-        let permit = self.compute_permit().await;
+        // A re-tune replays a week: minutes for a large service. It holds a tuning slot (so
+        // that at most `forecast_threads` copies of a history are held), and takes a forecast
+        // thread one refresh's fit or one candidate's replay at a time, in turn with the other
+        // services' refreshes ([`Gate`]); the worker goes on deciding meanwhile (with the
+        // headroom in force until the new one is chosen).
+        let slot = self
+            .deciding_until(self.shared.tune_slots.clone().acquire_owned())
+            .await
+            .ok();
         let mut points = self.ctl.history().points();
         points.iter_mut().for_each(|p| p.1 *= per_min);
         let pool = self.shared.tune_pool.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let compute = self.shared.compute.clone();
+        let handle = tokio::runtime::Handle::current();
+        let gate = Gate::new(move || {
+            let permit = handle.block_on(compute.clone().acquire_owned()).ok();
+            GateGuard::new(permit)
+        });
+        let job = tokio::task::spawn_blocking(move || {
             let mut tuner = tuner;
-            let mut run = || tuner.retune(at, &points, &setup, None).cloned();
+            let mut run = || {
+                tuner
+                    .retune_gated(at, &points, &setup, None, Some(gate.clone()))
+                    .cloned()
+            };
             // The candidates replay in parallel on the tuning threads only.
             let tuning = match &pool {
                 Some(pool) => pool.install(run),
                 None => run(),
             };
             (tuner, tuning)
-        })
-        .await;
-        drop(permit);
+        });
+        let result = self.deciding_until(job).await;
+        drop(slot);
         let (tuner, tuning) = match result {
             Ok(r) => r,
             // The thread failed: start over (the conservative headroom stays until a tuning).
