@@ -34,6 +34,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: test
 {{- end }}
 
+{{- /* The gRPC `helm test` pod's: apart from the HTTP test pod's, so that the NetworkPolicy
+admits only it to gRPC. */ -}}
+{{- define "prescale.grpcTestLabels" -}}
+app.kubernetes.io/name: {{ include "prescale.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test-grpc
+{{- end }}
+
 {{- define "prescale.labels" -}}
 helm.sh/chart: {{ include "prescale.chart" . }}
 {{ include "prescale.selectorLabels" . }}

@@ -1,4 +1,16 @@
 {{- /*
+KEDA's API must exist where KEDA resources are rendered: fails with the value that asks for them
+and what to do. `.Capabilities.APIVersions` is the cluster's (helm install/upgrade, Argo CD and
+Flux pass it); rendering without a cluster, pass `--api-versions keda.sh/v1alpha1` or set
+`keda.checkCrds=false`. dict: root, what (the value's path).
+*/ -}}
+{{- define "prescale.keda.requireCrds" -}}
+{{- if and .root.Values.keda.checkCrds (not (.root.Capabilities.APIVersions.Has "keda.sh/v1alpha1")) }}
+{{- fail (printf "%s: renders KEDA resources, but the cluster has no keda.sh/v1alpha1 API (KEDA's CRDs are not installed). Install KEDA first (helm install keda kedacore/keda --namespace keda --create-namespace); rendering without a cluster (helm template, helm lint), pass --api-versions keda.sh/v1alpha1 or set keda.checkCrds=false" .what) }}
+{{- end }}
+{{- end }}
+
+{{- /*
 KEDA resources of the `services` values: the same resources `prescale generate` writes for the
 same spec (crates/prescale-manifests/src/build.rs; a test compares them). Each helper takes a
 dict and stores what it builds under `.out`, so that resources are assembled as dicts and

@@ -84,3 +84,24 @@ secretTemplate:
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The client certificate Secret of the gRPC `helm test` pod under mutual TLS:
+     `tests.grpc.clientSecretName`, or one cert-manager issues (`<fullname>-test-client`);
+     empty when there is none (the pod is then not rendered). */}}
+{{- define "prescale.grpcTest.clientSecret" -}}
+{{- if .Values.tests.grpc.clientSecretName }}
+{{- .Values.tests.grpc.clientSecretName }}
+{{- else if include "prescale.certManager" . }}
+{{- printf "%s-test-client" (include "prescale.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the gRPC `helm test` pod is rendered ("true" or empty): under mutual TLS only with
+     a client certificate to call with. */}}
+{{- define "prescale.grpcTest" -}}
+{{- if .Values.tests.grpc.enabled }}
+{{- if not (and .Values.tls.enabled .Values.tls.clientAuth) }}true
+{{- else if include "prescale.grpcTest.clientSecret" . }}true
+{{- end }}
+{{- end }}
+{{- end }}

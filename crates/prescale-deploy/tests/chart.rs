@@ -12,7 +12,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{chart, ci_values, documents, helm, is_keda, of_kind, one, run, template};
+use common::{
+    WITH_KEDA, chart, ci_values, documents, helm, is_keda, named, of_kind, one, run, template,
+};
 use prescale_deploy::kubernetes::KubeSchemas;
 use prescale_deploy::values::values_from_spec;
 use serde_json::{Value, json};
@@ -260,7 +262,7 @@ fn the_server_runs_non_root_on_a_read_only_root_filesystem() {
             .collect();
         assert_eq!(writable, ["/var/lib/prescale", "/tmp"]);
         // The test pod is hardened too, and the Service does not select it.
-        let test_pod = one(&docs, "Pod");
+        let test_pod = named(&docs, "Pod", "-test");
         assert_eq!(test_pod["metadata"]["annotations"]["helm.sh/hook"], "test");
         assert_eq!(test_pod["spec"]["securityContext"]["runAsNonRoot"], true);
         assert_eq!(
@@ -494,7 +496,7 @@ fn optional_resources_follow_their_values() {
     );
     assert_eq!(ingress[1]["ports"][0]["port"], "http");
     assert_eq!(ingress[1]["from"].as_array().map(Vec::len), Some(2));
-    let test_pod = one(&docs, "Pod");
+    let test_pod = named(&docs, "Pod", "-test");
     let peer = ingress[1]["from"][1]["podSelector"]["matchLabels"]
         .as_object()
         .expect("test pod peer");
@@ -616,6 +618,8 @@ fn notes_name_the_scaler_address_and_enabled_services() {
             &values.to_string_lossy(),
             "--show-only",
             "templates/notes-rendered.yaml",
+            WITH_KEDA[0],
+            WITH_KEDA[1],
         ],
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{assert_rejected, documents, helm, is_keda, template, template_with};
+use common::{assert_rejected, chart, documents, helm, is_keda, run, template, template_with};
 use prescale_deploy::values::values_from_spec;
 use serde_json::{Value, json};
 
@@ -381,4 +381,44 @@ fn every_example_spec_passes_prescale_validation_as_rendered() {
     let yaml = prescale_manifests::render(&keda).expect("YAML");
     prescale_manifests::validate_manifests(&yaml, "ci/services-values.yaml", &schemas)
         .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Without KEDA's API in the cluster (`.Capabilities`), the chart refuses to render KEDA
+/// resources, naming the value that asks for them and what to do; the server alone renders.
+#[test]
+fn keda_resources_need_kedas_api_in_the_cluster() {
+    let Some(helm) = helm() else { return };
+    let chart = chart();
+    let chart = chart.to_string_lossy();
+    let services = common::chart().join("ci/services-values.yaml");
+    let services = services.to_string_lossy();
+    let bare = |extra: &[&str]| {
+        let mut args = vec!["template", RELEASE, &chart, "--namespace", NAMESPACE];
+        args.extend_from_slice(extra);
+        run(&helm, &args)
+    };
+    let e = bare(&["-f", &services]).expect_err("no KEDA API");
+    assert!(
+        e.contains("services.") && e.contains("keda.sh/v1alpha1") && e.contains("keda.checkCrds"),
+        "{e}"
+    );
+    let e = bare(&[
+        "--set",
+        "tls.enabled=true",
+        "--set",
+        "tls.secretName=prescale-tls",
+    ])
+    .expect_err("no KEDA API for the ClusterTriggerAuthentication");
+    assert!(e.contains("tls.keda.triggerAuthentication"), "{e}");
+    // The server alone needs no KEDA API; with it (or the check off) the services render.
+    assert!(bare(&[]).is_ok());
+    for extra in [
+        &["--api-versions", "keda.sh/v1alpha1"][..],
+        &["--set", "keda.checkCrds=false"][..],
+    ] {
+        let mut args = vec!["-f", &services[..]];
+        args.extend_from_slice(extra);
+        let docs = documents(&bare(&args).unwrap_or_else(|e| panic!("{e}")));
+        assert!(docs.iter().any(|d| d["kind"] == "ScaledObject"));
+    }
 }

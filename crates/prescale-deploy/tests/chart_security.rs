@@ -10,7 +10,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_rejected, chart, documents, helm, of_kind, one, template, template_with};
+use common::{
+    assert_rejected, chart, documents, helm, named, of_kind, one, template, template_with,
+};
 use serde_json::{Map, Value, json};
 
 fn render(helm: &Path, release: &str, namespace: &str, args: &[&str]) -> Vec<Value> {
@@ -24,11 +26,16 @@ fn cert_manager_values() -> String {
         .into_owned()
 }
 
-/// The Certificate in `namespace`.
+/// The Certificate in `namespace` (not the `helm test` pod's client certificate).
 fn certificate_in<'a>(docs: &'a [Value], namespace: &str) -> &'a Value {
     let all: Vec<&Value> = of_kind(docs, "Certificate")
         .into_iter()
         .filter(|c| c["metadata"]["namespace"] == namespace)
+        .filter(|c| {
+            !c["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-test-client"))
+        })
         .collect();
     assert_eq!(all.len(), 1, "one Certificate in {namespace}: {all:?}");
     all[0]
@@ -62,11 +69,40 @@ fn cert_manager_issues_the_server_and_keda_certificates() {
         "prescale-system",
         &["-f", &cert_manager_values()],
     );
-    assert_eq!(of_kind(&docs, "Certificate").len(), 2);
+    assert_eq!(of_kind(&docs, "Certificate").len(), 3);
     for c in of_kind(&docs, "Certificate") {
         let problems = common::certificate_problems(c);
         assert!(problems.is_empty(), "{c}: {problems:?}");
     }
+    // The gRPC `helm test` pod's client certificate: in the release's namespace, client auth,
+    // mounted by that pod (and only there).
+    let test_client = named(&docs, "Certificate", "-test-client");
+    assert_eq!(test_client["metadata"]["namespace"], "prescale-system");
+    assert!(strings(&test_client["spec"]["usages"]).contains(&"client auth"));
+    let grpc_test = named(&docs, "Pod", "-test-grpc");
+    assert_eq!(
+        grpc_test["spec"]["volumes"][0]["secret"]["secretName"],
+        test_client["spec"]["secretName"]
+    );
+    // Without cert-manager and without a client certificate for it, no gRPC test under
+    // mutual TLS (it could not call), and the NetworkPolicy admits no test pod to gRPC.
+    let docs_secrets = render(
+        &helm,
+        "prescale",
+        "prescale-system",
+        &[
+            "--set",
+            "tls.enabled=true",
+            "--set",
+            "tls.secretName=grpc-tls",
+        ],
+    );
+    assert!(of_kind(&docs_secrets, "Pod").iter().all(|p| {
+        !p["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("-test-grpc")
+    }));
     let issuer =
         json!({"name": "prescale-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"});
 
@@ -448,10 +484,17 @@ fn network_policy_admits_only_keda_operator_to_grpc_by_default() {
     );
     assert_eq!(
         ingress[0]["from"],
-        json!([{
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
-            "podSelector": {"matchLabels": {"app": "keda-operator"}},
-        }])
+        json!([
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
+                "podSelector": {"matchLabels": {"app": "keda-operator"}},
+            },
+            {"podSelector": {"matchLabels": {
+                "app.kubernetes.io/name": "prescale-test",
+                "app.kubernetes.io/instance": "prescale",
+                "app.kubernetes.io/component": "test-grpc",
+            }}},
+        ])
     );
     assert_eq!(
         ingress[1]["ports"],
@@ -475,7 +518,7 @@ fn network_policy_admits_only_keda_operator_to_grpc_by_default() {
     assert!(!port_admits(np, "grpc", "keda", &metrics));
     assert!(!port_admits(np, "grpc", "keda", &webhooks));
     assert!(!port_admits(np, "grpc", "default", &operator));
-    let test_pod = one(&docs, "Pod");
+    let test_pod = named(&docs, "Pod", "-test");
     let test_labels = labels(test_pod["metadata"]["labels"].clone());
     assert!(!port_admits(np, "grpc", "prescale-system", &test_labels));
     // Everyone on HTTP: Prometheus, and the `helm test` pod, which only calls HTTP.
@@ -488,6 +531,19 @@ fn network_policy_admits_only_keda_operator_to_grpc_by_default() {
         !script.contains(":6000"),
         "the test pod calls gRPC: {script}"
     );
+    // The gRPC test pod, and only it, gets in on gRPC from the release's namespace.
+    let grpc_test = labels(named(&docs, "Pod", "-test-grpc")["metadata"]["labels"].clone());
+    assert!(port_admits(np, "grpc", "prescale-system", &grpc_test));
+    assert!(!port_admits(np, "grpc", "default", &grpc_test));
+    let docs = render(
+        &helm,
+        "prescale",
+        "prescale-system",
+        &["--set", "tests.grpc.enabled=false"],
+    );
+    assert_eq!(of_kind(&docs, "Pod").len(), 1);
+    let np = one(&docs, "NetworkPolicy");
+    assert!(!port_admits(np, "grpc", "prescale-system", &grpc_test));
 }
 
 #[test]
@@ -530,7 +586,7 @@ fn network_policy_follows_its_values() {
     assert!(port_admits(np, "grpc", "default", &anyone));
     assert!(!port_admits(np, "http", "default", &anyone));
     assert!(port_admits(np, "http", "monitoring", &anyone));
-    let test_labels = labels(one(&docs, "Pod")["metadata"]["labels"].clone());
+    let test_labels = labels(named(&docs, "Pod", "-test")["metadata"]["labels"].clone());
     assert!(port_admits(np, "http", "prescale-system", &test_labels));
 
     // Off.

@@ -67,7 +67,12 @@ pub fn run(helm: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// `helm template <release> <chart> -n <namespace>` with extra arguments.
+/// What the chart's tests render for: a cluster with KEDA's API (the chart fails without it
+/// where it renders KEDA resources, see `keda.checkCrds`).
+pub const WITH_KEDA: [&str; 2] = ["--api-versions", "keda.sh/v1alpha1"];
+
+/// `helm template <release> <chart> -n <namespace>` with extra arguments, for a cluster with
+/// KEDA ([`WITH_KEDA`]).
 pub fn template(
     helm: &Path,
     release: &str,
@@ -77,6 +82,7 @@ pub fn template(
     let chart = chart();
     let chart = chart.to_string_lossy();
     let mut args = vec!["template", release, &chart, "--namespace", namespace];
+    args.extend_from_slice(&WITH_KEDA);
     args.extend_from_slice(extra);
     run(helm, &args)
 }
@@ -133,6 +139,26 @@ pub fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
 pub fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     let all = of_kind(docs, kind);
     assert_eq!(all.len(), 1, "expected one {kind}, found {}", all.len());
+    all[0]
+}
+
+/// The one document of `kind` whose name ends with `suffix` (the chart's two test pods:
+/// `-test` and `-test-grpc`).
+pub fn named<'a>(docs: &'a [Value], kind: &str, suffix: &str) -> &'a Value {
+    let all: Vec<&Value> = of_kind(docs, kind)
+        .into_iter()
+        .filter(|d| {
+            d["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(suffix))
+        })
+        .collect();
+    assert_eq!(
+        all.len(),
+        1,
+        "expected one {kind} named *{suffix}, found {}",
+        all.len()
+    );
     all[0]
 }
 
