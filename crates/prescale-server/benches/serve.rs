@@ -31,11 +31,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use prescale_core::synth::{SyntheticSpec, generate};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use prescale_server::demand::source::{
-    BoxFuture, DemandSource, MemorySource, Point, SameSource, SourceError,
-};
+use prescale_server::demand::source::{MemorySource, Metered, SameSource};
 use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
 use prescale_server::keda::proto::{GetMetricsRequest, ScaledObjectRef};
 use prescale_server::server::{Server, ServerOptions};
@@ -81,41 +78,6 @@ fn hostile(i: usize) -> ScaledObjectRef {
 
 /// A source whose history reads take 10 ms (a Prometheus on the network), counting how many
 /// run at once.
-struct Metered {
-    inner: Arc<MemorySource>,
-    reads: AtomicUsize,
-    in_flight: AtomicUsize,
-    most: AtomicUsize,
-}
-
-impl DemandSource for Metered {
-    fn instant<'a>(
-        &'a self,
-        query: &'a str,
-        at: chrono::DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Option<f64>, SourceError>> {
-        self.inner.instant(query, at)
-    }
-
-    fn range<'a>(
-        &'a self,
-        query: &'a str,
-        start: chrono::DateTime<Utc>,
-        end: chrono::DateTime<Utc>,
-        step: Duration,
-    ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
-        Box::pin(async move {
-            self.reads.fetch_add(1, Ordering::Relaxed);
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.most.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            let r = self.inner.range(query, start, end, step).await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            r
-        })
-    }
-}
-
 fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -292,12 +254,7 @@ async fn run(scale: Scale) -> bool {
         source.set(&format!("hostile{i}"), start, 60, values);
     }
     let rss_before = rss_kib("VmRSS:");
-    let metered = Arc::new(Metered {
-        inner: source,
-        reads: AtomicUsize::new(0),
-        in_flight: AtomicUsize::new(0),
-        most: AtomicUsize::new(0),
-    });
+    let metered = Arc::new(Metered::new(source, Duration::from_millis(10)));
     let options = ServerOptions {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
@@ -369,10 +326,7 @@ async fn run(scale: Scale) -> bool {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let refresh = started.elapsed().as_secs_f64();
-    let backfill = (
-        metered.reads.load(Ordering::Relaxed),
-        metered.most.load(Ordering::SeqCst),
-    );
+    let backfill = (metered.reads(), metered.most_at_once());
     let rss_loaded = rss_kib("VmRSS:");
     let history: usize = registry
         .slots()

@@ -2,14 +2,15 @@
 //! the HTTP API and every documented metric name, mutual TLS, and state kept across a
 //! restart.
 
-use std::collections::HashMap;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use prescale_core::synth::{SyntheticSpec, generate};
+use common::{loopback, source};
 use prescale_server::demand::source::{
-    BoxFuture, DemandSource, MemorySource, Point, SameSource, SourceError,
+    BoxFuture, DemandSource, MemorySource, Metered, Point, SameSource, SourceError,
 };
 use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
 use prescale_server::keda::proto::{GetMetricsRequest, ScaledObjectRef};
@@ -18,30 +19,6 @@ use prescale_server::tls::TlsFiles;
 use prescale_testkit::{TestPki, http};
 use tokio::sync::oneshot;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-
-const QUERY: &str = "sum(rate(vllm:request_success_total[1m]))*60";
-
-/// Four days of the synthetic workload ending now, one value per minute.
-fn source() -> Arc<MemorySource> {
-    let now = Utc::now().timestamp();
-    let start = DateTime::from_timestamp(now - now % 60 - 4 * 86_400, 0).unwrap();
-    let s = generate(&SyntheticSpec {
-        start,
-        days: 4.0 + 10.0 / 1440.0,
-        ..SyntheticSpec::default()
-    });
-    let m = MemorySource::new();
-    m.set(QUERY, s.start(), 60, s.values().to_vec());
-    Arc::new(m)
-}
-
-fn loopback() -> ServerOptions {
-    ServerOptions {
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        ..ServerOptions::default()
-    }
-}
 
 struct Running {
     grpc: String,
@@ -86,23 +63,7 @@ async fn start_with(options: ServerOptions, source: Arc<dyn DemandSource>) -> Ru
 }
 
 fn object() -> ScaledObjectRef {
-    let md: HashMap<String, String> = [
-        ("scalerAddress", "prescale:6000"),
-        ("serverAddress", "http://prometheus:9090"),
-        ("query", QUERY),
-        ("threshold", "40"),
-        ("history", "3d"),
-        // A fixed headroom: these tests are about the service, not SLO mode's tuning.
-        ("quantile", "0.9"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    ScaledObjectRef {
-        name: "chat".into(),
-        namespace: "inference".into(),
-        scaler_metadata: md,
-    }
+    common::object("chat")
 }
 
 async fn get(url: String) -> http::HttpResponse {
@@ -435,9 +396,6 @@ struct Scripted {
     panics: usize,
     hang_after: usize,
     calls: std::sync::atomic::AtomicUsize,
-    in_flight: std::sync::atomic::AtomicUsize,
-    most: std::sync::atomic::AtomicUsize,
-    reads: std::sync::atomic::AtomicUsize,
 }
 
 impl Scripted {
@@ -447,9 +405,6 @@ impl Scripted {
             panics,
             hang_after,
             calls: Default::default(),
-            in_flight: Default::default(),
-            most: Default::default(),
-            reads: Default::default(),
         }
     }
 }
@@ -480,16 +435,7 @@ impl DemandSource for Scripted {
         end: DateTime<Utc>,
         step: Duration,
     ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
-        use std::sync::atomic::Ordering::SeqCst;
-        Box::pin(async move {
-            let now = self.in_flight.fetch_add(1, SeqCst) + 1;
-            self.most.fetch_max(now, SeqCst);
-            self.reads.fetch_add(1, SeqCst);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            let r = self.inner.range(query, start, end, step).await;
-            self.in_flight.fetch_sub(1, SeqCst);
-            r
-        })
+        self.inner.range(query, start, end, step)
     }
 }
 
@@ -603,8 +549,7 @@ async fn the_api_can_require_a_token_and_follows_its_rotation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_backfills_a_few_objects_at_a_time() {
-    use std::sync::atomic::Ordering::SeqCst;
-    let counting = Arc::new(Scripted::new(0, usize::MAX));
+    let counting = Arc::new(Metered::new(source(), Duration::from_millis(5)));
     let mut options = loopback();
     options.runtime.history_reads = 3;
     // 200 ScaledObjects known at start and no saved history: every one backfills.
@@ -620,11 +565,11 @@ async fn a_restart_backfills_a_few_objects_at_a_time() {
         .collect();
     let server = start_with(options, counting.clone()).await;
     let started = std::time::Instant::now();
-    while counting.reads.load(SeqCst) < 200 && started.elapsed() < Duration::from_secs(60) {
+    while counting.reads() < 200 && started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(counting.reads.load(SeqCst) >= 200, "backfill incomplete");
-    let most = counting.most.load(SeqCst);
+    assert!(counting.reads() >= 200, "backfill incomplete");
+    let most = counting.most_at_once();
     assert!((1..=3).contains(&most), "{most} history reads at once");
     server.stop().await;
 }

@@ -13,19 +13,20 @@
 //! The full-disk test needs `prlimit` (util-linux): skipped with a message without it, failing
 //! when `CI` is set.
 
-use std::collections::HashMap;
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use prescale_core::synth::{SyntheticSpec, generate};
-use prescale_server::demand::source::{MemorySource, SameSource};
+use chrono::Utc;
+use common::{metadata, object};
+use prescale_server::demand::source::SameSource;
 use prescale_server::keda::metadata::Settings;
+use prescale_server::keda::proto::GetMetricsRequest;
 use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
-use prescale_server::keda::proto::{GetMetricsRequest, ScaledObjectRef};
 use prescale_server::registry::ObjectKey;
 use prescale_server::server::{STORE_FILE, Server, ServerOptions};
 use prescale_server::state::metrics::StoreMetrics;
@@ -36,29 +37,6 @@ use prescale_server::state::store::EmbeddedStore;
 use prescale_testkit::http;
 
 const DATA_ENV: &str = "PRESCALE_STORE_FAULTS_DATA";
-const QUERY: &str = "sum(rate(vllm:request_success_total[1m]))*60";
-
-fn metadata() -> HashMap<String, String> {
-    [
-        ("serverAddress", "http://prometheus:9090"),
-        ("query", QUERY),
-        ("threshold", "40"),
-        ("history", "3d"),
-        ("quantile", "0.9"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-fn object(name: &str) -> ScaledObjectRef {
-    ScaledObjectRef {
-        name: name.into(),
-        namespace: "inference".into(),
-        scaler_metadata: metadata(),
-    }
-}
-
 /// Child mode: serves the synthetic workload with its store in `$PRESCALE_STORE_FAULTS_DATA`
 /// until stdin closes.
 #[test]
@@ -77,22 +55,11 @@ fn store_faults_child() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let now = Utc::now().timestamp();
-        let start = DateTime::from_timestamp(now - now % 60 - 4 * 86_400, 0).unwrap();
-        let s = generate(&SyntheticSpec {
-            start,
-            days: 4.0 + 10.0 / 1440.0,
-            ..SyntheticSpec::default()
-        });
-        let source = MemorySource::new();
-        source.set(QUERY, s.start(), 60, s.values().to_vec());
         let options = ServerOptions {
-            grpc_addr: "127.0.0.1:0".parse().unwrap(),
-            http_addr: "127.0.0.1:0".parse().unwrap(),
             data_dir: Some(dir.into()),
-            ..ServerOptions::default()
+            ..common::loopback()
         };
-        let server = Server::bind(options, Some(Arc::new(SameSource(Arc::new(source)))))
+        let server = Server::bind(options, Some(Arc::new(SameSource(common::source()))))
             .await
             .unwrap();
         println!(

@@ -3,12 +3,13 @@
 //! `serverAddress`.
 //!
 //! Production uses Prometheus (see [`crate::demand::prometheus`]); tests and benchmarks use
-//! [`MemorySource`]. [`Scaled`] runs a source on scaled time (see
-//! [`TimeBase`]).
+//! [`MemorySource`] (and [`Metered`] to count history reads). [`Bounded`] caps the history
+//! reads at once; [`Scaled`] runs a source on scaled time (see [`TimeBase`]).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -254,6 +255,76 @@ impl DemandSource for Bounded {
                 .acquire()
                 .await
                 .map_err(|e| SourceError::new("closed", e.to_string()))?;
+            self.inner.range(query, start, end, step).await
+        })
+    }
+}
+
+/// A source that counts its history reads (range queries): how many, and the most at once,
+/// each answered after a delay (a Prometheus' latency). Tests and benchmarks put it beneath
+/// [`Bounded`] to check the bound from the source's side; live reads pass through uncounted.
+pub struct Metered {
+    inner: Arc<dyn DemandSource>,
+    delay: Duration,
+    reads: AtomicUsize,
+    in_flight: Arc<AtomicUsize>,
+    most: AtomicUsize,
+}
+
+impl Metered {
+    /// `inner`, each history read answered `delay` late.
+    pub fn new(inner: Arc<dyn DemandSource>, delay: Duration) -> Self {
+        Self {
+            inner,
+            delay,
+            reads: AtomicUsize::new(0),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            most: AtomicUsize::new(0),
+        }
+    }
+
+    /// History reads started so far.
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    /// The most history reads in progress at once so far.
+    pub fn most_at_once(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
+}
+
+/// One read in progress (until dropped, also when the read is abandoned).
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl DemandSource for Metered {
+    fn instant<'a>(
+        &'a self,
+        query: &'a str,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<f64>, SourceError>> {
+        self.inner.instant(query, at)
+    }
+
+    fn range<'a>(
+        &'a self,
+        query: &'a str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> BoxFuture<'a, Result<Vec<Point>, SourceError>> {
+        Box::pin(async move {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            let _reading = InFlight(self.in_flight.clone());
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
             self.inner.range(query, start, end, step).await
         })
     }
