@@ -21,7 +21,7 @@ const PALETTE: [RGBColor; 10] = [
 ];
 
 /// The colour of demand.
-const DEMAND: RGBColor = RGBColor(0x55, 0x55, 0x55);
+pub(crate) const DEMAND: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
 /// The colour of the policy at `index` of the timeline.
 pub(crate) fn policy_color(index: usize) -> RGBColor {
@@ -82,6 +82,7 @@ pub(crate) fn figures(timeline: &Timeline) -> [Figure; 4] {
         time,
         layers,
         note: note.clone(),
+        frame: svg::Frame::FULL,
     };
     let policies = || timeline.policies.iter().enumerate();
     let demand = sample::downsample(&timeline.demand, grid, Reduce::MinMax);

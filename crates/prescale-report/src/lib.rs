@@ -41,7 +41,9 @@
 //! assert_eq!(html.matches("<svg").count(), 4);
 //! ```
 //!
-//! [`render_frontier_html`] draws the cost–SLA frontier of `prescale tune` the same way.
+//! [`render_frontier_html`] draws the cost–SLA frontier of `prescale tune` the same way, and
+//! [`render_time_chart`] draws the report's chart of a few series over time for other pages
+//! (the operators' page of `prescale serve`).
 //!
 //! [plotters]: https://docs.rs/plotters
 
@@ -52,6 +54,7 @@ mod frontier;
 mod sample;
 mod svg;
 mod table;
+mod timechart;
 
 use std::fmt::Write as _;
 
@@ -60,6 +63,9 @@ use prescale_sim::report::{BacktestReport, Settings, Timeline};
 
 use crate::format::{NOT_A_NUMBER, axis_number, count, duration, escape, grouped};
 pub use crate::frontier::{FrontierPoint, FrontierReport, render_frontier_html};
+pub use crate::timechart::{
+    ChartSize, Series, SeriesColor, SeriesShape, TimeChart, render_time_chart,
+};
 
 /// The page's styles.
 const STYLE: &str = r#"

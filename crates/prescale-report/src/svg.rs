@@ -11,18 +11,64 @@ use crate::axis::TimeAxis;
 use crate::format::{axis_number, escape};
 use crate::sample::{BandSegment, Segment};
 
-/// Width of a chart in pixels (the page scales it to the viewport).
-const WIDTH: u32 = 1200;
-/// Height of a chart in pixels.
-const HEIGHT: u32 = 380;
-/// Width of the legend column to the right of the plot.
-const LEGEND_WIDTH: u32 = 220;
-/// Height of one legend row.
-const LEGEND_ROW: i32 = 22;
-/// Longest name a legend shows (longer ones are cut with an ellipsis).
-const LEGEND_CHARS: usize = 26;
-/// Labelled ticks on the time axis.
-const TIME_LABELS: usize = 8;
+/// The size of a chart and of what is set in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Frame {
+    /// Width in pixels (the page scales it to the viewport).
+    pub(crate) width: u32,
+    /// Height in pixels.
+    pub(crate) height: u32,
+    /// Width of the legend column to the right of the plot.
+    pub(crate) legend_width: u32,
+    /// Height of one legend row.
+    pub(crate) legend_row: i32,
+    /// Longest name a legend shows (longer ones are cut with an ellipsis).
+    pub(crate) legend_chars: usize,
+    /// Font size of tick labels and the legend, pixels (axis descriptions are one larger).
+    pub(crate) font: f64,
+    /// Height of the time axis' label area.
+    pub(crate) x_label_area: u32,
+    /// Width of the value axis' label area.
+    pub(crate) y_label_area: u32,
+    /// Labelled ticks on the time axis.
+    pub(crate) time_labels: usize,
+    /// Labelled ticks on the value axis.
+    pub(crate) value_labels: usize,
+    /// Whether the time axis is described (`time (UTC)`).
+    pub(crate) x_desc: bool,
+}
+
+impl Frame {
+    /// The report's charts: 1200 × 380.
+    pub(crate) const FULL: Self = Self {
+        width: 1200,
+        height: 380,
+        legend_width: 220,
+        legend_row: 22,
+        legend_chars: 26,
+        font: 16.0,
+        x_label_area: 46,
+        y_label_area: 70,
+        time_labels: 8,
+        value_labels: 8,
+        x_desc: true,
+    };
+
+    /// A small chart, one of many on a page: 760 × 190, fewer ticks, no time axis description.
+    pub(crate) const COMPACT: Self = Self {
+        width: 760,
+        height: 190,
+        legend_width: 190,
+        legend_row: 19,
+        legend_chars: 22,
+        font: 14.0,
+        x_label_area: 30,
+        y_label_area: 58,
+        time_labels: 6,
+        value_labels: 4,
+        x_desc: false,
+    };
+}
 
 /// Text colour.
 const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
@@ -71,6 +117,8 @@ pub(crate) struct Chart {
     pub(crate) layers: Vec<Layer>,
     /// A note in the middle of the plot (say, that there is no data).
     pub(crate) note: Option<String>,
+    /// Its size.
+    pub(crate) frame: Frame,
 }
 
 impl Chart {
@@ -109,7 +157,7 @@ pub(crate) fn render(chart: &Chart) -> String {
     let drawn = draw(chart, &mut svg);
     let svg = match drawn {
         Ok(()) => svg,
-        Err(error) => fallback(&format!("chart could not be drawn: {error}")),
+        Err(error) => fallback(chart.frame, &format!("chart could not be drawn: {error}")),
     };
     // Inline SVG in HTML needs no namespace; the page then names no URL at all.
     let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
@@ -121,9 +169,10 @@ pub(crate) fn render(chart: &Chart) -> String {
 }
 
 /// A chart-sized SVG showing only `message`.
-fn fallback(message: &str) -> String {
+fn fallback(frame: Frame, message: &str) -> String {
+    let (w, h) = (frame.width, frame.height);
     format!(
-        r#"<svg width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"><text x="20" y="40">{}</text></svg>"#,
+        r#"<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}"><text x="20" y="40">{}</text></svg>"#,
         escape(message)
     )
 }
@@ -131,12 +180,15 @@ fn fallback(message: &str) -> String {
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 fn draw(chart: &Chart, out: &mut String) -> DrawResult {
-    let root = SVGBackend::with_string(out, (WIDTH, HEIGHT)).into_drawing_area();
+    let frame = chart.frame;
+    let root = SVGBackend::with_string(out, (frame.width, frame.height)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (plot_area, legend_area) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let (plot_area, legend_area) = root.split_horizontally(frame.width - frame.legend_width);
     let (low, high) = chart.value_range();
-    let label_font = FontDesc::new(FontFamily::SansSerif, 16.0, FontStyle::Normal).color(&INK);
-    let desc_font = FontDesc::new(FontFamily::SansSerif, 17.0, FontStyle::Normal).color(&INK);
+    let label_font =
+        FontDesc::new(FontFamily::SansSerif, frame.font, FontStyle::Normal).color(&INK);
+    let desc_font =
+        FontDesc::new(FontFamily::SansSerif, frame.font + 1.0, FontStyle::Normal).color(&INK);
     let y_format = |v: &f64| axis_number(*v);
 
     let mut plot = ChartBuilder::on(&plot_area)
@@ -144,24 +196,26 @@ fn draw(chart: &Chart, out: &mut String) -> DrawResult {
         .margin_right(16)
         .margin_left(8)
         .margin_bottom(4)
-        .x_label_area_size(46)
-        .y_label_area_size(70)
+        .x_label_area_size(frame.x_label_area)
+        .y_label_area_size(frame.y_label_area)
         .build_cartesian_2d(
-            TimeAxis::new(chart.time.0, chart.time.1, TIME_LABELS),
+            TimeAxis::new(chart.time.0, chart.time.1, frame.time_labels),
             low..high,
         )?;
-    plot.configure_mesh()
-        .x_labels(TIME_LABELS)
-        .y_labels(8)
+    let mut mesh = plot.configure_mesh();
+    mesh.x_labels(frame.time_labels)
+        .y_labels(frame.value_labels)
         .max_light_lines(0)
         .bold_line_style(GRID)
         .axis_style(INK.mix(0.6))
         .label_style(label_font.clone())
         .axis_desc_style(desc_font)
-        .x_desc("time (UTC)")
         .y_desc(chart.y_desc.as_str())
-        .y_label_formatter(&y_format)
-        .draw()?;
+        .y_label_formatter(&y_format);
+    if frame.x_desc {
+        mesh.x_desc("time (UTC)");
+    }
+    mesh.draw()?;
 
     for layer in &chart.layers {
         let color = layer.color.mix(layer.opacity);
@@ -214,10 +268,12 @@ fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     font: &TextStyle<'_>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let rows = (i32::try_from(HEIGHT).unwrap_or(i32::MAX) - 2 * LEGEND_ROW) / LEGEND_ROW;
+    let frame = chart.frame;
+    let row_height = frame.legend_row.max(1);
+    let rows = (i32::try_from(frame.height).unwrap_or(i32::MAX) - 2 * row_height) / row_height;
     let labelled: Vec<&Layer> = chart.layers.iter().filter(|l| l.label.is_some()).collect();
     let text_style = font.clone().pos(Pos::new(HPos::Left, VPos::Center));
-    let mut y = 16 + LEGEND_ROW / 2;
+    let mut y = 16 + row_height / 2;
     for (row, layer) in labelled.iter().enumerate() {
         let row = i32::try_from(row).unwrap_or(i32::MAX);
         if row + 1 >= rows && labelled.len() > usize::try_from(rows).unwrap_or(0) {
@@ -240,18 +296,22 @@ fn draw_legend<DB: DrawingBackend>(
             }
         }
         let label = layer.label.as_deref().unwrap_or_default();
-        area.draw(&Text::new(shorten(label), (48, y), text_style.clone()))?;
-        y += LEGEND_ROW;
+        area.draw(&Text::new(
+            shorten(label, frame.legend_chars),
+            (48, y),
+            text_style.clone(),
+        ))?;
+        y += row_height;
     }
     Ok(())
 }
 
-/// `text` cut to [`LEGEND_CHARS`] characters, with an ellipsis if it was longer.
-fn shorten(text: &str) -> String {
-    if text.chars().count() <= LEGEND_CHARS {
+/// `text` cut to `chars` characters, with an ellipsis if it was longer.
+fn shorten(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
         return text.to_owned();
     }
-    let mut short: String = text.chars().take(LEGEND_CHARS - 1).collect();
+    let mut short: String = text.chars().take(chars.saturating_sub(1)).collect();
     short.push('…');
     short
 }
@@ -267,6 +327,7 @@ mod tests {
             time: (1_704_067_200.0, 1_704_067_200.0 + 7200.0),
             layers,
             note: None,
+            frame: Frame::FULL,
         }
     }
 
@@ -323,6 +384,11 @@ mod tests {
             .collect();
         let svg = render(&chart(many));
         assert!(svg.contains("more") && svg.contains("policy 0"));
-        assert_eq!(shorten(&"x".repeat(40)).chars().count(), LEGEND_CHARS);
+        assert_eq!(
+            shorten(&"x".repeat(40), Frame::FULL.legend_chars)
+                .chars()
+                .count(),
+            Frame::FULL.legend_chars
+        );
     }
 }

@@ -3,11 +3,11 @@
 //!
 //! ```yaml
 //! grpc_addr: 0.0.0.0:6000        # KEDA's scalerAddress points here
-//! http_addr: 0.0.0.0:8080        # /metrics, /healthz, /readyz, /api/v1/...
+//! http_addr: 0.0.0.0:8080        # /metrics, /healthz, /readyz, /api/v1/..., the pages at /
 //! data_dir: /var/lib/prescale    # the embedded store (history, registrations, decisions)
 //! dry_run: false                 # shadow mode for every service
 //! kubernetes: false              # read running replicas from the Kubernetes API
-//! api_token_file: /etc/prescale/api-token   # /api needs `Authorization: Bearer <it>`
+//! api_token_file: /etc/prescale/api-token   # /api and the pages need `Authorization: Bearer <it>`
 //! tls:                           # gRPC TLS; client_ca_file turns on mutual TLS
 //!   cert_file: /etc/prescale/tls/tls.crt
 //!   key_file: /etc/prescale/tls/tls.key
@@ -135,9 +135,9 @@ pub struct ServerConfig {
     /// Read running replicas from the Kubernetes API (in-cluster service account or
     /// kubeconfig) for cost tracking; without `cost` it is not called.
     pub kubernetes: Option<bool>,
-    /// A file holding the bearer token the HTTP API (`/api`) requires, read at every call (a
-    /// rotated token takes effect at once); `/metrics` and the health checks stay open.
-    /// Without it `/api` is open.
+    /// A file holding the bearer token the HTTP API (`/api`) and the operators' pages require,
+    /// read at every call (a rotated token takes effect at once); `/metrics` and the health
+    /// checks stay open. Without it `/api` and the pages are open.
     pub api_token_file: Option<PathBuf>,
     /// gRPC TLS.
     pub tls: Option<TlsFiles>,

@@ -212,13 +212,11 @@ impl CostLoop {
 }
 
 impl CostReport for CostLoop {
-    fn cost_json(&self) -> serde_json::Value {
-        let snapshot = self
-            .tracker
+    fn snapshot(&self) -> prescale_kube::cost::CostSnapshot {
+        self.tracker
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .snapshot();
-        serde_json::to_value(snapshot).unwrap_or_default()
+            .snapshot()
     }
 }
 

@@ -1,13 +1,17 @@
-//! The HTTP side: `/metrics`, `/healthz`, `/readyz` and the JSON API.
+//! The HTTP side: `/metrics`, `/healthz`, `/readyz`, the JSON API and the operators' page.
 //!
 //! | path | answer |
 //! |---|---|
+//! | `GET /` | the operators' page ([`page`](crate::api::page)): every ScaledObject with a chart of its last day, its decision, settings in force, accuracy and cost (HTML) |
+//! | `GET /services/{namespace}/{name}` | one ScaledObject's page: the same in detail (HTML; 404 page when not registered) |
 //! | `GET /metrics` | OpenMetrics text of every metric in `docs/metrics.md` |
 //! | `GET /healthz` | 200 while the process serves |
 //! | `GET /readyz` | 200 once the gRPC listener is up and saved registrations are loaded, else 503 |
 //! | `GET /api/v1/services` | every ScaledObject: mode, phase, decision and reason |
-//! | `GET /api/v1/services/{namespace}/{name}` | one ScaledObject: settings, patterns, trend, anomalies, forecast, decision with reason, safety state, accuracy, last error |
+//! | `GET /api/v1/services/{namespace}/{name}` | one ScaledObject: settings, patterns, trend, anomalies, forecast, decision with reason, safety state, accuracy, last error, the last day of history held and of decisions |
 //! | `GET /api/v1/cost` | replica-hours and dollars per service (when cost tracking is on) |
+//!
+//! `api_token_file` guards the JSON API and the pages alike (they show the same data).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,10 +28,15 @@ use crate::api::telemetry::Telemetry;
 use crate::registry::status::ServiceSummary;
 use crate::registry::{ObjectKey, Registry};
 
-/// Gives the body of `/api/v1/cost`.
+/// Gives the body of `/api/v1/cost` and the cost the operators' page shows.
 pub trait CostReport: Send + Sync {
+    /// The cost snapshot.
+    fn snapshot(&self) -> prescale_kube::cost::CostSnapshot;
+
     /// The cost snapshot as JSON.
-    fn cost_json(&self) -> serde_json::Value;
+    fn cost_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.snapshot()).unwrap_or_default()
+    }
 }
 
 /// What the handlers read.
@@ -52,6 +61,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/services", get(services))
         .route("/api/v1/services/{namespace}/{name}", get(service))
         .route("/api/v1/cost", get(cost))
+        .merge(crate::api::page::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             api_auth,
@@ -64,8 +74,9 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// `/api` with `api_token_file`: the request must carry `Authorization: Bearer <token>`
-/// (compared in constant time), else 401. `/metrics` and the health checks stay open.
+/// `/api` and the operators' pages with `api_token_file`: the request must carry
+/// `Authorization: Bearer <token>` (compared in constant time), else 401. `/metrics` and the
+/// health checks stay open.
 async fn api_auth(
     State(s): State<HttpState>,
     req: axum::extract::Request,
@@ -95,7 +106,7 @@ async fn api_auth(
         _ => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            "unauthorized: /api needs Authorization: Bearer <token>\n",
+            "unauthorized: /api and the pages need Authorization: Bearer <token>\n",
         )
             .into_response(),
     }
@@ -122,11 +133,17 @@ async fn readyz(State(s): State<HttpState>) -> Response {
 }
 
 async fn services(State(s): State<HttpState>) -> Json<serde_json::Value> {
+    // The summary is taken under the lock: a copy of every status (with its day of history
+    // and decisions) is not needed for one line each.
     let list: Vec<ServiceSummary> = s
         .registry
         .slots()
         .iter()
-        .map(|slot| ServiceSummary::from(&slot.registration().status()))
+        .map(|slot| {
+            let reg = slot.registration();
+            let status = reg.status.lock().unwrap_or_else(|e| e.into_inner());
+            ServiceSummary::from(&*status)
+        })
         .collect();
     Json(json!({ "services": list }))
 }

@@ -24,7 +24,8 @@ mod tune;
 use crate::demand::source::{DemandSource, SourceError};
 use crate::keda::metadata::{Mode, Settings};
 use crate::registry::status::{
-    Analysis, DecisionView, ErrorView, ForecastStep, ForecastView, HistoryView, Observed, Phase,
+    Analysis, DecisionView, DemandView, ErrorView, ForecastStep, ForecastView, HistoryView,
+    Observed, Phase, RECENT_SPAN_SECS,
 };
 use crate::registry::{Answer, Registration, Slot};
 use crate::runtime::accuracy::Accuracy;
@@ -292,7 +293,10 @@ impl Worker {
                     })
                     .collect(),
             });
-        let step = Duration::seconds(self.ctl.config().step_secs);
+        let step_secs = self.ctl.config().step_secs;
+        let step = Duration::seconds(step_secs);
+        let (day_start, day) = history.window(at - Duration::seconds(RECENT_SPAN_SECS), at);
+        let demand = DemandView::new(day_start, step_secs, &day);
         let history = HistoryView {
             samples: history.len(),
             start: history.start(),
@@ -300,6 +304,7 @@ impl Worker {
         };
         self.reg.update_status(|s| {
             s.history = history;
+            s.demand = demand;
             s.accuracy = acc;
             s.forecast = forecast;
         });
