@@ -20,8 +20,10 @@
 //! reading the same Prometheus therefore fit the same data at the same points, update with the
 //! same steps and decide at the same ticks: they give KEDA the same answers.
 //!
-//! Forecast fits run on the blocking pool, at most [`RuntimeConfig::forecast_threads`] at a
-//! time, never on the request path.
+//! Forecast fits run on `forecast_threads` compute threads of their own
+//! (`prescale-compute-N`), one at a time per thread in the order the workers asked
+//! ([`RuntimeConfig::forecast_threads`]), never on the request path; SLO mode's re-tunes take
+//! the same turns one piece at a time.
 //!
 //! - [`config`]: the schedules and limits, and the controller they configure.
 //! - [`worker`]: one ScaledObject's I/O around the controller, and its safety rules.
@@ -107,6 +109,13 @@ impl Runtime {
                     .build()
                     .map(Arc::new)
                     .inspect_err(|e| tracing::warn!(error = %e, "No tuning threads: SLO mode's replays use the default pool."))
+                    .ok(),
+                compute_pool: rayon::ThreadPoolBuilder::new()
+                    .num_threads(permits)
+                    .thread_name(|i| format!("prescale-compute-{i}"))
+                    .build()
+                    .map(Arc::new)
+                    .inspect_err(|e| tracing::warn!(error = %e, "No compute threads: fits run on the blocking pool."))
                     .ok(),
                 store: std::sync::RwLock::new(store),
                 signals,

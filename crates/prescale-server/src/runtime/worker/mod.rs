@@ -232,14 +232,16 @@ impl Worker {
             .flatten();
         // The fit itself is short (tens of milliseconds): no decision in between, so that two
         // replicas of the server decide alike tick by tick.
-        let result = tokio::task::spawn_blocking(move || {
-            let outcome = job.run();
-            let analysis = all.map(|(start, all)| (analyse(&all, start, STEP_SECS, at), start));
-            (outcome, analysis)
-        })
-        .await;
+        let result = self
+            .shared
+            .compute(move || {
+                let outcome = job.run();
+                let analysis = all.map(|(start, all)| (analyse(&all, start, STEP_SECS, at), start));
+                (outcome, analysis)
+            })
+            .await;
         drop(permit);
-        let Ok((outcome, analysis)) = result else {
+        let Some((outcome, analysis)) = result else {
             self.ctl.fit_failed();
             return;
         };
