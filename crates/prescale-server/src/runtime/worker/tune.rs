@@ -100,11 +100,13 @@ impl Worker {
         let per_min = state.per_min;
         let setup = state.setup.clone();
         let config = state.config.clone();
-        // A re-tune replays a week: minutes for a large service. It holds a tuning slot (so
-        // that at most `forecast_threads` copies of a history are held), and takes a forecast
-        // thread one refresh's fit or one candidate's replay at a time, in turn with the other
-        // services' refreshes ([`Gate`]); the worker goes on deciding meanwhile (with the
-        // headroom in force until the new one is chosen).
+        // A re-tune replays a week: about a second for most services, minutes for a large one.
+        // It holds a tuning slot (so that at most `forecast_threads` copies of a history are
+        // held), and takes a forecast thread one refresh's fit or one candidate's replay at a
+        // time, in turn with the other services' refreshes ([`Gate`]). The worker waits for it
+        // without deciding for up to [`retune_patience`], so that every replica decides each
+        // tick with the same headroom; past that it goes on deciding with the headroom in force
+        // until the new one is chosen, so that the answer does not go stale.
         let slot = self
             .deciding_until(self.shared.tune_slots.clone().acquire_owned())
             .await
@@ -132,7 +134,15 @@ impl Worker {
             };
             (tuner, tuning)
         });
-        let result = self.deciding_until(job).await;
+        tokio::pin!(job);
+        let patience = retune_patience(&self.shared.config);
+        let result = match tokio::time::timeout(patience, &mut job).await {
+            Ok(done) => done,
+            Err(_) => {
+                tracing::debug!(scaled_object = %self.reg.key, "A long re-tune: deciding meanwhile.");
+                self.deciding_until(job).await
+            }
+        };
         drop(slot);
         let (tuner, tuning) = match result {
             Ok(r) => r,
@@ -189,4 +199,13 @@ impl Worker {
         );
         self.reg.update_status(|s| s.tuning = Some(t));
     }
+}
+
+/// How long (real time) a worker waits for its re-tune without deciding: two decision
+/// intervals, at least 10 s (the answer goes stale after [`crate::server::STALE_DECISIONS`]).
+fn retune_patience(config: &crate::runtime::RuntimeConfig) -> std::time::Duration {
+    config
+        .time
+        .real_duration(config.decision_interval * 2)
+        .max(std::time::Duration::from_secs(10))
 }
