@@ -16,7 +16,8 @@
 //! the memory target is 512 MiB.
 //!
 //! After the load, a churn: as many more ScaledObjects as the run has (1,000) are registered by
-//! KEDA-like calls, then deleted (the calls stop): once they have expired (a 10-second
+//! KEDA-like calls, asked about until they have a forecast (four minutes at most), then
+//! deleted (the calls stop): once they have expired (a 10-second
 //! `registration_ttl`; 3 s in test mode), resident memory must be back within 10% of its level before the churn.
 //! Every history read passes a metered source that answers after 10 ms, as a Prometheus
 //! would, and reports how many ran at once (the cold start is a restart without saved
@@ -507,18 +508,32 @@ async fn churn(
     let mut client = ExternalScalerClient::connect(format!("http://{grpc}"))
         .await
         .unwrap();
-    for i in 0..n {
-        let mut so = object(i, peaks[i % peaks.len()], days, slo);
-        so.name = format!("churn-{i:04}");
-        let _ = client.get_metric_spec(so).await;
+    let objects: Vec<ScaledObjectRef> = (0..n)
+        .map(|i| {
+            let mut so = object(i, peaks[i % peaks.len()], days, slo);
+            so.name = format!("churn-{i:04}");
+            so
+        })
+        .collect();
+    for so in &objects {
+        let _ = client.get_metric_spec(so.clone()).await;
     }
-    drop(client);
     let forecast = || forecasting(registry, "churn-");
     // At most four minutes: in SLO mode the churned objects' first fits wait behind the
-    // tunings on the one forecast thread.
+    // tunings on the one forecast thread. KEDA keeps asking about them meanwhile (every
+    // 2 s here, within the TTL), so that they stay registered until they are fitted.
+    let mut asked = Instant::now();
     while forecast() < n && started.elapsed() < Duration::from_secs(240) {
+        if asked.elapsed() >= Duration::from_secs(2) {
+            asked = Instant::now();
+            for so in &objects {
+                let call = client.is_active(so.clone());
+                let _ = tokio::time::timeout(Duration::from_millis(200), call).await;
+            }
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    drop(client);
     let fitted = forecast();
     let with = rss_kib("VmRSS:");
     while registry.len() > base && started.elapsed() < Duration::from_secs(900) {
