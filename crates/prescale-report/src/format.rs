@@ -1,7 +1,8 @@
 //! Text helpers: HTML escaping and human-readable numbers.
 
-/// Escapes text for HTML element content and double- or single-quoted attribute values.
-pub(crate) fn escape(text: &str) -> String {
+/// Escapes text for HTML element content and double- or single-quoted attribute values (the
+/// report's and the server's operators' pages alike).
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

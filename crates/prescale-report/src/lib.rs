@@ -61,7 +61,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use prescale_sim::report::{BacktestReport, Settings, Timeline};
 
-use crate::format::{NOT_A_NUMBER, axis_number, count, duration, escape, grouped};
+pub use crate::format::escape;
+use crate::format::{NOT_A_NUMBER, axis_number, count, duration, grouped};
 pub use crate::frontier::{FrontierPoint, FrontierReport, render_frontier_html};
 pub use crate::timechart::{
     ChartSize, Series, SeriesColor, SeriesShape, TimeChart, render_time_chart,

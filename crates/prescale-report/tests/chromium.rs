@@ -8,13 +8,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+use prescale_testkit::chromium::{ChromiumRun as Run, have_chromium, headless};
+
 /// How long one Chromium run may take.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -48,91 +46,9 @@ const PROBE: &str = r#"<script>
 </script>
 "#;
 
-/// Whether Chromium is there; fails when it is not and `CI` is set.
-fn have_chromium() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{CHROMIUM} is missing and CI is set: the Chromium test must run in CI \
-         (scripts/install-test-deps.sh installs chromium)"
-    );
-    // Straight to stderr, past the test harness' capture, so that the skip is seen.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipping: chromium not installed ({CHROMIUM} is missing; \
-         scripts/install-test-deps.sh installs it)"
-    );
-    false
-}
-
-/// What one Chromium run printed.
-struct Run {
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs headless Chromium on `page` with `extra` flags and a fresh profile.
 fn chromium(page: &Path, extra: &[String]) -> Run {
-    let profile = tempfile::tempdir().expect("a temporary profile directory");
-    let mut args: Vec<String> = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-logging=stderr",
-        "--v=0",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    args.push(format!("--user-data-dir={}", profile.path().display()));
-    args.extend_from_slice(extra);
-    args.push(format!("file://{}", page.display()));
-
-    let mut child = Command::new(CHROMIUM)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chromium");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        match child.try_wait().expect("wait for chromium") {
-            Some(status) => break status,
-            None if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("chromium did not finish within {TIMEOUT:?}: {args:?}");
-            }
-        }
-    };
-    let run = Run {
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    };
-    assert!(
-        status.success(),
-        "chromium failed ({status}): {}",
-        run.stderr
-    );
-    run
+    headless(&format!("file://{}", page.display()), extra, TIMEOUT)
 }
 
 /// The console messages of the page in Chromium's log: its own noise (D-Bus, GPU, sandbox

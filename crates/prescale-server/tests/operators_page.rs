@@ -11,9 +11,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -21,101 +18,25 @@ use prescale_core::synth::{SyntheticSpec, generate};
 use prescale_server::keda::proto::ScaledObjectRef;
 use prescale_server::keda::proto::external_scaler_client::ExternalScalerClient;
 use prescale_server::server::{Server, ServerOptions};
+use prescale_testkit::chromium::{ChromiumRun as Run, have_chromium, headless};
 use prescale_testkit::{
     BackfillSeries, LoadGenerator, LoadProfile, PrometheusSetup, ScrapeTarget, Shape,
     TestPrometheus, http, require_prometheus,
 };
 use tokio::sync::oneshot;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long one Chromium run may take.
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(120);
 /// The live demand: 100 requests waiting (100 req/s, 1 s of queueing each).
 const QUERY: &str = "sum(vllm:num_requests_waiting)";
 
-/// Whether Chromium is there; fails when it is not and `CI` is set.
-fn have_chromium() -> bool {
-    if Path::new(CHROMIUM).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{CHROMIUM} is missing and CI is set: the Chromium test must run in CI \
-         (scripts/install-test-deps.sh installs chromium)"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipping: chromium not installed ({CHROMIUM} is missing; \
-         scripts/install-test-deps.sh installs it)"
-    );
-    false
-}
-
-/// What one Chromium run printed.
-struct Run {
-    stdout: String,
-    stderr: String,
-}
-
 /// Headless Chromium with a fresh profile, no proxy, dumping the DOM of `url` as laid out.
 fn dump_dom(url: &str) -> Run {
-    let profile = tempfile::tempdir().expect("a temporary profile directory");
-    let args: Vec<String> = vec![
-        "--headless".into(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-dev-shm-usage".into(),
-        "--disable-quic".into(),
-        "--no-first-run".into(),
-        "--no-proxy-server".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        "--enable-logging=stderr".into(),
-        "--v=0".into(),
-        "--window-size=1400,2400".into(),
-        format!("--user-data-dir={}", profile.path().display()),
-        "--dump-dom".into(),
-        url.into(),
+    let extra = [
+        "--window-size=1400,2400".to_owned(),
+        "--dump-dom".to_owned(),
     ];
-    let mut child = Command::new(CHROMIUM)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chromium");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + CHROMIUM_TIMEOUT;
-    let status = loop {
-        match child.try_wait().expect("wait for chromium") {
-            Some(status) => break status,
-            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("chromium did not finish within {CHROMIUM_TIMEOUT:?}: {args:?}");
-            }
-        }
-    };
-    let run = Run {
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    };
-    assert!(
-        status.success(),
-        "chromium failed ({status}): {}",
-        run.stderr
-    );
-    run
+    headless(url, &extra, CHROMIUM_TIMEOUT)
 }
 
 /// The page's console messages in Chromium's log (its own noise is tagged by source file; a

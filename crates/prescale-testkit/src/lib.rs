@@ -42,6 +42,7 @@
 //! }
 //! ```
 
+pub mod chromium;
 pub mod decisions;
 pub mod http;
 mod loadgen;

@@ -9,22 +9,9 @@ use prescale_policy::BudgetState;
 
 use crate::registry::status::{AccuracyView, Phase, ServiceStatus, ServiceSummary};
 
-/// Escapes text for HTML element content and quoted attribute values. Every string that came
-/// from a caller (names, metadata, error texts) goes through here.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
+/// Escapes text for HTML (the report's escaping). Every string that came from a caller
+/// (names, metadata, error texts) goes through here.
+pub(super) use prescale_report::escape;
 
 /// `text` as one URL path segment: letters, digits, `-`, `.` and `_` as they are, every other
 /// byte percent-encoded (Kubernetes names need none; anything else cannot break out).
