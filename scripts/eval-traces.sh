@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs `prescale evaluate` (default protocol) on every shared trace with at least 7 days of
-# history and writes one JSON file per trace into OUT (default: target/eval).
-# Usage: scripts/eval-traces.sh [TRACES_DIR] [OUT]
+# history and writes one JSON file per trace into OUT (default: target/eval). Further
+# arguments go to `prescale evaluate`, e.g. `--horizon 5m,15m,30m,60m` (one line per horizon).
+# Usage: scripts/eval-traces.sh [TRACES_DIR] [OUT] [EVALUATE ARGS...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 traces=${1:-../shared/traces}
@@ -25,12 +26,15 @@ for f in "$traces"/*.csv; do
   python3 - "$out/$name.json" "$(echo "$end - $start" | bc)" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-rows = {m["name"]: m for m in d["models"]}
-p = rows["prescale"]
-best_other = max((m for m in d["models"] if m["name"] != "prescale"), key=lambda m: m["accuracy"])
-print(f'{d["trace"].split("/")[-1]:48s} prescale acc {p["accuracy"]:.4f} cov {p["p90_coverage"]:.3f} '
-      f'| best other {best_other["name"]} {best_other["accuracy"]:.4f} '
-      f'| crane {rows["crane_dsp"]["accuracy"]:.4f} sn_daily {rows["seasonal_naive_daily"]["accuracy"]:.4f} '
-      f'| {p["ms_per_origin"]:.1f} ms/origin, wall {float(sys.argv[2]):.1f} s')
+blocks = d["horizons"] if "horizons" in d else [d]
+for b in blocks:
+    rows = {m["name"]: m for m in b["models"]}
+    p = rows["prescale"]
+    others = [m for m in b["models"] if m["name"] != "prescale"]
+    best_other = max(others, key=lambda m: m["accuracy"]) if others else p
+    extra = " ".join(f'{n} {rows[n]["accuracy"]:.4f}' for n in ("naive", "seasonal_naive_daily") if n in rows)
+    print(f'{d["trace"].split("/")[-1]:48s} {b["horizon_minutes"]:3d} min: prescale acc {p["accuracy"]:.4f} '
+          f'cov {p["p90_coverage"]:.3f} | best other {best_other["name"]} {best_other["accuracy"]:.4f} '
+          f'| {extra} | {p["ms_per_origin"]:.1f} ms/origin, wall {float(sys.argv[2]):.1f} s')
 PY
 done

@@ -44,6 +44,8 @@ fn bench_fit(c: &mut Criterion) {
         (ModelKind::Mstl, &fortnight, "14d_1min"),
         (ModelKind::CraneDsp, &fortnight, "14d_1min"),
         (ModelKind::SeasonalNaiveDaily, &fortnight, "14d_1min"),
+        (ModelKind::Theta, &fortnight, "14d_1min"),
+        (ModelKind::Naive, &fortnight, "14d_1min"),
     ] {
         let model = kind.build();
         group.bench_function(format!("{}/{label}", kind.name()), |b| {

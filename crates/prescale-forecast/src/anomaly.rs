@@ -26,13 +26,14 @@
 //! residuals, floored by the count-noise scale: `scale_i = max(1.4826 * MAD_block,
 //! sqrt(max(expected_i, 1)))`. The floor keeps Poisson-like count series with small values
 //! (noise about `sqrt(level)`) from being over-flagged and gives a scale to stretches whose
-//! residuals are all zero; for gauges with values far below 1 it makes detection
-//! conservative.
+//! residuals are all zero. It assumes counts: [`detect_anomalies_with`] takes the floor from a
+//! [`Noise`] model instead, which for rates and gauges is the series' own dispersion.
 //!
 //! The cost is `O(n)` with a season and `O(n * window)` without (a sorted window is kept,
 //! nothing is re-sorted per point); `cargo bench -p prescale-forecast --bench analysis`
 //! times it.
 
+use crate::noise::Noise;
 use crate::stats::median;
 use serde::Serialize;
 
@@ -87,6 +88,18 @@ pub fn detect_anomalies(
     season_steps: Option<usize>,
     opts: &AnomalyOptions,
 ) -> Vec<Anomaly> {
+    detect_anomalies_with(values, season_steps, opts, &Noise::default())
+}
+
+/// [`detect_anomalies`] with the scale floored by `noise` ([`Noise::sd_at`] of the expected
+/// value: the Poisson floor for counts, the series' own dispersion otherwise) instead of the
+/// count floor.
+pub fn detect_anomalies_with(
+    values: &[f64],
+    season_steps: Option<usize>,
+    opts: &AnomalyOptions,
+    noise: &Noise,
+) -> Vec<Anomaly> {
     if values.is_empty() {
         return Vec::new();
     }
@@ -101,7 +114,7 @@ pub fn detect_anomalies(
         let spread = MAD_SCALE * median(&mut centred);
         for (k, &r) in chunk.iter().enumerate() {
             let i = b * block + k;
-            let scale = spread.max(expected[i].max(1.0).sqrt());
+            let scale = spread.max(noise.sd_at(expected[i]));
             let score = r / scale;
             if score.abs() > opts.threshold {
                 out.push(Anomaly {
@@ -206,14 +219,21 @@ fn seasonal_baseline(x: &[f64], s: usize, block: usize) -> Vec<f64> {
 /// centres and flat beyond the first and last centre.
 fn block_median_curve(d: &[f64], block: usize) -> Vec<f64> {
     let block = block.max(1);
-    let mut buf = Vec::with_capacity(block);
-    let meds: Vec<(f64, f64)> = d
-        .chunks(block)
+    // Block starts; a last block shorter than half a block joins the one before it, so that
+    // the latest few points (a drop-out in progress) cannot make a block median of their own.
+    let mut starts: Vec<usize> = (0..d.len()).step_by(block).collect();
+    if starts.len() > 1 && d.len() - starts[starts.len() - 1] < block.div_ceil(2) {
+        starts.pop();
+    }
+    let mut buf = Vec::with_capacity(2 * block);
+    let meds: Vec<(f64, f64)> = starts
+        .iter()
         .enumerate()
-        .map(|(b, c)| {
+        .map(|(b, &lo)| {
+            let hi = starts.get(b + 1).copied().unwrap_or(d.len());
             buf.clear();
-            buf.extend_from_slice(c);
-            let centre = (b * block) as f64 + (c.len() as f64 - 1.0) / 2.0;
+            buf.extend_from_slice(&d[lo..hi]);
+            let centre = lo as f64 + ((hi - lo) as f64 - 1.0) / 2.0;
             (centre, median(&mut buf))
         })
         .collect();

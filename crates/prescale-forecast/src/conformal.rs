@@ -13,16 +13,24 @@
 //! narrower at quiet ones; on the shared request traces they gave upper-quantile coverage closer
 //! to the target than square-root (Poisson-like) scaling, because real load is over-dispersed
 //! and bursts scale with the level (`docs/benchmarks.md`). The floor of 1 keeps near-zero
-//! forecasts from producing unbounded ratios. A step with fewer than [`MIN_PER_STEP`]
-//! residuals uses the residuals of all steps pooled. A model with no calibration at all (a
-//! window too short to backcast) gets the Poisson fallback of [`fallback_quantile`].
+//! forecasts from producing unbounded ratios. That floor of 1 is one event, so it holds for
+//! counts per step only: a calibration made [`Calibration::with_noise`] takes the floor from
+//! the series' [`Noise`] model instead (one event for counts, the series' own dispersion for
+//! rates and gauges), which makes the bands scale with the series. A step with fewer than
+//! [`MIN_PER_STEP`] residuals uses the residuals of all steps pooled. A model with no
+//! calibration at all (a window too short to backcast) gets the Poisson fallback of
+//! [`fallback_quantile`], or the noise model's fallback ([`Noise::fallback_quantile`]) when its
+//! empty calibration carries one.
 
 use prescale_core::QuantileForecast;
+
+use crate::noise::Noise;
 
 /// Fewest residuals for a step to use its own distribution rather than the pooled one.
 pub const MIN_PER_STEP: usize = 30;
 
-/// The normalizing scale of a residual at predicted value `x`.
+/// The normalizing scale of a residual at predicted value `x`, for counts (a floor of one
+/// event); [`Noise::scale`] is the general form.
 pub fn scale(x: f64) -> f64 {
     x.max(1.0)
 }
@@ -39,17 +47,31 @@ pub struct Calibration {
     upper_shift: f64,
     /// Whether the per-step residuals are sorted ([`Calibration::finish`]).
     sorted: bool,
+    /// The floor of the residual scale and the band without residuals.
+    noise: Noise,
 }
 
 impl Calibration {
     /// An empty calibration for forecasts of `horizon` steps.
     pub fn new(horizon: usize) -> Self {
+        Self::with_noise(horizon, Noise::default())
+    }
+
+    /// An empty calibration whose residual scale is floored, and whose band without residuals
+    /// is made, by `noise` ([`Calibration::new`] uses the count floors).
+    pub fn with_noise(horizon: usize, noise: Noise) -> Self {
         Self {
             per_step: vec![Vec::new(); horizon],
             unstepped: Vec::new(),
             upper_shift: 0.0,
             sorted: false,
+            noise,
         }
+    }
+
+    /// The noise model of the calibration.
+    pub fn noise(&self) -> &Noise {
+        &self.noise
     }
 
     /// Sorts the residuals once, so that every later quantile is a lookup instead of a
@@ -65,7 +87,7 @@ impl Calibration {
     /// Records the outcome of step `k` (0-based) of a past forecast.
     pub fn push(&mut self, k: usize, actual: f64, predicted: f64) {
         self.sorted = false;
-        let r = (actual - predicted) / scale(predicted);
+        let r = (actual - predicted) / self.noise.scale(predicted);
         if !r.is_finite() {
             return;
         }
@@ -77,7 +99,7 @@ impl Calibration {
 
     /// Records a residual that belongs to no particular step (pooled only).
     pub fn push_pooled(&mut self, actual: f64, predicted: f64) {
-        let r = (actual - predicted) / scale(predicted);
+        let r = (actual - predicted) / self.noise.scale(predicted);
         if r.is_finite() {
             self.unstepped.push(r);
         }
@@ -125,33 +147,46 @@ impl Calibration {
 
     /// The calibrated `level` quantiles of step `k`, given the point forecast `point`.
     pub fn quantiles(&self, k: usize, point: f64, levels: &[f64]) -> Vec<f64> {
-        let s = scale(point);
+        let s = self.noise.scale(point);
+        match self.normalized_quantiles(k, levels) {
+            Some(r) => r.into_iter().map(|r| point + r * s).collect(),
+            None => levels
+                .iter()
+                .map(|&q| self.noise.fallback_quantile(point, q))
+                .collect(),
+        }
+    }
+
+    /// The quantiles of the normalized residuals of step `k` at `levels` (after the upper
+    /// shift); `None` without residuals.
+    pub fn normalized_quantiles(&self, k: usize, levels: &[f64]) -> Option<Vec<f64>> {
         if let Some(v) = self
             .per_step
             .get(k)
             .filter(|v| self.sorted && v.len() >= MIN_PER_STEP)
         {
             let n = v.len();
-            return levels
-                .iter()
-                .map(|&q| {
-                    let rank =
-                        (((n + 1) as f64 * self.effective_level(q)).ceil() as usize).clamp(1, n);
-                    point + v[rank - 1] * s
-                })
-                .collect();
+            return Some(
+                levels
+                    .iter()
+                    .map(|&q| {
+                        let rank = (((n + 1) as f64 * self.effective_level(q)).ceil() as usize)
+                            .clamp(1, n);
+                        v[rank - 1]
+                    })
+                    .collect(),
+            );
         }
         let mut buf = self.residuals(k);
         if buf.is_empty() {
-            return levels
-                .iter()
-                .map(|&q| fallback_quantile(point, q))
-                .collect();
+            return None;
         }
-        levels
-            .iter()
-            .map(|&q| point + conformal_quantile(&mut buf, self.effective_level(q)) * s)
-            .collect()
+        Some(
+            levels
+                .iter()
+                .map(|&q| conformal_quantile(&mut buf, self.effective_level(q)))
+                .collect(),
+        )
     }
 }
 
@@ -218,9 +253,10 @@ pub fn conformal_quantile(values: &mut [f64], q: f64) -> f64 {
 }
 
 /// The quantile used when a model has no calibration: a normal approximation of Poisson count
-/// noise around the point forecast, `point + z_q * sqrt(max(point, 1))`.
+/// noise around the point forecast, `point + z_q * sqrt(max(point, 1))` (for counts; see
+/// [`Noise::fallback_quantile`]).
 pub fn fallback_quantile(point: f64, level: f64) -> f64 {
-    point + normal_quantile(level) * point.max(1.0).sqrt()
+    Noise::default().fallback_quantile(point, level)
 }
 
 pub use prescale_core::stats::normal_quantile;

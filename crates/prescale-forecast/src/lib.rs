@@ -5,9 +5,11 @@
 //!   detection and cleaning), [`calendar`] (business hours and holidays); [`analysis`]
 //!   chains the first three into the one pipeline every report uses.
 //! - Models behind one fit/predict interface ([`model::Model`], [`model::Fitted`]), one file
-//!   each in [`models`]: seasonal naive, Holt-Winters ETS, MSTL, Crane EHPA's DSP predictor,
-//!   and `prescale`, the automatic model that picks per series by rolling-origin error.
-//! - Calibrated quantiles from out-of-sample residuals: [`conformal`].
+//!   each in [`models`]: seasonal naive, the last value, drift, Theta, Holt-Winters ETS,
+//!   MSTL, Crane EHPA's DSP predictor, and `prescale`, the automatic model that picks per
+//!   series by rolling-origin error.
+//! - Calibrated quantiles from out-of-sample residuals: [`conformal`], with the noise floors of
+//!   [`noise`] (count floors for counts only; no unit assumed otherwise).
 //! - Accuracy metrics and the rolling-origin backtest: [`metrics`], [`backtest`].
 
 pub mod analysis;
@@ -19,6 +21,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod models;
+pub mod noise;
 pub mod seasonality;
 mod smoothing;
 mod stats;

@@ -20,6 +20,9 @@ Examples:
   # Fewer origins, two models, JSON for scripts.
   prescale evaluate --trace history.json --every 2h --models prescale,ets --format json
 
+  # Several horizons (cold starts of 5 minutes to an hour): one block per horizon.
+  prescale evaluate --trace web_nasa_http_1995-07_1min.csv --horizon 5m,15m,30m,60m
+
   # The built-in synthetic trace.
   prescale evaluate --synthetic";
 
@@ -32,9 +35,11 @@ pub(crate) struct Args {
     #[command(flatten)]
     calendar: CalendarArgs,
 
-    /// Forecast horizon (rounded up to whole steps).
-    #[arg(long, default_value = "30m", value_parser = parse_duration)]
-    horizon: chrono::Duration,
+    /// Forecast horizon (rounded up to whole steps); several, comma-separated (e.g.
+    /// 5m,15m,30m,60m), evaluate each: the models are fitted, calibrated and scored for each
+    /// horizon on its own.
+    #[arg(long, default_value = "30m", value_delimiter = ',', value_parser = parse_duration)]
+    horizon: Vec<chrono::Duration>,
 
     /// Time between forecast origins.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
@@ -53,7 +58,8 @@ pub(crate) struct Args {
     max_train: chrono::Duration,
 
     /// Models to compare, comma-separated (default: all). Names: prescale,
-    /// seasonal_naive_daily, seasonal_naive_weekly, ets, mstl, crane_dsp.
+    /// seasonal_naive_daily, seasonal_naive_weekly, ets, mstl, crane_dsp, naive (the last
+    /// value), drift, theta.
     #[arg(long, value_delimiter = ',')]
     models: Vec<ModelKind>,
 
@@ -70,25 +76,38 @@ pub(crate) struct Args {
     quiet: bool,
 }
 
+/// The scores of every model at one horizon.
+struct HorizonScores {
+    cfg: BacktestConfig,
+    origins: usize,
+    scores: Vec<ModelScore>,
+}
+
 pub(crate) fn run(args: Args) -> Result<()> {
     let series = args.trace.load()?;
     let step = series.step_secs();
-    let cfg = BacktestConfig {
-        horizon: steps(args.horizon, step),
-        every: steps(args.every, step),
-        span: (args.last.num_seconds() / step) as usize,
-        count: args.origins,
-        max_train: steps(args.max_train, step),
-        upper_level: 0.9,
-    };
-    let origins = cfg.origins(series.len());
-    if origins.is_empty() {
-        bail!(
-            "{}: {} points are too few for a {}-step horizon; nothing to evaluate",
-            args.trace.label(),
-            series.len(),
-            cfg.horizon
-        );
+    let mut configs = Vec::with_capacity(args.horizon.len());
+    let mut origin_sets = Vec::with_capacity(args.horizon.len());
+    for &horizon in &args.horizon {
+        let cfg = BacktestConfig {
+            horizon: steps(horizon, step),
+            every: steps(args.every, step),
+            span: (args.last.num_seconds() / step) as usize,
+            count: args.origins,
+            max_train: steps(args.max_train, step),
+            upper_level: 0.9,
+        };
+        let origins = cfg.origins(series.len());
+        if origins.is_empty() {
+            bail!(
+                "{}: {} points are too few for a {}-step horizon; nothing to evaluate",
+                args.trace.label(),
+                series.len(),
+                cfg.horizon
+            );
+        }
+        configs.push(cfg);
+        origin_sets.push(origins);
     }
     let kinds = if args.models.is_empty() {
         ModelKind::ALL.to_vec()
@@ -98,9 +117,17 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let options = ModelOptions {
         calendar: args.calendar.calendar()?,
     };
-    let models: Vec<_> = kinds.iter().map(|k| k.build_with(&options)).collect();
-    let jobs: Vec<(usize, usize)> = (0..models.len())
-        .flat_map(|m| origins.iter().map(move |&o| (m, o)))
+    let models: Vec<_> = kinds
+        .iter()
+        .map(|k| k.build_declared(&options, series.kind()))
+        .collect();
+    // (horizon, model, origin) for every fit.
+    let jobs: Vec<(usize, usize, usize)> = origin_sets
+        .iter()
+        .enumerate()
+        .flat_map(|(h, origins)| {
+            (0..models.len()).flat_map(move |m| origins.iter().map(move |&o| (h, m, o)))
+        })
         .collect();
 
     let bar = progress(
@@ -111,52 +138,102 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()?;
-    let outcomes: Vec<(usize, OriginOutcome)> = pool.install(|| {
+    let outcomes: Vec<(usize, usize, OriginOutcome)> = pool.install(|| {
         jobs.par_iter()
-            .map(|&(m, o)| {
-                let out = run_origin(models[m].as_ref(), &series, o, &cfg);
+            .map(|&(h, m, o)| {
+                let out = run_origin(models[m].as_ref(), &series, o, &configs[h]);
                 bar.inc(1);
-                (m, out)
+                (h, m, out)
             })
             .collect()
     });
     bar.finish_and_clear();
 
-    let scores: Vec<ModelScore> = kinds
-        .iter()
+    let results: Vec<HorizonScores> = configs
+        .into_iter()
+        .zip(&origin_sets)
         .enumerate()
-        .map(|(m, k)| {
-            let mine: Vec<OriginOutcome> = outcomes
+        .map(|(h, (cfg, origins))| {
+            let scores = kinds
                 .iter()
-                .filter(|(i, _)| *i == m)
-                .map(|(_, o)| o.clone())
+                .enumerate()
+                .map(|(m, k)| {
+                    let mine: Vec<OriginOutcome> = outcomes
+                        .iter()
+                        .filter(|(hh, mm, _)| *hh == h && *mm == m)
+                        .map(|(_, _, o)| o.clone())
+                        .collect();
+                    score(k.name(), &series, &mine, &cfg)
+                })
                 .collect();
-            score(k.name(), &series, &mine, &cfg)
+            HorizonScores {
+                cfg,
+                origins: origins.len(),
+                scores,
+            }
         })
         .collect();
 
     match args.format {
         Format::Json => {
-            let doc = json!({
-                "trace": args.trace.label(),
-                "points": series.len(),
-                "filled": series.filled().len(),
-                "step_seconds": step,
-                "horizon_minutes": cfg.horizon as i64 * step / 60,
-                "horizon_steps": cfg.horizon,
-                "origins": origins.len(),
-                "every_minutes": cfg.every as i64 * step / 60,
-                "max_train_days": cfg.max_train as f64 * step as f64 / 86_400.0,
-                "kind": series.kind(),
-                "noise_ceiling": noise_ceiling(&series, &scores).map(json_num),
-                "models": scores.iter().map(model_json).collect::<Vec<_>>(),
-            });
+            let doc = if let [one] = results.as_slice() {
+                single_json(&args, &series, one)
+            } else {
+                json!({
+                    "trace": args.trace.label(),
+                    "points": series.len(),
+                    "filled": series.filled().len(),
+                    "step_seconds": step,
+                    "every_minutes": results[0].cfg.every as i64 * step / 60,
+                    "max_train_days": results[0].cfg.max_train as f64 * step as f64 / 86_400.0,
+                    "kind": series.kind(),
+                    "horizons": results
+                        .iter()
+                        .map(|r| json!({
+                            "horizon_minutes": r.cfg.horizon as i64 * step / 60,
+                            "horizon_steps": r.cfg.horizon,
+                            "origins": r.origins,
+                            "noise_ceiling": noise_ceiling(&series, &r.scores).map(json_num),
+                            "models": r.scores.iter().map(model_json).collect::<Vec<_>>(),
+                        }))
+                        .collect::<Vec<_>>(),
+                })
+            };
             let mut out = serde_json::to_string_pretty(&doc)?;
             out.push('\n');
             emit(&out)
         }
-        Format::Table => emit(&render_table(&args, &series, &cfg, origins.len(), &scores)?),
+        Format::Table => {
+            let blocks = results
+                .iter()
+                .map(|r| render_table(&args, &series, &r.cfg, r.origins, &r.scores))
+                .collect::<Result<Vec<String>>>()?;
+            emit(&blocks.join("\n"))
+        }
     }
+}
+
+/// The JSON document of a single horizon (the shape from before several horizons existed).
+fn single_json(
+    args: &Args,
+    series: &prescale_core::Series,
+    r: &HorizonScores,
+) -> serde_json::Value {
+    let (cfg, step) = (&r.cfg, series.step_secs());
+    json!({
+        "trace": args.trace.label(),
+        "points": series.len(),
+        "filled": series.filled().len(),
+        "step_seconds": step,
+        "horizon_minutes": cfg.horizon as i64 * step / 60,
+        "horizon_steps": cfg.horizon,
+        "origins": r.origins,
+        "every_minutes": cfg.every as i64 * step / 60,
+        "max_train_days": cfg.max_train as f64 * step as f64 / 86_400.0,
+        "kind": series.kind(),
+        "noise_ceiling": noise_ceiling(series, &r.scores).map(json_num),
+        "models": r.scores.iter().map(model_json).collect::<Vec<_>>(),
+    })
 }
 
 fn model_json(s: &ModelScore) -> serde_json::Value {

@@ -278,7 +278,10 @@ fn evaluate_json_has_every_model_and_metric() {
             "seasonal_naive_weekly",
             "ets",
             "mstl",
-            "crane_dsp"
+            "crane_dsp",
+            "naive",
+            "drift",
+            "theta"
         ]
     );
     for m in doc["models"].as_array().unwrap() {
@@ -296,6 +299,69 @@ fn evaluate_json_has_every_model_and_metric() {
     assert!(prescale["accuracy"].as_f64().unwrap() > 0.8, "{prescale}");
     // Six days are not a week: weekly seasonal naive falls back at every origin, and says so.
     assert_eq!(doc["models"][2]["fallbacks"], 5);
+}
+
+#[test]
+fn evaluate_several_horizons() {
+    let dir = TempDir::new().unwrap();
+    let trace = synth_trace(&dir, "4d");
+    let args = |format: &str| {
+        let mut cmd = prescale();
+        cmd.args([
+            "evaluate",
+            "--quiet",
+            "--every",
+            "12h",
+            "--last",
+            "1d",
+            "--models",
+            "prescale,naive",
+            "--horizon",
+            "5m,1h",
+            "--format",
+            format,
+            "--trace",
+        ])
+        .arg(&trace);
+        cmd
+    };
+    let doc = json_stdout(&args("json").output().unwrap());
+    assert!(doc.get("models").is_none(), "{doc}");
+    let horizons = doc["horizons"].as_array().unwrap();
+    assert_eq!(horizons.len(), 2);
+    for (h, minutes) in horizons.iter().zip([5, 60]) {
+        assert_eq!(h["horizon_minutes"], minutes);
+        assert_eq!(names(&h["models"]), ["prescale", "naive"]);
+        assert!(h["models"][0]["p90_coverage"].as_f64().is_some(), "{h}");
+    }
+    assert_eq!(horizons[1]["horizon_steps"], 60);
+    // One table per horizon.
+    args("table")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("horizon 5 min (5 steps)"))
+        .stdout(predicate::str::contains("horizon 60 min (60 steps)"));
+    // One horizon keeps the single-horizon shape.
+    let mut one = prescale();
+    one.args([
+        "evaluate",
+        "--quiet",
+        "--every",
+        "12h",
+        "--last",
+        "1d",
+        "--models",
+        "naive",
+        "--horizon",
+        "15m",
+        "--format",
+        "json",
+        "--trace",
+    ])
+    .arg(&trace);
+    let doc = json_stdout(&one.output().unwrap());
+    assert_eq!(doc["horizon_minutes"], 15);
+    assert!(doc.get("horizons").is_none());
 }
 
 #[test]

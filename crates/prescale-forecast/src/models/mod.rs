@@ -3,12 +3,15 @@
 pub mod crane_dsp;
 pub mod ets;
 pub mod mstl;
+pub mod naive;
 pub mod prescale;
 mod registry;
 pub mod seasonal_naive;
+pub mod theta;
 pub use registry::{ModelKind, ModelOptions};
 
 use crate::conformal::Calibration;
+use crate::noise::{Noise, NoiseModel};
 
 /// Default length of the calibration window (days of backcast residuals).
 pub const CALIBRATION_DAYS: f64 = 3.0;
@@ -20,7 +23,8 @@ pub(crate) fn calibration_steps(days: f64, step_secs: i64) -> usize {
 
 /// Fills a calibration from a filter's backcasts: for every origin `o` of the last `window`
 /// steps (and not before `warmup`), the forecasts `forecast(o, t)` of `t = o .. o + horizon`
-/// (within the data) are compared with `y[t]`.
+/// (within the data) are compared with `y[t]`. The residual scale is floored by the noise
+/// model detected on `y` ([`crate::noise`]).
 pub(crate) fn backcast(
     y: &[f64],
     horizon: usize,
@@ -29,7 +33,7 @@ pub(crate) fn backcast(
     forecast: impl Fn(usize, usize) -> f64,
 ) -> Calibration {
     let n = y.len();
-    let mut cal = Calibration::new(horizon);
+    let mut cal = Calibration::with_noise(horizon, Noise::of(y, NoiseModel::Detect));
     let first = n.saturating_sub(window + horizon).max(warmup).max(1);
     for o in first..n {
         for (k, t) in (o..(o + horizon).min(n)).enumerate() {

@@ -13,10 +13,11 @@
 //!
 //! With no usable season the model degrades to the damped trend alone (said by `describe`).
 
-use crate::anomaly::{AnomalyOptions, clean, detect_anomalies};
+use crate::anomaly::{AnomalyOptions, clean, detect_anomalies_with};
 use crate::conformal::Calibration;
 use crate::error::{ForecastError, Result};
 use crate::model::{FitInput, Fitted, Model};
+use crate::noise::{Noise, NoiseModel};
 use crate::smoothing::{Criterion, HwStates, fit_grid};
 
 /// The MSTL model.
@@ -91,7 +92,8 @@ impl Model for Mstl {
                 periods.push(7 * spd);
             }
         }
-        let anomalies = detect_anomalies(y, periods.first().copied(), &self.anomaly);
+        let noise = Noise::of(y, NoiseModel::Detect);
+        let anomalies = detect_anomalies_with(y, periods.first().copied(), &self.anomaly, &noise);
         let cleaned = clean(y, &anomalies);
         let (seasonal, deseasonalized) = if periods.is_empty() {
             (Vec::new(), cleaned)

@@ -1,8 +1,10 @@
 //! The registry of models by name.
 
-use super::{crane_dsp, ets, mstl, prescale, seasonal_naive};
+use super::{crane_dsp, ets, mstl, naive, prescale, seasonal_naive, theta};
 use crate::calendar::BusinessCalendar;
 use crate::model::Model;
+use crate::noise::NoiseModel;
+use prescale_core::ValueKind;
 
 /// Options shared by the models that can use them.
 #[derive(Debug, Clone, Default)]
@@ -27,17 +29,26 @@ pub enum ModelKind {
     Mstl,
     /// Crane EHPA's DSP predictor ([`crane_dsp::CraneDsp`]).
     CraneDsp,
+    /// The last value ([`naive::Naive`]).
+    Naive,
+    /// The last value plus the mean change ([`naive::Drift`]).
+    Drift,
+    /// The Theta method ([`theta::Theta`]).
+    Theta,
 }
 
 impl ModelKind {
     /// Every model, in report order.
-    pub const ALL: [ModelKind; 6] = [
+    pub const ALL: [ModelKind; 9] = [
         ModelKind::Prescale,
         ModelKind::SeasonalNaiveDaily,
         ModelKind::SeasonalNaiveWeekly,
         ModelKind::Ets,
         ModelKind::Mstl,
         ModelKind::CraneDsp,
+        ModelKind::Naive,
+        ModelKind::Drift,
+        ModelKind::Theta,
     ];
 
     /// The stable name.
@@ -49,6 +60,9 @@ impl ModelKind {
             Self::Ets => "ets",
             Self::Mstl => "mstl",
             Self::CraneDsp => "crane_dsp",
+            Self::Naive => "naive",
+            Self::Drift => "drift",
+            Self::Theta => "theta",
         }
     }
 
@@ -69,6 +83,24 @@ impl ModelKind {
             Self::Ets => Box::new(ets::Ets::default()),
             Self::Mstl => Box::new(mstl::Mstl::default()),
             Self::CraneDsp => Box::new(crane_dsp::CraneDsp::default()),
+            Self::Naive => Box::new(naive::Naive::default()),
+            Self::Drift => Box::new(naive::Drift::default()),
+            Self::Theta => Box::new(theta::Theta::default()),
+        }
+    }
+
+    /// [`ModelKind::build_with`] for a series declared as `kind`: a gauge is modelled without
+    /// the count noise floors by the models that can take that ([`NoiseModel::Dispersion`] for
+    /// `prescale`); a count is left to detection (whole numbers), because a count converted to a
+    /// rate is no longer counted in events.
+    pub fn build_declared(self, options: &ModelOptions, kind: ValueKind) -> Box<dyn Model> {
+        match (self, kind) {
+            (Self::Prescale, ValueKind::Gauge) => Box::new(prescale::Prescale {
+                calendar: options.calendar.clone(),
+                noise: NoiseModel::Dispersion,
+                ..prescale::Prescale::default()
+            }),
+            _ => self.build_with(options),
         }
     }
 }

@@ -7,6 +7,7 @@
 use crate::conformal::Calibration;
 use crate::error::{ForecastError, Result};
 use crate::model::{FitInput, Fitted, Model};
+use crate::noise::{Noise, NoiseModel};
 
 /// Which season to repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +80,8 @@ impl Model for SeasonalNaive {
                 got: n,
             });
         }
-        let mut calibration = Calibration::new(input.horizon);
+        let mut calibration =
+            Calibration::with_noise(input.horizon, Noise::of(y, NoiseModel::Detect));
         let cal = super::calibration_steps(self.calibration_days, input.step_secs);
         for t in n.saturating_sub(cal).max(m)..n {
             calibration.push_pooled(y[t], y[t - m]);

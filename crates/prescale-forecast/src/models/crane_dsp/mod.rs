@@ -49,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use crate::conformal::Calibration;
 use crate::error::{ForecastError, Result};
 use crate::model::{FitInput, Fitted, Model};
+use crate::noise::{Noise, NoiseModel};
 
 pub use estimators::{Estimator, FftParams, asymmetric_mape};
 
@@ -185,7 +186,8 @@ impl CraneDsp {
             reason: "no estimator could be scored".into(),
         })?;
         let estimator = estimators[winner];
-        let mut calibration = Calibration::new(input.horizon);
+        let noise = Noise::of(input.values, NoiseModel::Detect);
+        let mut calibration = Calibration::with_noise(input.horizon, noise);
         for (&actual, &predicted) in test.iter().zip(&backtest[winner]) {
             calibration.push_pooled(actual, predicted);
         }
