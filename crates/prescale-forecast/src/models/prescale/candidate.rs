@@ -307,8 +307,34 @@ impl Run {
     /// Filters `v` as the next observation, with smoothing `alpha` instead of the candidate's
     /// own when given (1: the level restarts from `v`).
     pub(super) fn push(&mut self, profiles: &[Profile], v: f64, alpha: Option<f64>) {
-        let i = self.len();
-        let (x, w) = self.spec.flatten(profiles, i, v);
+        let (x, w) = self.spec.flatten(profiles, self.len(), v);
+        self.push_flat(x, w, alpha);
+    }
+
+    /// Restarts the level from the observations `values`, the last of which is the next one
+    /// (index [`Run::len`]): the weighted mean of their flattened values, each flattened at
+    /// its own index, is filtered with α = 1. A run that crossed part of the daily profile
+    /// restarts at the level it kept, not at its raw mean.
+    pub(super) fn restart(&mut self, profiles: &[Profile], values: &[f64]) {
+        let from = (self.len() + 1).saturating_sub(values.len());
+        let (mut sx, mut sw) = (0.0, 0.0);
+        for (j, &v) in values.iter().enumerate() {
+            let (x, w) = self.spec.flatten(profiles, from + j, v);
+            sx += w * x;
+            sw += w;
+        }
+        let x = if sw > 0.0 {
+            sx / sw
+        } else {
+            self.spec
+                .flatten(profiles, self.len(), values[values.len() - 1])
+                .0
+        };
+        self.push_flat(x, 1.0, Some(1.0));
+    }
+
+    /// Filters the flattened observation `x` (weight `w`) as the next one.
+    fn push_flat(&mut self, x: f64, w: f64, alpha: Option<f64>) {
         let spec = Spec {
             alpha: alpha.unwrap_or(self.spec.alpha),
             ..self.spec

@@ -39,9 +39,10 @@ pub(super) struct FittedPrescale {
     /// Normalized residual quantiles (P0.5, P99.5) that clip observations added by `update`,
     /// the incremental counterpart of the anomaly cleaning.
     pub(super) clip: (f64, f64),
-    /// Consecutive drop-outs seen by `update` (observations below the lower clip), and their
-    /// sum.
-    pub(super) dropouts: (usize, f64),
+    /// Consecutive drop-outs seen by `update` (observations below the lower clip).
+    pub(super) dropouts: usize,
+    /// The drop-outs of the current run while they are held (at most `dropout_patience` + 1).
+    pub(super) held: Vec<f64>,
     /// Drop-outs held as missing data before the level follows them.
     pub(super) dropout_patience: usize,
     /// Index of `burst[0]`.
@@ -255,13 +256,12 @@ impl Fitted for FittedPrescale {
             let s = self.noise.scale(p);
             let lo = p + self.clip.0.max(-0.5) * s;
             let hi = p + self.clip.1 * s;
-            if v < lo || (self.dropouts.0 > self.dropout_patience && v < p) {
-                let (run, sum) = &mut self.dropouts;
-                *run += 1;
-                *sum += v;
-                let (run, sum) = (*run, *sum);
+            if v < lo || (self.dropouts > self.dropout_patience && v < p) {
+                self.dropouts += 1;
+                let run = self.dropouts;
                 if run <= self.dropout_patience {
                     // Each candidate observes its own forecast: its level does not move.
+                    self.held.push(v);
                     for m in &mut self.members {
                         let own = m.forecast(&self.profiles, n, n);
                         m.push(&self.profiles, own, None);
@@ -270,14 +270,19 @@ impl Fitted for FittedPrescale {
                     continue;
                 }
                 if run == self.dropout_patience + 1 {
+                    // The run outlasted the hour: a level shift. Each candidate restarts
+                    // from the run it held, then follows.
+                    self.held.push(v);
                     for m in &mut self.members {
-                        m.push(&self.profiles, sum / run as f64, Some(1.0));
+                        m.restart(&self.profiles, &self.held);
                     }
+                    self.held = Vec::new();
                     self.burst.push(0.0);
                     continue;
                 }
             } else {
-                self.dropouts = (0, 0.0);
+                self.dropouts = 0;
+                self.held.clear();
             }
             for m in &mut self.members {
                 // Candidates of the raw series see spikes as they are; the others see them

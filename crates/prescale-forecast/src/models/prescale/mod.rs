@@ -246,7 +246,8 @@ impl Model for Prescale {
             selection_error,
             upper_shift: 0.0,
             clip: (f64::NEG_INFINITY, f64::INFINITY),
-            dropouts: (0, 0.0),
+            dropouts: 0,
+            held: Vec::new(),
             dropout_patience: usize::try_from(DROPOUT_PATIENCE_SECS / input.step_secs.max(1))
                 .unwrap_or(0),
             burst_offset: first - 1,
