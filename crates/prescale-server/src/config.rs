@@ -33,6 +33,7 @@
 //!   fit_window: 14d
 //!   window: 5m
 //!   forecast_threads: 1
+//!   idle_priority: true          # fits and re-tunes under SCHED_IDLE (Linux)
 //!   history_reads: 4             # concurrent history reads against each Prometheus
 //!   first_answer_wait: 3s
 //!   max_scaled_objects: 10000
@@ -266,6 +267,8 @@ pub struct RuntimeSection {
     pub window: Option<Dur>,
     /// Concurrent forecast fits.
     pub forecast_threads: Option<usize>,
+    /// Fits and re-tunes at the lowest CPU priority (Linux `SCHED_IDLE`; default true).
+    pub idle_priority: Option<bool>,
     /// Concurrent history reads against each Prometheus (default 4).
     pub history_reads: Option<usize>,
     /// How long a call waits for a new ScaledObject's first decision (default 3 s).
@@ -321,6 +324,7 @@ impl ServerConfig {
             dry_run,
             grid_origin: None,
             forecast_threads: r.forecast_threads.unwrap_or(d.forecast_threads),
+            idle_priority: r.idle_priority.unwrap_or(d.idle_priority),
             history_reads: r.history_reads.unwrap_or(d.history_reads),
             time: match r.time_scale {
                 Some(t) if t.speed.is_finite() && t.speed >= 1.0 => {
@@ -395,6 +399,7 @@ runtime:
   fit_window: 7d
   window: 10m
   forecast_threads: 1
+  idle_priority: false
   first_answer_wait: 1s
 cost:
   defaults: {price_per_hour: 3.0}
@@ -415,6 +420,8 @@ scaled_objects:
         let r = c.runtime("serve.yaml", false).unwrap();
         assert_eq!(r.refit_interval, Duration::from_secs(3600));
         assert_eq!(r.window, Duration::from_secs(600));
+        assert!(!r.idle_priority);
+        assert!(RuntimeConfig::default().idle_priority);
         let p = c.preregistered("serve.yaml").unwrap();
         assert_eq!(p[0].1["threshold"], "10");
         assert_eq!(p[0].1["scaleToZero"], "false");

@@ -33,6 +33,9 @@ pub struct RuntimeConfig {
     pub dry_run: bool,
     /// Concurrent forecast fits (default: one less than the cores, at least one).
     pub forecast_threads: usize,
+    /// Forecast fits and SLO mode's re-tunes run at the lowest CPU priority (Linux
+    /// `SCHED_IDLE`; default on), so that KEDA's calls never wait behind them for a core.
+    pub idle_priority: bool,
     /// Concurrent history reads (range queries) against each Prometheus (default 4): a restart
     /// without saved history backfills a thousand ScaledObjects a few at a time, not all at
     /// once.
@@ -62,6 +65,7 @@ impl Default for RuntimeConfig {
             window: secs(prescale_policy::ScalingSpec::new(1.0).window_secs),
             dry_run: false,
             forecast_threads: cores.saturating_sub(1).max(1),
+            idle_priority: true,
             history_reads: 4,
             time: TimeBase::real(),
             grid_origin: None,

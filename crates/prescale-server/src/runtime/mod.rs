@@ -33,6 +33,7 @@
 pub mod accuracy;
 pub mod analysis;
 pub mod config;
+mod priority;
 mod shared;
 pub mod worker;
 
@@ -95,6 +96,7 @@ impl Runtime {
         signals: Arc<Signals>,
     ) -> Self {
         let permits = config.forecast_threads.max(1);
+        let idle = config.idle_priority;
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -106,6 +108,7 @@ impl Runtime {
                 tune_pool: rayon::ThreadPoolBuilder::new()
                     .num_threads(permits)
                     .thread_name(|i| format!("prescale-tune-{i}"))
+                    .start_handler(move |_| priority::lower_if(idle))
                     .build()
                     .map(Arc::new)
                     .inspect_err(|e| tracing::warn!(error = %e, "No tuning threads: SLO mode's replays use the default pool."))
@@ -113,6 +116,7 @@ impl Runtime {
                 compute_pool: rayon::ThreadPoolBuilder::new()
                     .num_threads(permits)
                     .thread_name(|i| format!("prescale-compute-{i}"))
+                    .start_handler(move |_| priority::lower_if(idle))
                     .build()
                     .map(Arc::new)
                     .inspect_err(|e| tracing::warn!(error = %e, "No compute threads: fits run on the blocking pool."))
