@@ -30,7 +30,7 @@ fn scaled(series: &Series, k: f64) -> Series {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     #[test]
     fn scaling_demand_and_threshold_together_changes_no_decision(

@@ -148,6 +148,7 @@ impl FittedPrescale {
             }
         }
         let best = err
+            .map(super::select::comparable)
             .iter()
             .zip(GRID)
             .min_by(|a, b| a.0.total_cmp(b.0))

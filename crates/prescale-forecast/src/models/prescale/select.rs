@@ -34,6 +34,19 @@ const REVERT_PHIS: [f64; 3] = [0.8, 0.9, 0.95];
 /// The α of the raw series' levels.
 const RAW_ALPHAS: [f64; 4] = [0.35, 0.5, 0.8, 1.0];
 
+/// `e` to ten significant digits. Candidates often score the same up to rounding (over an idle
+/// night every level forecasts zero), and an error computed on the same series in another
+/// unit differs in its last bits: compared to ten digits, such ties are ties, and the earlier
+/// candidate wins in every unit (the sorts are stable), so that the choice does not depend on
+/// the unit.
+pub(super) fn comparable(e: f64) -> f64 {
+    if e == 0.0 || !e.is_finite() {
+        return e;
+    }
+    let scale = 10f64.powi(9 - e.abs().log10().floor() as i32);
+    (e * scale).round() / scale
+}
+
 /// The first index the candidates filter for a selection from origin `first` on.
 pub(super) fn filter_start(first: usize) -> usize {
     first.saturating_sub(WARMUP_STEPS)
@@ -152,7 +165,7 @@ impl Selection<'_> {
     }
 
     /// The absolute error of the mean forecast of `runs` over the origins of the window, every
-    /// `stride` steps, against the target.
+    /// `stride` steps, against the target, to ten significant digits ([`comparable`]).
     fn score(&self, window: &Window, runs: &[&Run], stride: usize) -> f64 {
         let n = self.target.len();
         let h = self.horizon;
@@ -208,7 +221,7 @@ impl Selection<'_> {
                 err += (self.target[o + k] - f * inv).abs();
             }
         }
-        err
+        comparable(err)
     }
 
     /// Chooses the forecaster: every candidate is scored on at most about
