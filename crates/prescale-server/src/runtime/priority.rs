@@ -4,7 +4,7 @@
 //! On a pod with two cores, a re-tune that keeps one core busy delayed GetMetrics by a
 //! scheduler slice (p99 3.0 ms in the serve bench); under `SCHED_IDLE` the kernel runs the
 //! compute threads only when no other thread of the machine wants the core, and a waking
-//! request thread preempts them at once (p99 1.3 ms, and as many re-tunes done).
+//! request thread preempts them at once (p99 0.59 ms in the same bench, as many re-tunes done).
 
 /// Lowers the calling thread to `SCHED_IDLE` when `idle` is set (Linux; elsewhere nothing).
 /// A refusal (a seccomp profile, say) is logged and the thread keeps its priority.
