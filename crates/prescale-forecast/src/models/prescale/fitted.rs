@@ -252,8 +252,8 @@ impl Fitted for FittedPrescale {
             // A busy series reading far below its forecast (0, say) is far more often a
             // collection gap or an outage than demand that vanished: such drop-outs are held
             // as missing data (the level does not move) for up to an hour, as the full refit
-            // treats them as anomalies. A longer run is a level shift: the level restarts
-            // from the run's mean, then follows.
+            // treats them as anomalies. A longer run is a level shift: each candidate
+            // restarts from the run it held ([`Run::restart`]), then follows.
             let s = self.noise.scale(p);
             let lo = p + self.clip.0.max(-0.5) * s;
             let hi = p + self.clip.1 * s;
