@@ -3,7 +3,7 @@
 //! without the fitted model ([`RefreshRecord`]) for replays with other headroom.
 
 use chrono::{DateTime, Utc};
-use prescale_core::Forecast;
+use prescale_core::{Forecast, ValueKind};
 use prescale_forecast::model::{FitInput, Fitted, predict};
 use prescale_forecast::models::{ModelKind, ModelOptions};
 
@@ -133,7 +133,11 @@ impl FitJob {
                 description: None,
             };
         };
-        let model = ModelKind::Prescale.build_with(&self.options);
+        // The series is fitted divided by its unit, so it no longer counts events per step even
+        // when the metric did: whole numbers after the division are an accident of the unit,
+        // and count floors on them would make decisions depend on the unit. Declared a gauge,
+        // the noise model comes from the series' own dispersion in every unit.
+        let model = ModelKind::Prescale.build_declared(&self.options, ValueKind::Gauge);
         let step_secs = self.step_secs;
         // At a refit, the series' own unit from what the fit sees (the window and the steps
         // since); for a series that has been all zero, a hundredth of one replica's capacity.

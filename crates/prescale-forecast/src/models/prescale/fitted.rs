@@ -3,6 +3,7 @@
 
 use super::candidate::{Run, Shape};
 use super::profile::Profile;
+use super::select::{TIE, beats};
 use crate::conformal::{Calibration, conformal_quantile, coverage_shift};
 use crate::model::Fitted;
 use crate::noise::Noise;
@@ -147,12 +148,14 @@ impl FittedPrescale {
                 }
             }
         }
-        let best = err
-            .map(super::select::comparable)
-            .iter()
-            .zip(GRID)
-            .min_by(|a, b| a.0.total_cmp(b.0))
-            .map_or(0.0, |(_, rho)| rho);
+        // The best of the grid; ties ([`beats`]) go to the smaller persistence.
+        let mut best_at = 0;
+        for (i, &e) in err.iter().enumerate().skip(1) {
+            if beats(e, err[best_at]) {
+                best_at = i;
+            }
+        }
+        let best = GRID[best_at];
         self.persistence = best;
         self.persistence_powers = (1..=h).map(|k| best.powi(k as i32)).collect();
     }
@@ -257,7 +260,12 @@ impl Fitted for FittedPrescale {
             let s = self.noise.scale(p);
             let lo = p + self.clip.0.max(-0.5) * s;
             let hi = p + self.clip.1 * s;
-            if v < lo || (self.dropouts > self.dropout_patience && v < p) {
+            // The bounds are ratios of the data's own values (a residual quantile; the last
+            // value under a level of α = 1), so a reading can equal one exactly, and only the
+            // rounding in its unit would decide. A reading within
+            // [`TIE`] of the forecast of a bound is on it, in every unit.
+            let tie = TIE * p.abs().max(s.abs());
+            if v < lo - tie || (self.dropouts > self.dropout_patience && v < p - tie) {
                 self.dropouts += 1;
                 let run = self.dropouts;
                 if run <= self.dropout_patience {

@@ -34,17 +34,28 @@ const REVERT_PHIS: [f64; 3] = [0.8, 0.9, 0.95];
 /// The α of the raw series' levels.
 const RAW_ALPHAS: [f64; 4] = [0.35, 0.5, 0.8, 1.0];
 
-/// `e` to ten significant digits. Candidates often score the same up to rounding (over an idle
-/// night every level forecasts zero), and an error computed on the same series in another
-/// unit differs in its last bits: compared to ten digits, such ties are ties, and the earlier
-/// candidate wins in every unit (the sorts are stable), so that the choice does not depend on
-/// the unit.
-pub(super) fn comparable(e: f64) -> f64 {
-    if e == 0.0 || !e.is_finite() {
-        return e;
-    }
-    let scale = 10f64.powi(9 - e.abs().log10().floor() as i32);
-    (e * scale).round() / scale
+/// How close two values are, relative to the larger, to count as equal: far above the
+/// rounding of the same computation in another unit (and of a history kept in single
+/// precision, about 6e-8) and far below any difference that matters to a choice.
+pub(super) const TIE: f64 = 1e-6;
+
+/// Whether error `a` is lower than `b` by more than [`TIE`]. Candidates often score the same
+/// up to rounding (over an idle night every level forecasts zero; a raw and a cleaned level
+/// agree wherever nothing was cleaned), and the same error in another unit differs in its last
+/// bits: such ties are ties, and the earlier candidate wins in every unit, so that the choice
+/// does not depend on the unit.
+pub(super) fn beats(a: f64, b: f64) -> bool {
+    a < b - TIE * a.abs().max(b.abs())
+}
+
+/// Inserts `item` into `ranked` (best first) before the first entry it [`beats`]: after every
+/// entry it ties with, so that ties keep their order of arrival.
+fn insert_ranked<T>(ranked: &mut Vec<(T, f64)>, item: (T, f64)) {
+    let pos = ranked
+        .iter()
+        .position(|(_, e)| beats(item.1, *e))
+        .unwrap_or(ranked.len());
+    ranked.insert(pos, item);
 }
 
 /// The first index the candidates filter for a selection from origin `first` on.
@@ -165,7 +176,7 @@ impl Selection<'_> {
     }
 
     /// The absolute error of the mean forecast of `runs` over the origins of the window, every
-    /// `stride` steps, against the target, to ten significant digits ([`comparable`]).
+    /// `stride` steps, against the target.
     fn score(&self, window: &Window, runs: &[&Run], stride: usize) -> f64 {
         let n = self.target.len();
         let h = self.horizon;
@@ -221,7 +232,7 @@ impl Selection<'_> {
                 err += (self.target[o + k] - f * inv).abs();
             }
         }
-        comparable(err)
+        err
     }
 
     /// Chooses the forecaster: every candidate is scored on at most about
@@ -262,31 +273,27 @@ impl Selection<'_> {
             for spec in specs {
                 let run = Run::new(spec, &flat, self.first - 1);
                 let e = self.score(&window, &[&run], coarse);
-                if short.len() < SHORTLIST || e < short[short.len() - 1].1 {
-                    short.push((run, e));
-                    short.sort_by(|a, b| a.1.total_cmp(&b.1));
+                if short.len() < SHORTLIST || beats(e, short[short.len() - 1].1) {
+                    insert_ranked(&mut short, (run, e));
                     short.truncate(SHORTLIST);
                 }
             }
         }
-        let mut top: Vec<(Run, f64)> = short
-            .into_iter()
-            .map(|(run, e)| {
-                let e = if coarse == fine {
-                    e
-                } else {
-                    self.score(&window, &[&run], fine)
-                };
-                (run, e)
-            })
-            .collect();
-        top.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut top: Vec<(Run, f64)> = Vec::with_capacity(SHORTLIST);
+        for (run, e) in short {
+            let e = if coarse == fine {
+                e
+            } else {
+                self.score(&window, &[&run], fine)
+            };
+            insert_ranked(&mut top, (run, e));
+        }
         top.truncate(ENSEMBLE);
         let best_single = top[0].1;
         let mut runs: Vec<Run> = top.into_iter().map(|(r, _)| r).collect();
         let refs: Vec<&Run> = runs.iter().collect();
         let ensemble_error = self.score(&window, &refs, fine);
-        if ensemble_error < best_single {
+        if beats(ensemble_error, best_single) {
             (runs, ensemble_error)
         } else {
             runs.truncate(1);

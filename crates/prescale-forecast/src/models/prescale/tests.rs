@@ -288,3 +288,17 @@ fn a_lasting_level_shift_is_followed_within_an_hour() {
         );
     }
 }
+
+#[test]
+fn errors_within_a_millionth_are_ties_and_ties_keep_the_earlier() {
+    use super::select::beats;
+    // The same error in another unit, and a history rounded to single precision.
+    let e = 1234.5678_f64;
+    assert!(!beats(e * (1.0 - 1e-8), e));
+    assert!(!beats(e, e * (1.0 - 1e-8)));
+    assert!(!beats(f64::from(e as f32), e) && !beats(e, f64::from(e as f32)));
+    // A real difference still counts, and zero errors tie.
+    assert!(beats(e * 0.999, e));
+    assert!(!beats(0.0, 0.0));
+    assert!(beats(-1.0, 0.0) && !beats(0.0, -1.0));
+}
