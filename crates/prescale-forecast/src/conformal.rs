@@ -39,10 +39,20 @@ pub fn scale(x: f64) -> f64 {
 ///
 /// Residuals are stored once, per step; the pooled distribution is the union of the steps plus
 /// the residuals recorded with [`Calibration::push_pooled`], built only when a step needs it.
+///
+/// The residual scale `max(forecast, floor)` has two regimes, and so do the residuals: above the
+/// floor they are relative errors, below it they are errors in units of the floor. The second
+/// kind (forecasts of about zero: a service idle at night, a collection gap) are kept apart and
+/// used only for forecasts below the floor. Pooled with the first, a wake-up after an idle night
+/// (forecast 0, then the day's level: hundreds of floors) would read as a relative error of
+/// hundreds, and the upper quantiles of every busy forecast would be hundreds of times the
+/// forecast.
 #[derive(Debug, Clone, Default)]
 pub struct Calibration {
     per_step: Vec<Vec<f64>>,
     unstepped: Vec<f64>,
+    /// Residuals of forecasts below the floor, all steps pooled.
+    low: Vec<f64>,
     /// Shift of the P90 level found by [`coverage_shift`] (0: none).
     upper_shift: f64,
     /// Whether the per-step residuals are sorted ([`Calibration::finish`]).
@@ -63,6 +73,7 @@ impl Calibration {
         Self {
             per_step: vec![Vec::new(); horizon],
             unstepped: Vec::new(),
+            low: Vec::new(),
             upper_shift: 0.0,
             sorted: false,
             noise,
@@ -80,6 +91,7 @@ impl Calibration {
         for v in &mut self.per_step {
             v.sort_by(f64::total_cmp);
         }
+        self.low.sort_by(f64::total_cmp);
         self.sorted = true;
         self
     }
@@ -91,6 +103,10 @@ impl Calibration {
         if !r.is_finite() {
             return;
         }
+        if self.is_low(predicted) {
+            self.low.push(r);
+            return;
+        }
         match self.per_step.get_mut(k) {
             Some(v) => v.push(r),
             None => self.unstepped.push(r),
@@ -99,10 +115,22 @@ impl Calibration {
 
     /// Records a residual that belongs to no particular step (pooled only).
     pub fn push_pooled(&mut self, actual: f64, predicted: f64) {
+        self.sorted = false;
         let r = (actual - predicted) / self.noise.scale(predicted);
-        if r.is_finite() {
+        if !r.is_finite() {
+            return;
+        }
+        if self.is_low(predicted) {
+            self.low.push(r);
+        } else {
             self.unstepped.push(r);
         }
+    }
+
+    /// Whether a forecast lies below the floor of the residual scale (see the type's
+    /// documentation).
+    fn is_low(&self, predicted: f64) -> bool {
+        predicted < self.noise.floor()
     }
 
     /// Applies an adaptive shift of the upper levels (see [`coverage_shift`]): a level `q > 0.5`
@@ -123,7 +151,7 @@ impl Calibration {
 
     /// Number of residuals recorded.
     pub fn len(&self) -> usize {
-        self.per_step.iter().map(Vec::len).sum::<usize>() + self.unstepped.len()
+        self.per_step.iter().map(Vec::len).sum::<usize>() + self.unstepped.len() + self.low.len()
     }
 
     /// Whether no residual was recorded.
@@ -148,7 +176,9 @@ impl Calibration {
     /// The calibrated `level` quantiles of step `k`, given the point forecast `point`.
     pub fn quantiles(&self, k: usize, point: f64, levels: &[f64]) -> Vec<f64> {
         let s = self.noise.scale(point);
-        match self.normalized_quantiles(k, levels) {
+        let low = (self.is_low(point) && self.low.len() >= MIN_PER_STEP)
+            .then(|| self.low_quantiles(levels));
+        match low.or_else(|| self.normalized_quantiles(k, levels)) {
             Some(r) => r.into_iter().map(|r| point + r * s).collect(),
             None => levels
                 .iter()
@@ -179,7 +209,8 @@ impl Calibration {
         }
         let mut buf = self.residuals(k);
         if buf.is_empty() {
-            return None;
+            // Only forecasts below the floor were scored: their residuals are all there is.
+            return (!self.low.is_empty()).then(|| self.low_quantiles(levels));
         }
         Some(
             levels
@@ -187,6 +218,24 @@ impl Calibration {
                 .map(|&q| conformal_quantile(&mut buf, self.effective_level(q)))
                 .collect(),
         )
+    }
+}
+
+impl Calibration {
+    /// The quantiles at `levels` of the residuals of forecasts below the floor.
+    fn low_quantiles(&self, levels: &[f64]) -> Vec<f64> {
+        let rank = |q: f64, n: usize| {
+            (((n + 1) as f64 * self.effective_level(q)).ceil() as usize).clamp(1, n)
+        };
+        if self.sorted {
+            let v = &self.low;
+            return levels.iter().map(|&q| v[rank(q, v.len()) - 1]).collect();
+        }
+        let mut buf = self.low.clone();
+        levels
+            .iter()
+            .map(|&q| conformal_quantile(&mut buf, self.effective_level(q)))
+            .collect()
     }
 }
 
@@ -396,5 +445,31 @@ mod tests {
         let after: Vec<Vec<f64>> = (0..2).map(|k| done.quantiles(k, 120.0, &levels)).collect();
         assert_eq!(shifted, after);
         assert_eq!(before[0][1], after[0][1]);
+    }
+
+    #[test]
+    fn wake_ups_from_zero_do_not_inflate_the_bands_of_busy_forecasts() {
+        // A gauge with a floor of 0.3: busy forecasts of 100 miss by ±10%; forecasts of 0
+        // (idle nights, collection gaps) are followed by the day's level 10% of the time.
+        let noise = Noise {
+            counts: false,
+            sigma: 1.0,
+            quiet: 0.3,
+        };
+        let mut cal = Calibration::with_noise(1, noise);
+        for i in 0..200 {
+            let miss = f64::from(i % 21 - 10) / 100.0;
+            cal.push(0, 100.0 * (1.0 + miss), 100.0);
+            cal.push(0, if i % 10 == 0 { 100.0 } else { 0.0 }, 0.0);
+        }
+        let cal = cal.finish();
+        // Busy: the P99 is the busy misses' (+10%), not 100 / 0.3 floors above the forecast.
+        let busy = cal.quantiles(0, 100.0, &[0.9, 0.99]);
+        assert!(busy[1] <= 110.0 + 1e-9, "{busy:?}");
+        assert!(busy[0] >= 107.0, "{busy:?}");
+        // At zero: the wake-ups, in units of the floor (the P99 is the day's level).
+        let idle = cal.quantiles(0, 0.0, &[0.5, 0.99]);
+        assert_eq!(idle[0], 0.0);
+        assert!((idle[1] - 100.0).abs() < 1e-9, "{idle:?}");
     }
 }
