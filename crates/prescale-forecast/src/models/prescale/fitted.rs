@@ -262,8 +262,8 @@ impl Fitted for FittedPrescale {
             let hi = p + self.clip.1 * s;
             // The bounds are ratios of the data's own values (a residual quantile; the last
             // value under a level of α = 1), so a reading can equal one exactly, and only the
-            // rounding in its unit would decide. A reading within
-            // [`TIE`] of the forecast of a bound is on it, in every unit.
+            // rounding in its unit would decide: a reading within [`TIE`] of the forecast of a
+            // bound is on it, in every unit.
             let tie = TIE * p.abs().max(s.abs());
             if v < lo - tie || (self.dropouts > self.dropout_patience && v < p - tie) {
                 self.dropouts += 1;
