@@ -219,9 +219,7 @@ impl Calibration {
                 .collect(),
         )
     }
-}
 
-impl Calibration {
     /// The quantiles at `levels` of the residuals of forecasts below the floor.
     fn low_quantiles(&self, levels: &[f64]) -> Vec<f64> {
         let rank = |q: f64, n: usize| {
