@@ -195,17 +195,7 @@ impl Calibration {
             .get(k)
             .filter(|v| self.sorted && v.len() >= MIN_PER_STEP)
         {
-            let n = v.len();
-            return Some(
-                levels
-                    .iter()
-                    .map(|&q| {
-                        let rank = (((n + 1) as f64 * self.effective_level(q)).ceil() as usize)
-                            .clamp(1, n);
-                        v[rank - 1]
-                    })
-                    .collect(),
-            );
+            return Some(self.sorted_quantiles(v, levels));
         }
         let mut buf = self.residuals(k);
         if buf.is_empty() {
@@ -222,17 +212,26 @@ impl Calibration {
 
     /// The quantiles at `levels` of the residuals of forecasts below the floor.
     fn low_quantiles(&self, levels: &[f64]) -> Vec<f64> {
-        let rank = |q: f64, n: usize| {
-            (((n + 1) as f64 * self.effective_level(q)).ceil() as usize).clamp(1, n)
-        };
         if self.sorted {
-            let v = &self.low;
-            return levels.iter().map(|&q| v[rank(q, v.len()) - 1]).collect();
+            return self.sorted_quantiles(&self.low, levels);
         }
         let mut buf = self.low.clone();
         levels
             .iter()
             .map(|&q| conformal_quantile(&mut buf, self.effective_level(q)))
+            .collect()
+    }
+
+    /// The split-conformal quantiles at `levels` (after the upper shift) of `sorted`, sorted
+    /// and not empty: a lookup at rank `⌈(n + 1) q⌉`.
+    fn sorted_quantiles(&self, sorted: &[f64], levels: &[f64]) -> Vec<f64> {
+        let n = sorted.len();
+        levels
+            .iter()
+            .map(|&q| {
+                let rank = (((n + 1) as f64 * self.effective_level(q)).ceil() as usize).clamp(1, n);
+                sorted[rank - 1]
+            })
             .collect()
     }
 }
