@@ -58,8 +58,20 @@ set -a
 . target/test-services/env
 set +a
 
+# Free disk, printed before each build: a one-off CI machine may have little, and what runs
+# out first is promtool's backfill in the Prometheus tests (it preallocates 512 MiB per block).
+disk() { df -h . | awk 'NR == 2 { print "disk: " $4 " free on " $6 }'; }
+
 echo "== cargo test (unit, integration and doc tests)"
+disk
 cargo test --workspace --all-features --locked
 
+# PRESCALE_TEST_PRUNE=1 (set by .ci/run) removes the debug build once its tests have passed:
+# the benches build apart (the bench profile), and a fresh machine's disk need not hold both.
+if [ "${PRESCALE_TEST_PRUNE:-0}" = 1 ]; then
+  rm -rf target/debug
+fi
+
 echo "== benches in test mode (each runs once)"
+disk
 cargo test --workspace --all-features --locked --benches

@@ -466,11 +466,19 @@ pub fn openmetrics(series: &[BackfillSeries]) -> String {
     text
 }
 
+/// One promtool backfill at a time in a test process: each block it writes preallocates a chunk
+/// segment of up to 512 MiB (the TSDB's segment size; released when the block is closed), so
+/// tests backfilling in parallel would each need that much free disk at once. CI once ran out
+/// here ("preallocate: no space left on device").
+static BACKFILL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn backfill(dir: &Path, series: &[BackfillSeries]) -> Result<(), TestkitError> {
     let promtool =
         find_binary("promtool").ok_or_else(|| start_error("`promtool` is not installed".into()))?;
     let file = dir.join("backfill.om");
     fs::write(&file, openmetrics(series)).map_err(|e| start_error(e.to_string()))?;
+    // A poisoned lock only means another test panicked while holding it; the guard is still good.
+    let _one_at_a_time = BACKFILL.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(promtool)
         .args(["tsdb", "create-blocks-from", "openmetrics"])
         .arg(&file)
