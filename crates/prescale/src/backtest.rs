@@ -84,7 +84,7 @@ pub(crate) struct SimArgs {
     /// default: prescale tunes its headroom (forecast quantile and target utilization) on the
     /// trace's own past, walking forward: daily, on the last 7 days before each re-tune, the
     /// cheapest setting that kept the SLO plus a margin learned from its own out-of-sample
-    /// misses (P95 at 70% utilization before two days of history exist). --quantile,
+    /// misses (P95 at 70% utilization before one day of history exists). --quantile,
     /// --target-utilization and --drain turn tuning off.
     #[arg(long, default_value = "0.99", value_parser = parse_slo,
           conflicts_with_all = ["quantile", "target_utilization", "drain"])]
