@@ -12,11 +12,12 @@
 //!   of history exists; a documented conservative headroom before) it replays the last
 //!   [`TunerConfig::window_secs`] and picks the cheapest candidate whose SLA there, less one
 //!   standard error of its daily SLAs ([`Scored::robust`]), is at least the target: the SLO
-//!   plus a margin plus a catch-up. The margin is learned from the tuner's own out-of-sample
-//!   misses: how far each earlier pick's SLA on the day after it was chosen fell below what
-//!   its window promised. The catch-up spends the error budget: a deficit of what ran (as
-//!   replayed) against the SLO over [`TunerConfig::budget_window_secs`] raises the target
-//!   until it is made up. Settings chosen at `t` use only history before `t`.
+//!   plus a margin plus a catch-up (less the margin when no candidate reaches that: a hedge
+//!   alone never buys the costliest headroom). The margin is learned from the tuner's own
+//!   out-of-sample misses: how far each earlier pick's SLA on the day after it was chosen fell
+//!   below what its window promised. The catch-up spends the error budget: a deficit of what
+//!   ran (as replayed) against the SLO over [`TunerConfig::budget_window_secs`] raises the
+//!   target until it is made up. Settings chosen at `t` use only history before `t`.
 
 mod gate;
 mod walk;

@@ -68,7 +68,8 @@ pub struct Tuning {
     pub predicted_sla: f64,
     /// Its GPU-hours over the replayed window.
     pub predicted_gpu_hours: f64,
-    /// The SLA the pick had to reach there: the SLO plus the margin.
+    /// The SLA the pick had to reach there: the SLO plus the margin plus the catch-up, less the
+    /// margin when no candidate reached that.
     pub target: f64,
     /// The margin: the mean recent out-of-sample shortfall of earlier picks (their window's SLA
     /// minus their SLA on the day after they were chosen), within `[0, 0.9 (1 - SLO)]`.
@@ -237,8 +238,7 @@ impl Tuner {
         }
         let (attainment, catch_up) = self.budget(now, start);
         let margin = self.margin;
-        let target = (slo + margin + catch_up).min(slo + cap);
-        let scored = replay.search(target, &tape);
+        let (target, scored) = aim(slo, margin, catch_up, cap, |t| replay.search(t, &tape));
         let chosen: &Scored = pick(&scored, target)?;
         self.last = Some(Tuning {
             at: now,
@@ -271,6 +271,30 @@ impl Tuner {
             / self.config.catch_up_secs.max(1) as f64;
         (attainment, catch_up)
     }
+}
+
+/// The SLA the pick aims at, and the candidates scored for it (by `search`): the SLO plus the
+/// margin plus the catch-up, at most `cap` above the SLO. When no candidate
+/// reaches that, the margin is dropped: the target falls to the SLO plus the catch-up. The
+/// margin is a hedge against the pick's optimism; when the best the replay knows is below it,
+/// the costliest candidates buy in-sample SLA that did not come back on the next day (on AMZN
+/// the tuner sat at the utilization floor for a week while 99.6% of the budget window's demand
+/// had been served; docs/slo.md). The deficit's catch-up is never dropped.
+fn aim(
+    slo: f64,
+    margin: f64,
+    catch_up: f64,
+    cap: f64,
+    mut search: impl FnMut(f64) -> Vec<Scored>,
+) -> (f64, Vec<Scored>) {
+    let top = slo + cap;
+    let target = (slo + margin + catch_up).min(top);
+    let scored = search(target);
+    let without_margin = (slo + catch_up).min(top);
+    if without_margin < target && !scored.iter().any(|s| s.robust >= target) {
+        return (without_margin, search(without_margin));
+    }
+    (target, scored)
 }
 
 #[cfg(test)]
@@ -309,6 +333,45 @@ mod tests {
         });
         assert_eq!(tuned.due_at(at(3, 23, 59), Some(day(0))), None);
         assert_eq!(tuned.due_at(at(4, 0, 10), Some(day(0))), Some(day(4)));
+    }
+
+    /// One candidate per SLA (its robust SLA too), cheapest first.
+    fn scored(slas: &[f64]) -> Vec<Scored> {
+        slas.iter()
+            .enumerate()
+            .map(|(i, &sla)| Scored {
+                headroom: Headroom::CONSERVATIVE,
+                gpu_hours: (i + 1) as f64,
+                sla,
+                robust: sla,
+                hourly: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_margin_out_of_reach_is_dropped_but_a_catch_up_is_not() {
+        let mut asked = Vec::new();
+        let candidates = scored(&[0.985, 0.992, 0.995]);
+        let mut search = |t: f64| {
+            asked.push(t);
+            candidates.clone()
+        };
+        // Within reach: the SLO plus the margin plus the catch-up, searched once.
+        let (t, _) = aim(0.99, 0.003, 0.001, 0.009, &mut search);
+        assert!((t - 0.994).abs() < 1e-12, "{t}");
+        // Out of reach (0.99 + 0.008 > 0.995): the margin goes, the catch-up stays.
+        let (t, s) = aim(0.99, 0.008, 0.001, 0.009, &mut search);
+        assert!((t - 0.991).abs() < 1e-12, "{t}");
+        assert_eq!(pick(&s, t).map(|c| c.gpu_hours), Some(2.0));
+        // Out of reach without the margin too: the near-best rule picks, as before.
+        let (t, s) = aim(0.99, 0.004, 0.006, 0.009, &mut search);
+        assert!((t - 0.996).abs() < 1e-12, "{t}");
+        assert_eq!(pick(&s, t).map(|c| c.gpu_hours), Some(3.0));
+        // The cap bounds both targets.
+        let (t, _) = aim(0.99, 0.009, 0.02, 0.009, &mut search);
+        assert!((t - 0.999).abs() < 1e-12, "{t}");
+        assert_eq!(asked.len(), 6, "{asked:?}");
     }
 
     #[test]
