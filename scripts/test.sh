@@ -59,7 +59,7 @@ set -a
 set +a
 
 # Free disk, printed before each build: a one-off CI machine may have little, and what runs
-# out first is promtool's backfill in the Prometheus tests (it preallocates 512 MiB per block).
+# out first is promtool's backfill in the Prometheus tests (up to 512 MiB preallocated a block).
 disk() { df -h . | awk 'NR == 2 { print "disk: " $4 " free on " $6 }'; }
 
 echo "== cargo test (unit, integration and doc tests)"

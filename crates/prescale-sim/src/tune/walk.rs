@@ -274,12 +274,12 @@ impl Tuner {
 }
 
 /// The SLA the pick aims at, and the candidates scored for it (by `search`): the SLO plus the
-/// margin plus the catch-up, at most `cap` above the SLO. When no candidate
-/// reaches that, the margin is dropped: the target falls to the SLO plus the catch-up. The
-/// margin is a hedge against the pick's optimism; when no candidate reaches it, the hedge alone
-/// would buy the costliest headroom (on AMZN the tuner held the utilization floor for a week on
-/// the margin while 99.2–99.6% of the budget window's demand had been served; docs/slo.md). The
-/// deficit's catch-up is never dropped.
+/// margin plus the catch-up, at most `cap` above the SLO. When no candidate reaches that, the
+/// margin is dropped: the target falls to the SLO plus the catch-up. The margin is a hedge
+/// against the pick's optimism; when no candidate reaches it, the hedge alone would buy the
+/// costliest headroom (on AMZN the tuner held the utilization floor for a week on the margin
+/// while 99.2–99.6% of the budget window's demand had been served; docs/slo.md). The deficit's
+/// catch-up is never dropped.
 fn aim(
     slo: f64,
     margin: f64,
