@@ -105,7 +105,14 @@ async fn rabbitmq_queue_filled_to_a_known_depth() {
 
     let metrics = CollectorMetrics::new();
     let c = rabbit(&url, &metrics);
-    let q = c.queue("/", &queue).await.expect("queue");
+    // The message rates appear one statistics sample after the depth (CI once read them
+    // before they existed): poll until they do, within the same 30 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut q = c.queue("/", &queue).await.expect("queue");
+    while q.publish_rate.is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        q = c.queue("/", &queue).await.expect("queue");
+    }
     assert_eq!(q.messages, 7);
     assert_eq!(q.messages_ready, 7);
     assert_eq!(q.messages_unacknowledged, 0);
