@@ -106,7 +106,7 @@ async fn rabbitmq_queue_filled_to_a_known_depth() {
     let metrics = CollectorMetrics::new();
     let c = rabbit(&url, &metrics);
     // The message rates appear one statistics sample after the depth (CI once read them
-    // before they existed): poll until they do, within the same 30 s.
+    // before they existed): poll the client until they do, for up to 30 s more.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut q = c.queue("/", &queue).await.expect("queue");
     while q.publish_rate.is_none() && std::time::Instant::now() < deadline {
