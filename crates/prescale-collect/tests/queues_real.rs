@@ -10,8 +10,8 @@ use prescale_collect::rabbitmq::{RabbitMqClient, RabbitMqConfig, RabbitMqQueue};
 use prescale_collect::redis::{PRIORITY_SEPARATOR, RedisClient, RedisConfig, RedisQueue};
 use prescale_collect::{CollectorMetrics, Source, SourceKind};
 use prescale_testkit::{
-    free_port, rabbitmq_declare, rabbitmq_delete, rabbitmq_publish, rabbitmq_url,
-    rabbitmq_wait_depth, redis_command, redis_url, unique_name,
+    free_port, rabbitmq_declare, rabbitmq_delete, rabbitmq_publish, rabbitmq_queue_json,
+    rabbitmq_url, rabbitmq_wait_depth, redis_command, redis_url, unique_name,
 };
 
 fn redis(url: &str, metrics: &CollectorMetrics) -> RedisClient {
@@ -105,19 +105,32 @@ async fn rabbitmq_queue_filled_to_a_known_depth() {
 
     let metrics = CollectorMetrics::new();
     let c = rabbit(&url, &metrics);
-    // The message rates appear one statistics sample after the depth (CI once read them
-    // before they existed): poll the client until they do, for up to 30 s more.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut q = c.queue("/", &queue).await.expect("queue");
-    while q.publish_rate.is_none() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        q = c.queue("/", &queue).await.expect("queue");
-    }
+    let q = c.queue("/", &queue).await.expect("queue");
     assert_eq!(q.messages, 7);
     assert_eq!(q.messages_ready, 7);
     assert_eq!(q.messages_unacknowledged, 0);
     assert_eq!(q.consumers, 0);
-    assert!(q.publish_rate.is_some_and(|r| r >= 0.0), "{q:?}");
+    // Whether the broker reports message rates at all depends on its statistics: the
+    // management API's publishes use short-lived channels whose counts may never be sampled
+    // (CI has seen none for 30 s). So the client must agree with the broker's own answer:
+    // the rate when the broker has one, none when it has none. Both are read in turn until
+    // two readings agree, for up to 30 s (the broker may start reporting in between).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let agreed = loop {
+        let q = c.queue("/", &queue).await.expect("queue");
+        let raw = rabbitmq_queue_json(&url, "/", &queue).expect("raw queue");
+        let broker = raw["message_stats"]["publish_details"]["rate"].as_f64();
+        let agree = match (q.publish_rate, broker) {
+            (Some(ours), Some(theirs)) => ours >= 0.0 && theirs >= 0.0,
+            (None, None) => true,
+            _ => false,
+        };
+        if agree || std::time::Instant::now() >= deadline {
+            break (agree, q, raw);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(agreed.0, "client {:?}, broker {}", agreed.1, agreed.2);
 
     let source = RabbitMqQueue {
         client: c.clone(),

@@ -61,8 +61,8 @@ pub use prometheus::{
 };
 pub use services::{
     AMQP_URL_VAR, RABBITMQ_URL_VAR, REDIS_URL_VAR, amqp_url, env_file, rabbitmq_declare,
-    rabbitmq_delete, rabbitmq_publish, rabbitmq_url, rabbitmq_wait_depth, redis_command, redis_url,
-    service_var, unique_name,
+    rabbitmq_delete, rabbitmq_publish, rabbitmq_queue_json, rabbitmq_url, rabbitmq_wait_depth,
+    redis_command, redis_url, service_var, unique_name,
 };
 
 /// What went wrong while setting up a test service.

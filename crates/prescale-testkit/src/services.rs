@@ -241,6 +241,32 @@ pub fn rabbitmq_delete(url: &str, vhost: &str, queue: &str) -> Result<(), Testki
     expect_ok(resp, &api)
 }
 
+/// The management API's JSON object for `queue`, as the broker reports it now (for tests
+/// that compare a client's reading with the broker's own).
+pub fn rabbitmq_queue_json(
+    url: &str,
+    vhost: &str,
+    queue: &str,
+) -> Result<serde_json::Value, TestkitError> {
+    let api = format!(
+        "{}/api/queues/{}/{}",
+        url.trim_end_matches('/'),
+        encode(vhost),
+        encode(queue)
+    );
+    let resp = request("GET", &api, None, Duration::from_secs(5))?;
+    if resp.status != 200 {
+        return Err(TestkitError::Service {
+            what: crate::http::redact(&api),
+            reason: format!("HTTP {}: {}", resp.status, resp.body),
+        });
+    }
+    serde_json::from_str(&resp.body).map_err(|e| TestkitError::Service {
+        what: crate::http::redact(&api),
+        reason: format!("not JSON: {e}"),
+    })
+}
+
 /// Polls the management API until `queue` reports `messages == depth` (its statistics lag
 /// the broker by up to a few seconds).
 pub fn rabbitmq_wait_depth(
@@ -250,17 +276,10 @@ pub fn rabbitmq_wait_depth(
     depth: u64,
     timeout: Duration,
 ) -> Result<(), TestkitError> {
-    let api = format!(
-        "{}/api/queues/{}/{}",
-        url.trim_end_matches('/'),
-        encode(vhost),
-        encode(queue)
-    );
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     while Instant::now() < deadline {
-        let resp = request("GET", &api, None, Duration::from_secs(5))?;
-        let messages = serde_json::from_str::<serde_json::Value>(&resp.body)
+        let messages = rabbitmq_queue_json(url, vhost, queue)
             .ok()
             .and_then(|v| v["messages"].as_u64());
         if messages == Some(depth) {
