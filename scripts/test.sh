@@ -35,6 +35,10 @@ if [ "${PRESCALE_DENY_ADVISORIES:-0}" = 1 ]; then
   deny=(--locked check licenses bans sources advisories)
 fi
 if command -v cargo-deny >/dev/null 2>&1; then
+  # cargo-deny reads the metadata of every package in the lock file, for every platform; the
+  # builds above downloaded only this platform's. Fetch the rest from the registry first (a
+  # fresh machine has none of them; a second run downloads nothing).
+  cargo fetch --locked -q
   if ! cargo deny "${deny[@]}"; then
     echo "error: cargo deny failed (see above)" >&2
     exit 1
