@@ -357,6 +357,7 @@ impl Controller {
                 options,
             };
         };
+        let refit_at = self.grids.refit_for(at, hist_start);
         let horizon = ((ahead + (at - hist_end).num_seconds().max(0)) as f64 / step as f64).ceil()
             as usize
             + 1;

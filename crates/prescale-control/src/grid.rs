@@ -99,6 +99,27 @@ impl Grids {
     pub fn refit_at(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         floor_to_ms(t, self.periods.refit_ms, self.refit_offset_ms)
     }
+
+    /// The refit point at or before `t` for a history that starts at `start`. While the
+    /// history is younger than one refit period, the model is also refitted whenever its
+    /// history has doubled: at the refresh point at or before `start + 2^k` refresh periods
+    /// (k ≥ 0), so that a model fitted on the first minutes (no band, a fixed α) is not kept
+    /// for a whole refit period. Later, the regular refit grid alone. A function of `t` and
+    /// `start` only, so that replicas reading the same history refit alike.
+    pub fn refit_for(&self, t: DateTime<Utc>, start: DateTime<Utc>) -> DateTime<Utc> {
+        let regular = self.refit_at(t);
+        let age = (t - start).num_milliseconds();
+        let refresh = self.periods.refresh_ms.max(1);
+        if age < refresh || age >= self.periods.refit_ms {
+            return regular;
+        }
+        let mut span = refresh;
+        while span <= age / 2 {
+            span *= 2;
+        }
+        let early = self.refresh_at(start + chrono::Duration::milliseconds(span));
+        regular.max(early)
+    }
 }
 
 /// `t` rounded down to a multiple of `period` seconds after `offset` seconds (on the Unix
@@ -167,5 +188,38 @@ mod tests {
         assert_eq!(g.refresh_at(origin), origin);
         assert_eq!(g.refit_at(origin), origin);
         assert!(g.is_tick(origin + chrono::Duration::seconds(15)));
+    }
+
+    #[test]
+    fn a_young_history_is_refit_each_time_it_doubles() {
+        let g = Grids::spread(P, "ns/vllm");
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let min = |m: i64| start + chrono::Duration::minutes(m);
+        // Younger than one refresh period: the regular grid.
+        assert_eq!(g.refit_for(min(3), start), g.refit_at(min(3)));
+        // Each point is the refresh point at or before start + 5·2^k minutes, never after `t`.
+        let mut seen = Vec::new();
+        for m in 5..6 * 60 {
+            let r = g.refit_for(min(m), start);
+            assert!(r <= min(m) && g.refresh_at(r) == r, "{m}");
+            assert!(r >= g.refit_at(min(m)), "{m}");
+            if seen.last() != Some(&r) {
+                seen.push(r);
+            }
+        }
+        let early: Vec<_> = [5, 10, 20, 40, 80, 160, 320]
+            .iter()
+            .map(|&m| g.refresh_at(min(m)))
+            .collect();
+        assert!(early.iter().all(|e| seen.contains(e)), "{seen:?}");
+        // From one refit period on, the regular grid alone.
+        for m in [6 * 60, 7 * 60, 30 * 60] {
+            assert_eq!(g.refit_for(min(m), start), g.refit_at(min(m)));
+        }
+        // Two replicas asking at the same time about the same history agree.
+        assert_eq!(
+            g.refit_for(min(77), start),
+            Grids::spread(P, "ns/vllm").refit_for(min(77), start)
+        );
     }
 }
