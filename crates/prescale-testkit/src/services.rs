@@ -279,9 +279,12 @@ pub fn rabbitmq_wait_depth(
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     while Instant::now() < deadline {
-        let messages = rabbitmq_queue_json(url, vhost, queue)
-            .ok()
-            .and_then(|v| v["messages"].as_u64());
+        // A broker that cannot be reached fails at once; an answer without the count yet
+        // (not found, no statistics) is polled again.
+        let messages = match rabbitmq_queue_json(url, vhost, queue) {
+            Err(e @ TestkitError::Http { .. }) => return Err(e),
+            answer => answer.ok().and_then(|v| v["messages"].as_u64()),
+        };
         if messages == Some(depth) {
             return Ok(());
         }
