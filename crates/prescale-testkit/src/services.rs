@@ -197,6 +197,7 @@ pub fn rabbitmq_declare(url: &str, vhost: &str, queue: &str) -> Result<(), Testk
         )?,
         &api,
     )
+    .map(drop)
 }
 
 /// Publishes `count` messages to `queue` through the default exchange.
@@ -238,7 +239,7 @@ pub fn rabbitmq_delete(url: &str, vhost: &str, queue: &str) -> Result<(), Testki
     if resp.status == 404 {
         return Ok(());
     }
-    expect_ok(resp, &api)
+    expect_ok(resp, &api).map(drop)
 }
 
 /// The management API's JSON object for `queue`, as the broker reports it now (for tests
@@ -254,13 +255,7 @@ pub fn rabbitmq_queue_json(
         encode(vhost),
         encode(queue)
     );
-    let resp = request("GET", &api, None, Duration::from_secs(5))?;
-    if resp.status != 200 {
-        return Err(TestkitError::Service {
-            what: crate::http::redact(&api),
-            reason: format!("HTTP {}: {}", resp.status, resp.body),
-        });
-    }
+    let resp = expect_ok(request("GET", &api, None, Duration::from_secs(5))?, &api)?;
     serde_json::from_str(&resp.body).map_err(|e| TestkitError::Service {
         what: crate::http::redact(&api),
         reason: format!("not JSON: {e}"),
@@ -297,9 +292,13 @@ pub fn rabbitmq_wait_depth(
     })
 }
 
-fn expect_ok(resp: crate::http::HttpResponse, api: &str) -> Result<(), TestkitError> {
+/// `resp` when its status is 2xx, else the service's error naming `api` (without password).
+fn expect_ok(
+    resp: crate::http::HttpResponse,
+    api: &str,
+) -> Result<crate::http::HttpResponse, TestkitError> {
     if (200..300).contains(&resp.status) {
-        Ok(())
+        Ok(resp)
     } else {
         Err(TestkitError::Service {
             what: crate::http::redact(api),
