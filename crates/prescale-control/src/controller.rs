@@ -324,7 +324,6 @@ impl Controller {
     /// (or, without one, the same fit again). Takes the kept model along.
     pub fn fit_job(&mut self, at: DateTime<Utc>) -> FitJob {
         let step = self.config.step_secs;
-        let refit_at = self.grids.refit_at(at);
         let ahead = self.spec.cold_start_secs
             + self.spec.window_secs
             + self.config.periods.refresh_ms / 1000;
@@ -341,7 +340,7 @@ impl Controller {
         let fallback_unit = self.spec.capacity_per_replica / REFERENCE_LEVEL;
         let (Some(hist_start), Some(hist_end)) = (self.history.start(), self.history.end()) else {
             return FitJob {
-                refit_at,
+                refit_at: self.grids.refit_at(at),
                 refit: true,
                 unit: None,
                 fallback_unit,
